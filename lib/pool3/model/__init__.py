@@ -1,0 +1,38 @@
+"""Inception-v3 pool_3 featurizers: one interface over the model sources.
+
+Driver: ``bundle = load_bundle(source)`` (bytes to broadcast). Worker:
+``cached_featurizer(lambda: bc.value, fingerprint=...)``. Both at once, in one process:
+``load_featurizer(source)``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pool3.model.featurizer import Featurizer, cached_featurizer, featurizer_from_bundle
+from pool3.model.inception2015 import FEATURE_DIM, IMAGE_SIZE
+from pool3.model.sources import ModelBundle, load_bundle
+
+__all__ = [
+    "FEATURE_DIM",
+    "IMAGE_SIZE",
+    "Featurizer",
+    "ModelBundle",
+    "cached_featurizer",
+    "featurizer_from_bundle",
+    "load_bundle",
+    "load_featurizer",
+]
+
+
+def load_featurizer(
+    source: str | os.PathLike[str] = "default",
+    *,
+    home: str | os.PathLike[str] | None = None,
+    threads: int = 0,
+    precision: str = "float32",
+) -> Featurizer:
+    """Load a model source and build its featurizer in this process."""
+    return featurizer_from_bundle(
+        load_bundle(source, home=home), threads=threads, precision=precision
+    )

@@ -1,0 +1,176 @@
+"""Worker side: build a :class:`Featurizer` from a :class:`ModelBundle`, once per process.
+
+Shape of the API follows ``pyspark.ml.functions.predict_batch_udf``: a zero-argument-style
+factory (:func:`cached_featurizer`) that loads the model once per Python worker and returns an
+object whose ``featurize_batch(np.ndarray) -> np.ndarray`` runs batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from pool3.errors import ConfigError
+from pool3.model.inception2015 import FEATURE_DIM, IMAGE_SIZE
+from pool3.model.sources import ModelBundle
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("float32", "bfloat16", "auto")
+_CACHE: dict[tuple[str, str, int], Featurizer] = {}
+_LOCK = threading.Lock()
+
+
+def resize_299(image: np.ndarray) -> np.ndarray:
+    """Resize an RGB image as the classic graph does, before ``(x - 128) / 128``.
+
+    Parameters
+    ----------
+    image : array of shape (H, W, 3), uint8 (or float32 in 0..255)
+
+    Returns
+    -------
+    array of shape (299, 299, 3), float32 in 0..255: TF1 ``resize_bilinear`` with
+    ``align_corners=False, half_pixel_centers=False``.
+    """
+    import tensorflow as tf
+
+    x = tf.convert_to_tensor(image[None], dtype=tf.float32)
+    out = tf.raw_ops.ResizeBilinear(
+        images=x, size=[IMAGE_SIZE, IMAGE_SIZE], align_corners=False, half_pixel_centers=False
+    )
+    return out.numpy()[0]
+
+
+class Featurizer:
+    """A loaded model: images in, float32 ``(N, 2048)`` pool_3 features out.
+
+    Parameters
+    ----------
+    fingerprint : id of weights + preprocessing (see ``ModelBundle.fingerprint``).
+    forward : callable taking a float32 tensor (N, 299, 299, 3) in 0..255 and returning
+        (N, 2048) features; normally a ``tf.function`` with an input signature.
+    precision : ``"float32"`` or ``"bfloat16"``.
+    """
+
+    def __init__(
+        self, *, fingerprint: str, forward: Callable[[Any], Any], precision: str = "float32"
+    ) -> None:
+        self.fingerprint = fingerprint
+        self.precision = precision
+        self._forward = forward
+
+    def featurize_batch(self, batch: np.ndarray) -> np.ndarray:
+        """Features of already-resized images.
+
+        Parameters
+        ----------
+        batch : array of shape (N, 299, 299, 3), float32 in 0..255
+
+        Returns
+        -------
+        array of shape (N, 2048), float32
+        """
+        if batch.ndim != 4 or batch.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE, 3):
+            raise ValueError(
+                f"expected a batch of shape (N, {IMAGE_SIZE}, {IMAGE_SIZE}, 3), "
+                f"got {batch.shape}: resize images with resize_299 first"
+            )
+        if len(batch) == 0:
+            return np.zeros((0, FEATURE_DIM), dtype=np.float32)
+        out = self._forward(np.ascontiguousarray(batch, dtype=np.float32))
+        out = out.numpy() if hasattr(out, "numpy") else np.asarray(out)
+        return np.ascontiguousarray(out.reshape(len(batch), FEATURE_DIM), dtype=np.float32)
+
+    def featurize(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """Features of RGB images of any size: list of (H, W, 3) uint8 -> (N, 2048) float32."""
+        if len(images) == 0:
+            return np.zeros((0, FEATURE_DIM), dtype=np.float32)
+        return self.featurize_batch(np.stack([resize_299(img) for img in images]))
+
+
+def _configure_tensorflow(threads: int, precision: str) -> None:
+    import tensorflow as tf
+
+    if threads > 0:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
+        except RuntimeError:  # runtime already initialised in this process: keep its settings
+            log.debug("TensorFlow threads already fixed in this process")
+    if precision == "bfloat16":
+        tf.config.optimizer.set_experimental_options({"auto_mixed_precision_onednn_bfloat16": True})
+
+
+def cpu_supports_bfloat16() -> bool:
+    """True where the CPU has AVX-512-BF16 or AMX-BF16 (Linux /proc/cpuinfo flags)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = fh.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str) -> str:
+    """``auto`` becomes ``bfloat16`` where the CPU supports it, else ``float32``."""
+    if precision not in PRECISIONS:
+        raise ConfigError(
+            f"model.precision={precision!r} is not valid: expected one of {PRECISIONS}"
+        )
+    if precision == "auto":
+        return "bfloat16" if cpu_supports_bfloat16() else "float32"
+    return precision
+
+
+def featurizer_from_bundle(
+    bundle: ModelBundle, *, threads: int = 0, precision: str = "float32"
+) -> Featurizer:
+    """Build the model of a bundle in this process (seconds: traces a graph)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    precision = resolve_precision(precision)
+    _configure_tensorflow(threads, precision)
+    import tensorflow as tf
+
+    signature = [tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32, name="images")]
+    if bundle.kind == "pool3-npz":
+        from pool3.model.cache import load_npz_bytes
+        from pool3.model.inception2015 import build_forward
+
+        forward = tf.function(build_forward(load_npz_bytes(bundle.payload)), signature)
+    elif bundle.kind == "graphdef":
+        from pool3.model.graphdef import graphdef_forward
+
+        forward = graphdef_forward(bundle.payload)
+    elif bundle.kind == "keras":
+        from pool3.model.keras_source import keras_forward
+
+        forward = tf.function(keras_forward(bundle.payload, bundle.extra["suffix"]), signature)
+    else:
+        raise ValueError(f"unknown model bundle kind {bundle.kind!r}")
+    return Featurizer(fingerprint=bundle.fingerprint, forward=forward, precision=precision)
+
+
+def cached_featurizer(
+    get_bundle: Callable[[], ModelBundle],
+    *,
+    fingerprint: str,
+    threads: int = 0,
+    precision: str = "float32",
+) -> Featurizer:
+    """The featurizer for ``fingerprint``, built at most once per Python process.
+
+    ``get_bundle`` is only called on a miss, so a Spark broadcast's value (tens of MB) is
+    not even deserialised again by later tasks of a reused worker.
+    """
+    key = (fingerprint, precision, threads)
+    with _LOCK:
+        if key not in _CACHE:
+            log.info("building featurizer %s (%s) in pid %d", fingerprint, precision, os.getpid())
+            _CACHE[key] = featurizer_from_bundle(get_bundle(), threads=threads, precision=precision)
+        return _CACHE[key]
