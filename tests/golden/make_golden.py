@@ -32,7 +32,8 @@ def make_images() -> dict[str, np.ndarray]:
     images = {}
     for name, arr in zip(("china", "flower"), sample.images, strict=True):
         images[name] = np.asarray(Image.fromarray(arr).resize((299, 299), Image.BILINEAR))
-    raw = np.frombuffer(gzip.open(FMNIST).read()[16:], dtype=np.uint8).reshape(-1, 28, 28)
+    with gzip.open(FMNIST) as fh:
+        raw = np.frombuffer(fh.read()[16:], dtype=np.uint8).reshape(-1, 28, 28)
     for name, index in (("fmnist_ankle_boot", 0), ("fmnist_t_shirt", 1)):
         grey = Image.fromarray(raw[index]).resize((299, 299), Image.BILINEAR)
         images[name] = np.asarray(grey.convert("RGB"))
