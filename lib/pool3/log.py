@@ -1,0 +1,60 @@
+"""Logging set-up for jobs and the CLI: one format, on stderr, with noisy libraries quieted.
+
+Library modules only call ``logging.getLogger(__name__)``; entry points call
+:func:`setup_logging` once, before building the Spark session or importing TensorFlow.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+# Loggers that are chatty at INFO/DEBUG and whose details we rarely need.
+_QUIET = {
+    "py4j": logging.WARNING,  # one line per JVM call at DEBUG, gateway chatter at INFO
+    "tensorflow": logging.ERROR,
+    "absl": logging.WARNING,
+    "h5py": logging.WARNING,
+    "matplotlib": logging.WARNING,
+    "PIL": logging.INFO,
+    "urllib3": logging.WARNING,
+}
+
+
+def quiet_tensorflow_env() -> None:
+    """Set ``TF_CPP_MIN_LOG_LEVEL=2`` (C++ warnings and errors only) unless already set.
+
+    Must run before TensorFlow is imported; Python workers started later inherit it in
+    local mode. An explicit value in the environment wins, so ``TF_CPP_MIN_LOG_LEVEL=0``
+    still works for debugging. ``TF_ENABLE_ONEDNN_OPTS`` is left alone.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def setup_logging(*, verbose: bool = False) -> None:
+    """Configure the root logger: stderr, ``LOG_FORMAT``, INFO (DEBUG with ``verbose``).
+
+    Idempotent: calling it again replaces the handler it installed before rather than
+    adding a second one.
+
+    Parameters
+    ----------
+    verbose : bool
+        Log at DEBUG instead of INFO (quieted libraries keep their levels).
+    """
+    quiet_tensorflow_env()
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_pool3", False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler._pool3 = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for name, level in _QUIET.items():
+        logging.getLogger(name).setLevel(level)
+    logging.captureWarnings(True)

@@ -1,0 +1,193 @@
+"""The one place that builds the SparkSession; everything else receives it.
+
+Memory model behind ``spark.sql.execution.arrow.maxRecordsPerBatch``
+---------------------------------------------------------------------
+The featurize UDF receives Arrow batches of rows holding the *encoded* image bytes
+(typically 20 KB - 1 MB, at most ``featurize.max_file_mb``) and decodes each to a
+299 x 299 x 3 float32 array: 299 * 299 * 3 * 4 B = 1,072,812 B, about 1.07 MB. While a batch
+is processed a Python worker holds its raw bytes (Arrow buffer) and its decoded arrays, so we
+count ``RECORD_MB`` (about 2.1 MB) per row, and let one Arrow batch use at most
+``BATCH_MEMORY_FRACTION`` (a quarter) of ``featurize.worker_memory_mb``; the rest is for the
+TensorFlow runtime and weights (about 0.5-1 GB), the model's activations for one model batch,
+and pandas/Arrow copies. Smaller batches cost little (the JVM <-> Python hop is cheap next to
+Inception-v3 inference) and keep a worker from being killed for memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, MutableMapping
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from pool3.config import Config
+from pool3.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+DECODED_IMAGE_MB = 299 * 299 * 3 * 4 / 1e6  # one float32 input image, ~1.07 MB
+RAW_IMAGE_MB = 1.0  # allowance for the encoded bytes of one image
+RECORD_MB = DECODED_IMAGE_MB + RAW_IMAGE_MB
+BATCH_MEMORY_FRACTION = 0.25
+MIN_RECORDS, MAX_RECORDS = 8, 4096
+MIN_JAVA = 17
+_JAVA_HINT = "pyspark 4 needs Java 17: apt-get install openjdk-17-jre-headless, or set JAVA_HOME"
+
+
+def records_per_batch(worker_memory_mb: int, batch_size: int) -> int:
+    """Rows per Arrow batch such that one batch's decoded images fit in a worker's budget.
+
+    Parameters
+    ----------
+    worker_memory_mb : int
+        Memory one Python worker may use (``featurize.worker_memory_mb``), > 0.
+    batch_size : int
+        Model batch size (``model.batch_size``); 0 = chosen by the model from memory.
+
+    Returns
+    -------
+    int
+        ``floor(worker_memory_mb * BATCH_MEMORY_FRACTION / RECORD_MB)`` clamped to
+        ``[MIN_RECORDS, MAX_RECORDS]`` (2048 MB -> 247). With ``batch_size > 0`` it is rounded
+        down to a whole number of model batches, and is at least one batch: an explicit
+        batch size is honoured even when it exceeds the memory estimate.
+    """
+    if isinstance(worker_memory_mb, bool) or worker_memory_mb <= 0:
+        raise ConfigError(
+            f"worker_memory_mb must be a positive number of MB, got {worker_memory_mb!r}; "
+            "set featurize.worker_memory_mb"
+        )
+    if isinstance(batch_size, bool) or batch_size < 0:
+        raise ConfigError(
+            f"batch_size must be >= 0 (0 = automatic), got {batch_size!r}; set model.batch_size"
+        )
+    records = int(worker_memory_mb * BATCH_MEMORY_FRACTION / RECORD_MB)
+    records = min(max(records, MIN_RECORDS), MAX_RECORDS)
+    if batch_size:
+        records = batch_size * max(1, records // batch_size)
+    return records
+
+
+def session_conf(config: Config, *, app_name: str | None = None) -> dict[str, str]:
+    """The Spark settings :func:`build_session` applies, in order (``spark.extra`` last).
+
+    ``spark.master`` is present only when ``config.spark.master`` is non-empty.
+    """
+    conf: dict[str, str] = {}
+    if config.spark.master:
+        conf["spark.master"] = config.spark.master
+    conf.update(
+        {
+            "spark.app.name": app_name or config.spark.app_name,
+            "spark.task.cpus": str(config.spark.task_cpus),
+            "spark.sql.execution.arrow.pyspark.enabled": "true",
+            "spark.sql.execution.arrow.maxRecordsPerBatch": str(
+                records_per_batch(config.featurize.worker_memory_mb, config.model.batch_size)
+            ),
+            "spark.python.worker.reuse": "true",
+            "spark.sql.parquet.compression.codec": "snappy",
+            # Our commit writes _SUCCESS last, after the manifest (pool3.io.commit_output).
+            "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
+            # Executors on a cluster do not inherit the driver's environment.
+            "spark.executorEnv.TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+        }
+    )
+    conf.update(config.spark.extra)
+    return conf
+
+
+def set_worker_python(environ: MutableMapping[str, str]) -> None:
+    """Point ``PYSPARK_PYTHON`` / ``PYSPARK_DRIVER_PYTHON`` at ``sys.executable`` when unset.
+
+    Python workers then import the same environment (TensorFlow, pool3) as the driver.
+    Values already set are kept; on a cluster whose nodes have another Python, set
+    ``PYSPARK_PYTHON`` or ``spark.pyspark.python`` explicitly (the latter wins in Spark).
+    """
+    environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+
+
+def parse_java_version(text: str) -> int | None:
+    """Major version from ``java -version`` output (``"1.8.0_292"`` -> 8, ``"17.0.15"`` -> 17)."""
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', text)
+    if match is None:
+        return None
+    major = int(match.group(1))
+    return int(match.group(2) or 0) if major == 1 else major
+
+
+def check_java(*, env: Mapping[str, str] | None = None) -> None:
+    """Fail early, with a fix, if the ``java`` Spark will start is missing or older than 17.
+
+    Uses ``$JAVA_HOME/bin/java`` when ``JAVA_HOME`` is set (as Spark's launcher does), else
+    ``java`` on ``PATH`` (both from ``env``, default ``os.environ``).
+
+    Raises
+    ------
+    ConfigError
+        No java, java that does not run, or a version below 17.
+    """
+    environ = os.environ if env is None else env
+    if environ.get("JAVA_HOME"):
+        java = str(Path(environ["JAVA_HOME"]) / "bin" / "java")
+        where = f"JAVA_HOME={environ['JAVA_HOME']}"
+    else:
+        java = shutil.which("java", path=environ.get("PATH", "")) or ""
+        where = "PATH"
+    if not java or not Path(java).is_file():
+        raise ConfigError(f"no java executable found (looked in {where}); {_JAVA_HINT}")
+    try:
+        result = subprocess.run(
+            [java, "-version"], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise ConfigError(f"cannot run {java} -version: {err}; {_JAVA_HINT}") from err
+    version = parse_java_version(result.stderr + result.stdout)
+    if version is None:
+        output = (result.stderr + result.stdout).strip()[:200]
+        raise ConfigError(f"cannot read the Java version of {java} from {output!r}; {_JAVA_HINT}")
+    if version < MIN_JAVA:
+        raise ConfigError(f"{java} is Java {version}; {_JAVA_HINT}")
+
+
+def build_session(config: Config, *, app_name: str | None = None) -> SparkSession:
+    """Build (or get) the SparkSession for a run, configured from ``config``.
+
+    Parameters
+    ----------
+    config : Config
+        Resolved configuration; see :func:`session_conf` for the settings applied.
+    app_name : str, optional
+        Overrides ``config.spark.app_name`` (e.g. ``"pool3-featurize"``).
+
+    Raises
+    ------
+    ConfigError
+        Java missing or too old (checked before the JVM starts).
+    """
+    check_java()
+    set_worker_python(os.environ)
+    if SparkSession.getActiveSession() is not None:
+        logger.warning(
+            "a Spark session already exists: static settings (master, task.cpus, ...) of this "
+            "config are not applied; runtime SQL settings are"
+        )
+    builder = SparkSession.builder
+    for key, value in session_conf(config, app_name=app_name).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(config.spark.log_level)
+    logger.info(
+        "Spark %s session %r: master %s, UI %s",
+        spark.version,
+        spark.sparkContext.appName,
+        spark.sparkContext.master,
+        spark.sparkContext.uiWebUrl or "disabled",
+    )
+    return spark

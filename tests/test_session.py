@@ -1,0 +1,129 @@
+"""pool3.session: batch sizing, Java check, the settings applied to the real session."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from pool3.config import Config, load_config
+from pool3.errors import ConfigError
+from pool3.session import (
+    BATCH_MEMORY_FRACTION,
+    DECODED_IMAGE_MB,
+    MAX_RECORDS,
+    MIN_RECORDS,
+    build_session,
+    check_java,
+    parse_java_version,
+    records_per_batch,
+    session_conf,
+    set_worker_python,
+)
+
+
+@pytest.mark.parametrize("memory_mb", [256, 1024, 2048, 6144, 16384])
+def test_records_per_batch_fits_a_fraction_of_worker_memory(memory_mb: int) -> None:
+    records = records_per_batch(memory_mb, 0)
+    assert MIN_RECORDS <= records <= MAX_RECORDS
+    # One batch's decoded 299x299x3 float32 images stay within the budget.
+    assert records * DECODED_IMAGE_MB <= memory_mb * BATCH_MEMORY_FRACTION
+    assert records_per_batch(memory_mb * 2, 0) > records  # more memory, bigger batches
+
+
+def test_records_per_batch_bounds_and_model_batches() -> None:
+    assert records_per_batch(64, 0) == MIN_RECORDS
+    assert records_per_batch(10_000_000, 0) == MAX_RECORDS
+    assert records_per_batch(2048, 64) % 64 == 0
+    assert records_per_batch(2048, 100) % 100 == 0
+    assert records_per_batch(2048, 64) <= records_per_batch(2048, 0)
+    assert records_per_batch(2048, 4000) == 4000  # an explicit batch size is honoured
+    for bad in [(0, 0), (-5, 0), (2048, -1)]:
+        with pytest.raises(ConfigError):
+            records_per_batch(*bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "major"),
+    [
+        ('openjdk version "17.0.15" 2025-04-15', 17),
+        ('java version "1.8.0_292"', 8),
+        ('openjdk version "21" 2023-09-19 LTS', 21),
+        ('openjdk version "11.0.2" 2019-01-15', 11),
+        ("no version here", None),
+    ],
+)
+def test_parse_java_version(text: str, major: int | None) -> None:
+    assert parse_java_version(text) == major
+
+
+def test_check_java_accepts_this_machine_and_explains_a_missing_java(tmp_path: Path) -> None:
+    check_java()  # Java 17 is installed here
+    with pytest.raises(ConfigError, match="openjdk-17-jre-headless"):
+        check_java(env={"JAVA_HOME": str(tmp_path / "no-jdk"), "PATH": os.environ["PATH"]})
+    with pytest.raises(ConfigError, match="no java executable found"):
+        check_java(env={"PATH": str(tmp_path)})
+
+
+def test_set_worker_python_fills_only_unset_variables() -> None:
+    environ: dict[str, str] = {}
+    set_worker_python(environ)
+    assert environ == {"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    preset = {"PYSPARK_PYTHON": "/opt/py/bin/python3"}
+    set_worker_python(preset)
+    assert preset["PYSPARK_PYTHON"] == "/opt/py/bin/python3"
+    assert preset["PYSPARK_DRIVER_PYTHON"] == sys.executable
+
+
+def test_session_conf_master_only_when_given_and_extra_last() -> None:
+    without = session_conf(load_config(env={}))
+    assert "spark.master" not in without
+    assert without["spark.app.name"] == "pool3"
+    overrides = {
+        "spark.master": "local[1]",
+        "spark.extra.spark.sql.execution.arrow.maxRecordsPerBatch": "7",
+    }
+    conf = session_conf(load_config(overrides=overrides, env={}), app_name="pool3-x")
+    assert conf["spark.master"] == "local[1]" and conf["spark.app.name"] == "pool3-x"
+    assert conf["spark.sql.execution.arrow.maxRecordsPerBatch"] == "7"
+
+
+def test_real_session_has_pool3_settings(spark: SparkSession, spark_config: Config) -> None:
+    expected = {
+        "spark.master": "local[2]",
+        "spark.task.cpus": "1",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.execution.arrow.maxRecordsPerBatch": str(
+            records_per_batch(spark_config.featurize.worker_memory_mb, 0)
+        ),
+        "spark.python.worker.reuse": "true",
+        "spark.sql.parquet.compression.codec": "snappy",
+        "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
+        "spark.sql.shuffle.partitions": "2",
+    }
+    assert {key: spark.conf.get(key) for key in expected} == expected
+    assert os.environ.get("PYSPARK_PYTHON")  # set by build_session when it was unset
+
+
+def test_python_workers_run_the_driver_interpreter(spark: SparkSession) -> None:
+    executables = (
+        spark.sparkContext.parallelize(range(2), 2)
+        .map(lambda _: __import__("sys").executable)
+        .collect()
+    )
+    assert executables == [os.environ["PYSPARK_PYTHON"]] * 2
+
+
+def test_build_session_again_reuses_it_and_logs_master(
+    spark: SparkSession, spark_config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="pool3.session"):
+        again = build_session(spark_config)
+    assert again is spark
+    messages = [r.getMessage() for r in caplog.records if r.name == "pool3.session"]
+    assert any("already exists" in m for m in messages)
+    assert any("master local[2]" in m and "UI disabled" in m for m in messages)
