@@ -247,17 +247,3 @@ def test_decode_rejects_nonsense_limits() -> None:
 def test_resize_rejects_bad_shapes(shape: tuple[int, ...]) -> None:
     with pytest.raises(ValueError, match="height, width"):
         resize_bilinear_tf1(np.zeros(shape, np.uint8))
-
-
-@pytest.mark.parametrize("size", [(100, 100), (427, 640), (1, 1), (37, 500)])
-def test_resize_equals_tensorflow_resize_bilinear(size: tuple[int, int]) -> None:
-    tf = pytest.importorskip("tensorflow")
-    height, width = size
-    china = Image.fromarray(load_sample_images().images[0])
-    img = np.asarray(china.resize((width, height), Image.Resampling.LANCZOS))
-    ours = resize_bilinear_tf1(img, 299)
-    theirs = tf.compat.v1.image.resize_bilinear(
-        img[None].astype(np.float32), [299, 299], align_corners=False, half_pixel_centers=False
-    ).numpy()[0]
-    assert ours.shape == (299, 299, 3)
-    np.testing.assert_allclose(ours, theirs, atol=1e-3, rtol=0)

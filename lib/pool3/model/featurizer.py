@@ -38,13 +38,9 @@ def resize_299(image: np.ndarray) -> np.ndarray:
     array of shape (299, 299, 3), float32 in 0..255: TF1 ``resize_bilinear`` with
     ``align_corners=False, half_pixel_centers=False``.
     """
-    import tensorflow as tf
+    from pool3.images import resize_bilinear_tf1
 
-    x = tf.convert_to_tensor(image[None], dtype=tf.float32)
-    out = tf.raw_ops.ResizeBilinear(
-        images=x, size=[IMAGE_SIZE, IMAGE_SIZE], align_corners=False, half_pixel_centers=False
-    )
-    return out.numpy()[0]
+    return resize_bilinear_tf1(image, IMAGE_SIZE)
 
 
 class Featurizer:
