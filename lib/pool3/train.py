@@ -1,0 +1,255 @@
+"""Train the linear SVM on the driver and evaluate it on a held-out split.
+
+The tutorial's recipe, ``LinearSVC(C=1.0, loss='squared_hinge', penalty='l2',
+multi_class='ovr')`` on an 80/20 split with ``random_state=42``, is the default. The
+Spark job reads the feature Parquet into pandas and calls::
+
+    data = prepare_training_data(df)
+    result = train_and_evaluate(data, TrainParams())
+    save_model(result.classifier, model_dir); write_report(result, model_dir)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import SGDClassifier
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.svm import LinearSVC
+
+from pool3.classifier import LinearModel
+from pool3.metrics import metrics
+from pool3.train_params import TrainParams
+from pool3.training_data import PreparedData, Split, prepare_training_data, split
+
+__all__ = [
+    "LIBLINEAR_AUTO_MAX_VALUES",
+    "PreparedData",
+    "Split",
+    "TrainParams",
+    "TrainResult",
+    "fit_linear_svc",
+    "metrics",
+    "prepare_training_data",
+    "split",
+    "train_and_evaluate",
+]
+
+log = logging.getLogger(__name__)
+
+# liblinear copies X to float64 and then to its own (index, value) nodes: ~24 bytes per
+# value. Above this many values (~122k images of 2048 features, ~6 GB) "auto" picks SGD.
+LIBLINEAR_AUTO_MAX_VALUES = 250_000_000
+
+
+@dataclass(frozen=True, eq=False)
+class TrainResult:
+    """What training produced, for saving, reporting and quality gates.
+
+    ``classifier`` is what gets saved; ``y_pred`` and ``scores_test`` come from it, so
+    the report describes exactly the persisted model. ``scores_test`` has shape
+    (n_test, len(classifier.classes)), column ``j`` scoring ``classifier.classes[j]``.
+    ``labels`` lists every class in the data (the metrics' order); it equals
+    ``classifier.classes`` unless ``stratify=False`` left a class out of the training set.
+    """
+
+    classifier: LinearModel
+    estimator: Any
+    metrics: dict[str, Any]
+    labels: tuple[str, ...]
+    y_test: np.ndarray
+    y_pred: np.ndarray
+    paths_test: np.ndarray
+    scores_test: np.ndarray
+    fit_seconds: float
+    solver: str
+    params: TrainParams
+    fingerprint: str
+    counts: dict[str, int]
+    n_train: int
+    n_test: int
+
+
+def _resolve_dual(params: TrainParams, n_samples: int, n_features: int) -> tuple[bool, str]:
+    """Mirror scikit-learn's ``dual='auto'`` so the log states what actually ran."""
+    if params.dual != "auto":
+        return bool(params.dual), f"dual={params.dual} as configured"
+    primal_ok = not (params.penalty == "l2" and params.loss == "hinge")
+    dual_ok = params.penalty == "l2"
+    if n_samples < n_features and dual_ok:
+        return True, f"n_samples={n_samples} < n_features={n_features}: dual is smaller"
+    if primal_ok:
+        return False, (
+            f"n_samples={n_samples} >= n_features={n_features}: primal (dual=False) is faster"
+        )
+    return True, f"loss={params.loss!r} with penalty='l2' is only solved in the dual"
+
+
+def _choose_solver(params: TrainParams, n_samples: int, n_features: int) -> tuple[str, str]:
+    if params.solver != "auto":
+        return params.solver, f"solver={params.solver!r} as configured"
+    values = n_samples * n_features
+    if values > LIBLINEAR_AUTO_MAX_VALUES and params.multi_class == "ovr":
+        return "sgd", (
+            f"{n_samples}x{n_features} values (> {LIBLINEAR_AUTO_MAX_VALUES}, ~24 bytes each "
+            "in liblinear) is beyond the driver or very large; SGD fits the float32 array "
+            "without copies"
+        )
+    return "liblinear", f"{n_samples}x{n_features} fits liblinear on the driver"
+
+
+def fit_linear_svc(X: np.ndarray, y: np.ndarray, params: TrainParams) -> Any:
+    """Fit the linear SVM.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float
+        Cast to ``params.dtype`` (liblinear still copies to float64 internally).
+    y : ndarray of shape (n_samples,), str
+    params : TrainParams
+
+    Returns
+    -------
+    estimator
+        A fitted ``LinearSVC``, ``OneVsRestClassifier(LinearSVC)`` when ``n_jobs != 1``,
+        or ``SGDClassifier`` (hinge-type loss, ``alpha = 1 / (C * n_samples)``).
+    """
+    X = np.ascontiguousarray(X, dtype=np.dtype(params.dtype))
+    n_samples, n_features = X.shape
+    solver, why = _choose_solver(params, n_samples, n_features)
+    estimator: Any
+    if solver == "sgd":
+        estimator = SGDClassifier(
+            loss=params.loss,
+            penalty=params.penalty,
+            alpha=1.0 / (params.C * n_samples),
+            max_iter=params.max_iter,
+            tol=params.tol,
+            random_state=params.seed,
+            n_jobs=params.n_jobs,
+        )
+        log.info(
+            "solver: SGDClassifier(loss=%r, n_jobs=%d) because %s", params.loss, params.n_jobs, why
+        )
+    else:
+        dual, dual_why = _resolve_dual(params, n_samples, n_features)
+        estimator = LinearSVC(
+            C=params.C,
+            loss=params.loss,
+            penalty=params.penalty,
+            multi_class=params.multi_class,
+            dual=dual,
+            max_iter=params.max_iter,
+            tol=params.tol,
+            random_state=params.seed,
+        )
+        if params.n_jobs != 1:
+            estimator = OneVsRestClassifier(estimator, n_jobs=params.n_jobs)
+        log.info(
+            "solver: liblinear LinearSVC(dual=%s, multi_class=%r, n_jobs=%d) because %s; %s",
+            dual,
+            params.multi_class,
+            params.n_jobs,
+            why,
+            dual_why,
+        )
+    with warnings.catch_warnings():
+        # Reported once through logging (and in meta["converged"]) instead of on stderr.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        estimator.fit(X, y)
+    n_iter = _n_iter(estimator)
+    if n_iter >= params.max_iter:
+        log.warning(
+            "%s stopped at max_iter=%d before converging; the model may be sub-optimal: "
+            "raise max_iter or lower C%s",
+            type(estimator).__name__,
+            params.max_iter,
+            "" if solver == "sgd" else ", or use dual=False when n_samples > n_features",
+        )
+    return estimator
+
+
+def _describe(estimator: Any) -> str:
+    """Short name of the fitted estimator with what matters, e.g. ``LinearSVC(dual=False)``."""
+    if isinstance(estimator, OneVsRestClassifier):
+        return f"OneVsRestClassifier({_describe(estimator.estimator)}, n_jobs={estimator.n_jobs})"
+    if isinstance(estimator, LinearSVC):
+        return f"LinearSVC(dual={estimator.dual}, multi_class={estimator.multi_class!r})"
+    return f"{type(estimator).__name__}(loss={estimator.loss!r})"
+
+
+def _n_iter(estimator: Any) -> int:
+    """Largest iteration count over the fitted (one-vs-rest) problems."""
+    if hasattr(estimator, "estimators_"):
+        return max(_n_iter(e) for e in estimator.estimators_)
+    return int(np.max(getattr(estimator, "n_iter_", 0)))
+
+
+def train_and_evaluate(data: PreparedData, params: TrainParams) -> TrainResult:
+    """Split, fit on the training part and evaluate on the test part.
+
+    Returns
+    -------
+    TrainResult
+        The persisted-form classifier (with ``meta``: sizes, split, seed, params, solver),
+        the raw estimator, ``metrics(...)`` over every class, and test predictions.
+    """
+    parts: Split = split(data, params)
+    log.info(
+        "split: %d train / %d test images, %d classes, stratify=%s, seed=%d",
+        len(parts.y_train),
+        len(parts.y_test),
+        len(data.classes),
+        params.stratify,
+        params.seed,
+    )
+    started = time.perf_counter()
+    estimator = fit_linear_svc(parts.X_train, parts.y_train, params)
+    fit_seconds = time.perf_counter() - started
+    solver = _describe(estimator)
+    meta = {
+        "counts": dict(data.counts),
+        "n_train": len(parts.y_train),
+        "n_test": len(parts.y_test),
+        "n_features": int(data.X.shape[1]),
+        "split": {"test_size": params.test_size, "stratify": params.stratify, "seed": params.seed},
+        "params": asdict(params),
+        "estimator": solver,
+        "n_iter": _n_iter(estimator),
+        "converged": _n_iter(estimator) < params.max_iter,
+        "fit_seconds": round(fit_seconds, 3),
+    }
+    model = LinearModel.from_sklearn(estimator, fingerprint=data.fingerprint, meta=meta)
+    scores = model.decision_function(parts.X_test)
+    y_pred = np.asarray(model.classes)[np.argmax(scores, axis=1)]
+    labels = tuple(data.classes)
+    result_metrics = metrics(parts.y_test, y_pred, labels)
+    log.info(
+        "fit %s in %.2fs; test accuracy %.1f%%",
+        solver,
+        fit_seconds,
+        100 * result_metrics["accuracy"],
+    )
+    return TrainResult(
+        classifier=model,
+        estimator=estimator,
+        metrics=result_metrics,
+        labels=labels,
+        y_test=parts.y_test,
+        y_pred=y_pred,
+        paths_test=parts.paths_test,
+        scores_test=scores,
+        fit_seconds=fit_seconds,
+        solver=solver,
+        params=params,
+        fingerprint=data.fingerprint,
+        counts=dict(data.counts),
+        n_train=len(parts.y_train),
+        n_test=len(parts.y_test),
+    )
