@@ -28,7 +28,8 @@ Usage: ./spark-submit.sh [options] -- <pool3 subcommand and its args>
   --spark-conf KEY=VALUE  Extra Spark configuration (repeatable), e.g.
                           --spark-conf spark.executor.memory=8g
   --app FILE              Python application to run (default: jobs/pool3_job.py).
-  --dry-run               Print the spark-submit command instead of running it.
+  --dry-run               Print the spark-submit command instead of running it
+                          (builds build/pool3.zip, does not pack a venv).
   -h, --help              Show this help.
 
 Environment: SPARK_HOME (else the spark-submit of the installed pyspark), POOL3_PYTHON
@@ -130,7 +131,7 @@ if [[ "$deps" == venv ]]; then
   env_tgz="$BUILD/pool3-env.tar.gz"
   # Packing a TensorFlow venv takes minutes: repack only when site-packages changed.
   site="$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-  if [[ ! -f "$env_tgz" || "$site" -nt "$env_tgz" ]]; then
+  if [[ "$dry_run" -eq 0 && ( ! -f "$env_tgz" || "$site" -nt "$env_tgz" ) ]]; then
     mkdir -p "$BUILD"
     echo "spark-submit.sh: packing $venv_prefix into $env_tgz" >&2
     "$venv_pack" -p "$venv_prefix" -o "$env_tgz" --force >&2 || die "venv-pack failed for '$venv_prefix'"
@@ -166,7 +167,9 @@ done
 cmd+=("$app" ${job_args[@]+"${job_args[@]}"})
 
 if [[ "$dry_run" -eq 1 ]]; then
-  printf '%q ' "${cmd[@]}"
+  # One line a shell can run (the venv archive, if any, is not packed by a dry run).
+  printf 'PYSPARK_PYTHON=%q' "$PYSPARK_PYTHON"
+  printf ' %q' "${cmd[@]}"
   echo
   exit 0
 fi

@@ -3,9 +3,9 @@
 Run through ``./spark-submit.sh [--master URL] --app tests/apps/cluster_smoke.py --
 [--exit-code N]``. The master is never set here: spark-submit provides it. Each of a
 few partitions imports ``pool3`` inside a Python worker and reports ``pool3.__file__``,
-the worker's PID and working directory. The driver prints one JSON object on the
-last line of stdout and exits with ``--exit-code`` (default 0), so that a test can
-check that spark-submit.sh returns the job's exit code.
+the worker's PID, working directory and interpreter. The driver prints one JSON
+object on the last line of stdout and exits with ``--exit-code`` (default 0), so
+that a test can check that spark-submit.sh returns the job's exit code.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ def where_is_pool3(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
                 "pool3_file": pool3.__file__,
                 "pid": os.getpid(),
                 "cwd": os.getcwd(),
+                "python": sys.executable,
             }
         )
 
@@ -42,11 +43,8 @@ def main() -> int:
 
     spark = SparkSession.builder.appName("pool3-cluster-smoke").getOrCreate()
     sc = spark.sparkContext
-    rows = (
-        spark.range(0, 8, numPartitions=4)
-        .mapInPandas(where_is_pool3, "id long, pool3_file string, pid long, cwd string")
-        .collect()
-    )
+    schema = "id long, pool3_file string, pid long, cwd string, python string"
+    rows = spark.range(0, 8, numPartitions=4).mapInPandas(where_is_pool3, schema).collect()
     # The Scala status tracker lists the driver too; PySpark does not expose it.
     n_executors = len(sc._jsc.sc().statusTracker().getExecutorInfos()) - 1
     import pool3
