@@ -22,7 +22,8 @@ Usage: ./spark-submit.sh [options] -- <pool3 subcommand and its args>
                                      venv-pack into build/pool3-env.tar.gz, ship it with
                                      --archives ...#environment and run executors with
                                      ./environment/bin/python.
-  --conf-profile NAME|FILE  TOML profile: a file path, or NAME for conf/NAME.toml. It is
+  --conf-profile NAME|FILE  TOML profile: a .toml path, or NAME for NAME.toml in
+                          $POOL3_CONF_DIR, ./conf or the repository's conf/. It is
                           shipped with --files and passed to the job as --conf <path>
                           right after the subcommand.
   --spark-conf KEY=VALUE  Extra Spark configuration (repeatable), e.g.
@@ -141,19 +142,38 @@ if [[ "$deps" == venv ]]; then
   [[ "$deploy_mode" == cluster ]] || cmd+=(--conf "spark.pyspark.driver.python=$PYSPARK_PYTHON")
 fi
 
-if [[ -n "$profile" ]]; then
-  if [[ -f "$profile" ]]; then
-    profile_file="$(cd "$(dirname "$profile")" && pwd)/$(basename "$profile")"
-  elif [[ "$profile" != */* && -f "$REPO/conf/$profile.toml" ]]; then
-    profile_file="$REPO/conf/$profile.toml"
-  else
-    die "--conf-profile '$profile' is neither a file nor a profile in $REPO/conf/ (NAME for conf/NAME.toml)"
+# The same lookup as pool3.config: a name ending in .toml or holding a '/' is a path,
+# any other name is NAME.toml in $POOL3_CONF_DIR, ./conf, then the repository's conf/.
+find_profile() {
+  local name="$1" dir
+  if [[ "$name" == *.toml || "$name" == */* ]]; then
+    [[ -f "$name" ]] && echo "$(cd "$(dirname "$name")" && pwd)/$(basename "$name")"
+    return 0
   fi
-  cmd+=(--files "$profile_file")
-  # A cluster-mode driver runs in a container whose working directory holds the
-  # --files; a client-mode driver runs here and reads the file where it is.
-  conf_arg="$profile_file"
-  [[ "$deploy_mode" == cluster ]] && conf_arg="$(basename "$profile_file")"
+  for dir in ${POOL3_CONF_DIR:+"$POOL3_CONF_DIR"} ./conf "$REPO/conf"; do
+    if [[ -f "$dir/$name.toml" ]]; then
+      echo "$(cd "$dir" && pwd)/$name.toml"
+      return 0
+    fi
+  done
+  return 0
+}
+
+if [[ -n "$profile" ]]; then
+  profile_file="$(find_profile "$profile")"
+  [[ -n "$profile_file" ]] ||
+    die "--conf-profile '$profile' not found: give a .toml path, or NAME for NAME.toml in \$POOL3_CONF_DIR, ./conf or $REPO/conf"
+  # A client-mode driver runs here and reads the file where it is. A cluster-mode
+  # driver runs in a container whose working directory holds the --files: it gets the
+  # base name, and the profile's local-overrides.toml (read from next to the profile)
+  # travels with it.
+  files="$profile_file" conf_arg="$profile_file"
+  if [[ "$deploy_mode" == cluster ]]; then
+    conf_arg="$(basename "$profile_file")"
+    overrides="$(dirname "$profile_file")/local-overrides.toml"
+    [[ -f "$overrides" ]] && files+=",$overrides"
+  fi
+  cmd+=(--files "$files")
   if [[ ${#job_args[@]} -gt 0 ]]; then
     job_args=("${job_args[0]}" --conf "$conf_arg" "${job_args[@]:1}")
   else

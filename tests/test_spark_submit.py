@@ -32,7 +32,7 @@ def run_script(
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in ("PYTHONPATH", "PYSPARK_PYTHON", "SPARK_HOME", "POOL3_PYTHON")
+        if k not in ("PYTHONPATH", "PYSPARK_PYTHON", "SPARK_HOME", "POOL3_PYTHON", "POOL3_CONF_DIR")
     }
     env["POOL3_PYTHON"] = sys.executable
     env.update(env_update or {})
@@ -66,7 +66,8 @@ def test_usage_exits_2(args: tuple[str, ...], tmp_path: Path) -> None:
         (("--deps", "conda", "--"), "--deps must be 'pyfiles' or 'venv', got 'conda'"),
         (("--deploy-mode", "remote", "--"), "got 'remote'"),
         (("--spark-conf", "novalue", "--"), "KEY=VALUE, got 'novalue'"),
-        (("--conf-profile", "no-such-profile", "--"), "'no-such-profile' is neither a file"),
+        (("--conf-profile", "no-such-profile", "--"), "'no-such-profile' not found"),
+        (("--conf-profile", "missing.toml", "--"), "'missing.toml' not found"),
         (("--master",), "--master needs a URL"),
     ],
 )
@@ -127,9 +128,12 @@ def test_relative_python_becomes_absolute_without_resolving_links(tmp_path: Path
 def test_profile_is_shipped_and_passed_after_subcommand(tmp_path: Path) -> None:
     profile = tmp_path / "prod.toml"
     profile.write_text("[spark]\n")
+    overrides = tmp_path / "local-overrides.toml"
+    overrides.write_text("[model]\n")
     args = ("--conf-profile", "prod.toml", "--app", str(SMOKE_APP))
     job = ("--", "train", "--features", "f")
 
+    # A client-mode driver reads the profile (and its overrides) where they are.
     client = dry_run(*args, *job, cwd=tmp_path)
     assert option_values(client, "--files") == [str(profile)]
     assert client[-5:] == ["train", "--conf", str(profile), "--features", "f"]
@@ -137,8 +141,26 @@ def test_profile_is_shipped_and_passed_after_subcommand(tmp_path: Path) -> None:
     # A cluster-mode driver finds --files in its working directory, by base name.
     for mode in (("--deploy-mode", "cluster"), ("--spark-conf", "spark.submit.deployMode=cluster")):
         cluster = dry_run(*mode, *args, *job, cwd=tmp_path)
-        assert option_values(cluster, "--files") == [str(profile)]
+        assert option_values(cluster, "--files") == [f"{profile},{overrides}"]
         assert cluster[-5:] == ["train", "--conf", "prod.toml", "--features", "f"]
+
+
+def test_profile_name_is_looked_up_like_pool3_config(tmp_path: Path) -> None:
+    args = ("--conf-profile", "cluster", "--app", str(SMOKE_APP), "--")
+    profile = REPO / "conf" / "cluster.toml"
+    cmd = dry_run(*args, cwd=tmp_path)
+    assert option_values(cmd, "--files") == [str(profile)]
+    assert cmd[-2:] == ["--conf", str(profile)]
+
+    # ./conf comes before the repository's conf/, $POOL3_CONF_DIR before both.
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "cluster.toml").write_text("")
+    cmd = dry_run(*args, cwd=tmp_path)
+    assert cmd[-1] == str(tmp_path / "conf" / "cluster.toml")
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "cluster.toml").write_text("")
+    cmd = dry_run(*args, cwd=tmp_path, env_update={"POOL3_CONF_DIR": str(tmp_path / "etc")})
+    assert cmd[-1] == str(tmp_path / "etc" / "cluster.toml")
 
 
 def test_venv_deps_need_a_venv_and_venv_pack(tmp_path: Path) -> None:
