@@ -27,6 +27,8 @@ def test_zip_has_package_at_root_without_bytecode(tmp_path: Path) -> None:
     pkg = make_package(tmp_path)
     dest = tmp_path / "out" / "pkgdemo.zip"
     assert packaging.build_zip(dest, package_dir=pkg) is True
+    assert list(dest.parent.iterdir()) == [dest]  # no temporary file left behind
+    assert dest.stat().st_mode & 0o777 == 0o644
     with zipfile.ZipFile(dest) as zf:
         names = sorted(zf.namelist())
     assert names == [

@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 import io
 import logging
+import os
 import sys
+import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -107,9 +109,18 @@ def build_zip(dest: Path, *, package_dir: Path = PACKAGE_DIR) -> bool:
         logger.info("%s is up to date", dest)
         return False
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(dest)
+    # A unique temporary name and an atomic rename: concurrent builds (parallel test
+    # runs, two submissions) never see or ship a half-written zip.
+    fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".tmp", dir=dest.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        tmp.chmod(0o644)
+        tmp.replace(dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     logger.info("wrote %s (%d bytes)", dest, len(data))
     return True
 
