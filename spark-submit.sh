@@ -135,7 +135,10 @@ if [[ "$deps" == venv ]]; then
   if [[ "$dry_run" -eq 0 && ( ! -f "$env_tgz" || "$site" -nt "$env_tgz" ) ]]; then
     mkdir -p "$BUILD"
     echo "spark-submit.sh: packing $venv_prefix into $env_tgz" >&2
-    "$venv_pack" -p "$venv_prefix" -o "$env_tgz" --force >&2 || die "venv-pack failed for '$venv_prefix'"
+    # Into a temporary name first: an interrupted pack must not look up to date.
+    "$venv_pack" -p "$venv_prefix" -o "$env_tgz.partial.tar.gz" --force >&2 ||
+      die "venv-pack failed for '$venv_prefix' (it refuses editable installs such as 'pip install -e .': make a deployment venv with 'pip install .[cpu] venv-pack' and pass its python as POOL3_PYTHON)"
+    mv -f "$env_tgz.partial.tar.gz" "$env_tgz"
   fi
   cmd+=(--archives "$env_tgz#environment" --conf spark.pyspark.python=./environment/bin/python)
   # In client mode the driver runs here, with the local interpreter.
