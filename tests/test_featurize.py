@@ -11,14 +11,13 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from conftest import SPARK_TEST_OVERRIDES
 from pool3.config import load_config
 from pool3.errors import InputError, OutputError
 from pool3.featurize import extension_glob
 from pool3.featurize_run import SUMMARY_NAME, run_featurize
 from pool3.model import load_featurizer
 from pool3.schemas import FEATURES_SCHEMA
-
-from .conftest import SPARK_TEST_OVERRIDES
 
 GOLDEN = Path(__file__).parent / "golden"
 MESSY = Path(__file__).parent / "images"
