@@ -1,0 +1,210 @@
+"""The ``pool3`` command: featurize, train, classify, datasets, export-graph.
+
+Every failure ends with one line on stderr and a non-zero exit code (README, "Exit codes"):
+0 success, 1 unexpected error, 2 usage or configuration, 3 input, 4 output, 5 model,
+6 quality gate (error rate, accuracy), 7 training data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from pool3.errors import Pool3Error
+
+log = logging.getLogger("pool3")
+
+
+def _common(p: argparse.ArgumentParser, *, spark: bool = True) -> None:
+    p.add_argument("--conf", metavar="PROFILE", help="config profile name or .toml path")
+    p.add_argument("--verbose", action="store_true", help="DEBUG logging")
+    if spark:
+        p.add_argument("--master", help="Spark master URL (default: profile / spark-submit)")
+        p.add_argument(
+            "--mode",
+            choices=("error", "overwrite", "incremental"),
+            help="when the output exists: error (default), overwrite, incremental",
+        )
+        p.add_argument("--run-id", help="write to OUTPUT/run_id=ID; a re-run replaces it")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pool3",
+        description="Inception-v3 pool_3 features on Spark, a linear SVM on top.",
+        epilog="Exit codes: 0 ok, 1 unexpected, 2 usage/config, 3 input, 4 output, 5 model, "
+        "6 quality gate, 7 training data.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    f = sub.add_parser("featurize", help="images -> Parquet of pool_3 features")
+    f.add_argument("--input", required=True, help="image folder (local, file://, hdfs://, s3a://)")
+    f.add_argument("--output", required=True, help="Parquet output folder")
+    f.add_argument("--labels", help="filename (default), folder, manifest:FILE or none")
+    f.add_argument(
+        "--model",
+        dest="model_source",
+        metavar="SOURCE",
+        help="'default' (shipped 2015 weights) or a .pb / .h5 / .keras file",
+    )
+    f.add_argument("--precision", choices=("float32", "bfloat16", "auto"))
+    f.add_argument("--batch-size", type=int, help="model batch size (0 = from memory)")
+    f.add_argument("--max-error-rate", type=float, help="fail past this fraction of bad images")
+    _common(f)
+
+    t = sub.add_parser("train", help="feature Parquet -> LinearSVC model + report")
+    t.add_argument("--features", required=True, help="feature Parquet written by featurize")
+    t.add_argument("--output", required=True, help="model directory (local)")
+    t.add_argument("--test-size", type=float)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--C", type=float, dest="C")
+    t.add_argument("--no-stratify", action="store_true", help="the tutorial's plain split")
+    t.add_argument("--solver", choices=("auto", "liblinear", "sgd"))
+    t.add_argument("--min-accuracy", type=float, help="fail below this test accuracy (0..1)")
+    _common(t)
+
+    c = sub.add_parser("classify", help="images + model -> Parquet of predictions")
+    c.add_argument("--input", required=True)
+    c.add_argument("--model", required=True, help="model directory written by train")
+    c.add_argument("--output", required=True)
+    c.add_argument("--top-k", type=int)
+    c.add_argument(
+        "--model-source",
+        dest="model_source",
+        metavar="SOURCE",
+        help="feature model; must be the one the classifier was trained on",
+    )
+    _common(c)
+
+    d = sub.add_parser("datasets", help="write a labelled image set as files")
+    d.add_argument("name", choices=("fashion-mnist",))
+    d.add_argument("--out", required=True)
+    d.add_argument("--per-class", type=int, help="images per class (default: all)")
+    d.add_argument("--split", choices=("train", "test"), default="train")
+    d.add_argument("--root", help="folder of the idx files (Debian: dataset-fashion-mnist)")
+    _common(d, spark=False)
+
+    e = sub.add_parser("export-graph", help="write the 2015 weights as a tutorial-style .pb")
+    e.add_argument("--output", required=True, help="e.g. classify_image_graph_def.pb")
+    _common(e, spark=False)
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    pairs = {
+        "spark.master": "master",
+        "output.mode": "mode",
+        "model.source": "model_source",
+        "model.precision": "precision",
+        "model.batch_size": "batch_size",
+        "featurize.labels": "labels",
+        "featurize.max_error_rate": "max_error_rate",
+        "train.test_size": "test_size",
+        "train.seed": "seed",
+        "train.C": "C",
+        "train.solver": "solver",
+        "train.min_accuracy": "min_accuracy",
+        "classify.top_k": "top_k",
+    }
+    out = {key: getattr(args, attr, None) for key, attr in pairs.items()}
+    if getattr(args, "no_stratify", False):
+        out["train.stratify"] = False
+    return out
+
+
+def _run(args: argparse.Namespace) -> dict[str, Any]:
+    from pool3.config import load_config
+
+    config = load_config(args.conf, overrides=_overrides(args))
+    if args.command == "datasets":
+        from pool3.datasets import FASHION_MNIST_ROOT, write_fashion_mnist
+
+        n = write_fashion_mnist(
+            args.out,
+            split=args.split,
+            per_class=args.per_class,
+            root=args.root or FASHION_MNIST_ROOT,
+        )
+        return {"images": n, "out": args.out}
+    if args.command == "export-graph":
+        from pool3.model import load_bundle
+        from pool3.model.cache import load_npz_bytes
+        from pool3.model.graphdef import export_graphdef
+
+        bundle = load_bundle("default", home=config.model.home or None)
+        path = export_graphdef(load_npz_bytes(bundle.payload), args.output)
+        return {"graph": str(path), "input": "DecodeJpeg/contents:0", "output": "pool_3:0"}
+
+    from pool3.session import build_session
+
+    spark = build_session(config, app_name=f"pool3-{args.command}")
+    try:
+        if args.command == "featurize":
+            from pool3.featurize_run import run_featurize
+
+            return run_featurize(
+                spark, config, input_path=args.input, output_path=args.output, run_id=args.run_id
+            )
+        if args.command == "train":
+            from pool3.train_run import run_train
+
+            return run_train(
+                spark,
+                config,
+                features_path=args.features,
+                model_dir=args.output,
+                run_id=args.run_id,
+            )
+        from pool3.classify_run import run_classify
+
+        return run_classify(
+            spark,
+            config,
+            input_path=args.input,
+            model_dir=args.model,
+            output_path=args.output,
+            run_id=args.run_id,
+        )
+    finally:
+        spark.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    from pool3.log import quiet_tensorflow_env, setup_logging
+
+    quiet_tensorflow_env()
+    args = build_parser().parse_args(argv)
+    setup_logging(verbose=args.verbose)
+    try:
+        result = _run(args)
+    except Pool3Error as err:
+        print(f"pool3 {args.command}: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print(f"pool3 {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # the last line of defence: one line, and the traceback in the log
+        log.exception("unexpected failure")
+        print(
+            f"pool3 {args.command}: unexpected error: {type(err).__name__}: {err}", file=sys.stderr
+        )
+        return 1
+    if args.command == "train":
+        print(result["summary_line"])
+        print(f"Report: {result['model_dir']}/report.html")
+    else:
+        print(
+            json.dumps(
+                {k: v for k, v in result.items() if not isinstance(v, dict | list)}, sort_keys=True
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""``pool3 train``: read the feature table, fit on the driver, write model + report atomically."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from pool3.classifier import save_model
+from pool3.config import Config
+from pool3.errors import DataError, OutputError, ThresholdError
+from pool3.io import check_input
+from pool3.manifest import build_run_manifest
+from pool3.report import summary_line, write_report
+from pool3.train import TrainParams, prepare_training_data, train_and_evaluate
+
+log = logging.getLogger(__name__)
+
+#: Bytes per collected feature row: 2048 float32 in Arrow, then numpy, with overheads.
+ROW_BYTES = 2048 * 4 * 3
+
+
+def train_params(config: Config) -> TrainParams:
+    """The ``[train]`` section as :class:`TrainParams` (same field names)."""
+    names = {f.name for f in fields(TrainParams)}
+    return TrainParams(**{k: v for k, v in vars(config.train).items() if k in names})
+
+
+def prepare_model_dir(model_dir: str, *, mode: str) -> tuple[Path, Path]:
+    """(final, staging) for a local model directory; refuses an existing one unless overwrite."""
+    final = Path(model_dir).expanduser().absolute()
+    if final.exists() and any(final.iterdir()) and mode != "overwrite":
+        raise OutputError(
+            f"model directory {final} exists and is not empty: use --mode overwrite to replace "
+            "it, or choose another --output"
+        )
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.staging-", dir=final.parent))
+    except OSError as err:
+        raise OutputError(f"cannot write the model directory {final}: {err}") from err
+    return final, staging
+
+
+def _swap_in(staging: Path, final: Path) -> None:
+    trash = None
+    if final.exists():
+        trash = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, trash)
+    os.replace(staging, final)
+    if trash is not None:
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def collect_features(spark: SparkSession, features_path: str, *, max_collect_mb: int) -> Any:
+    """The usable rows of a feature table as pandas, after checking they fit on the driver."""
+    check_input(spark, features_path)
+    table = spark.read.parquet(features_path)
+    usable = table.filter(F.col("error").isNull())
+    n = usable.count()
+    size_mb = n * ROW_BYTES / 2**20
+    if size_mb > max_collect_mb:
+        raise DataError(
+            f"the feature table {features_path} has {n} usable rows, about {size_mb:.0f} MB on "
+            f"the driver, above train.max_collect_mb={max_collect_mb}: raise it (and "
+            "spark.driver.memory), or train on a sample of the table"
+        )
+    log.info("collecting %d feature rows (~%.0f MB) to the driver", n, size_mb)
+    return table.select("path", "label", "features", "model", "error").toPandas()
+
+
+def run_train(
+    spark: SparkSession,
+    config: Config,
+    *,
+    features_path: str,
+    model_dir: str,
+    run_id: str | None = None,
+) -> dict[str, Any]:
+    """Fit the classifier on a feature table and write the model and its report.
+
+    Returns the metrics. Raises DataError for unusable data and ThresholdError when accuracy
+    is below ``train.min_accuracy`` (the model is not written then).
+    """
+    started = time.monotonic()
+    params = train_params(config)
+    final, staging = prepare_model_dir(model_dir, mode=config.output.mode)
+    try:
+        frame = collect_features(spark, features_path, max_collect_mb=config.train.max_collect_mb)
+        data = prepare_training_data(frame)
+        result = train_and_evaluate(data, params)
+        metrics = result.metrics
+        if metrics["accuracy"] < config.train.min_accuracy:
+            raise ThresholdError(
+                f"accuracy {metrics['accuracy']:.1%} is below train.min_accuracy="
+                f"{config.train.min_accuracy:.1%}; the model was not written"
+            )
+        save_model(result.classifier, staging)
+        write_report(result, staging)
+        manifest = build_run_manifest(
+            run_id=run_id,
+            command="train",
+            inputs={"features": features_path},
+            counts={**data.counts, "n_train": result.n_train, "n_test": result.n_test},
+            durations={"fit": result.fit_seconds, "total": time.monotonic() - started},
+            config=config,
+            model_fingerprint=data.fingerprint,
+            extra={"solver": result.solver, "accuracy": metrics["accuracy"]},
+        )
+        (staging / "_pool3_manifest.json").write_text(json.dumps(manifest, indent=2))
+        (staging / "_SUCCESS").write_text("")
+        _swap_in(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    line = summary_line({**metrics, "n_test": result.n_test})
+    log.info("%s; model and report in %s", line, final)
+    return {**metrics, "summary_line": line, "model_dir": str(final)}
