@@ -82,7 +82,7 @@ def _single_fingerprint(models: pd.Series) -> str:
         raise DataError(
             f"feature table mixes feature-model fingerprints ({listed}); a classifier needs "
             "features from exactly one model. Re-featurize all images with one model "
-            "(pool3 featurize --mode overwrite) and train again."
+            "(into a fresh output, or with output mode 'overwrite') and train again."
         )
     return str(counts.index[0])
 
@@ -103,8 +103,10 @@ def _stack_features(features: pd.Series, paths: np.ndarray, n_features: int | No
             f"{sorted(set(lengths[wrong].tolist()))[:5]}, expected {expected} "
             f"(e.g. {_examples(paths[wrong])}); re-featurize them with the same model."
         )
-    flat = np.concatenate([np.asarray(v, dtype=np.float32) for v in features])
-    X = np.ascontiguousarray(flat.reshape(len(features), expected))
+    # Filled row by row: peak memory is the result itself, not a list of copies plus it.
+    X = np.empty((len(features), expected), dtype=np.float32)
+    for i, vector in enumerate(features):
+        X[i] = vector
     bad = ~np.isfinite(X).all(axis=1)
     if bad.any():
         raise DataError(
