@@ -155,7 +155,8 @@ def featurize_files(
     crash = spark.conf.get("spark.pool3.test.crashPartition", None)
     opts = WorkerOptions(
         fingerprint=bundle.fingerprint,
-        batch_size=config.model.batch_size or auto_batch_size(config.featurize.worker_memory_mb),
+        batch_size=config.model.batch_size,
+        worker_memory_mb=config.featurize.worker_memory_mb,
         max_pixels=config.featurize.max_pixels,
         max_file_bytes=config.featurize.max_file_mb * MB,
         apply_exif_orientation=config.featurize.apply_exif_orientation,
@@ -194,8 +195,8 @@ def featurize_files(
     if config.featurize.partitions:
         files = files.repartition(config.featurize.partitions)
     log.info(
-        "featurize: batch size %d, %d TF threads per worker, precision %s",
-        opts.batch_size,
+        "featurize: batch size %s, %d TF threads per worker, precision %s",
+        opts.batch_size or f"auto ({auto_batch_size(opts.worker_memory_mb)} on CPU, 64 on GPU)",
         threads,
         precision,
     )

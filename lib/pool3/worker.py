@@ -13,7 +13,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -33,10 +33,14 @@ ACTIVATION_MB_PER_IMAGE = 40
 #: TF runtime + one model copy in a Python worker, MB.
 WORKER_BASE_MB = 1024
 MAX_AUTO_BATCH = 32
+#: Batch size on a GPU: large enough to keep it busy, small enough for 16 GB cards.
+GPU_BATCH = 64
 
 
-def auto_batch_size(worker_memory_mb: int) -> int:
-    """Model batch size that fits ``worker_memory_mb`` (1..32)."""
+def auto_batch_size(worker_memory_mb: int, *, gpu: bool = False) -> int:
+    """Model batch size: 64 on a GPU, else what fits ``worker_memory_mb`` on the CPU (1..32)."""
+    if gpu:
+        return GPU_BATCH
     room = max(0, worker_memory_mb - WORKER_BASE_MB)
     return int(min(MAX_AUTO_BATCH, max(1, room // ACTIVATION_MB_PER_IMAGE)))
 
@@ -46,7 +50,8 @@ class WorkerOptions:
     """Everything a worker needs besides the model; small and picklable."""
 
     fingerprint: str
-    batch_size: int
+    batch_size: int = 0  # 0: auto_batch_size() in the worker, which knows if it has a GPU
+    worker_memory_mb: int = 2048
     max_pixels: int = 50_000_000
     max_file_bytes: int = 64 * MB
     apply_exif_orientation: bool = False
@@ -153,6 +158,9 @@ def featurize_batches(
 ) -> Iterator[pd.DataFrame]:
     """The body of the ``mapInPandas`` step: frames of files in, frames of feature rows out."""
     featurizer = get_featurizer()
+    if not opts.batch_size:
+        batch = auto_batch_size(opts.worker_memory_mb, gpu=featurizer.device == "GPU")
+        opts = replace(opts, batch_size=batch)
     for frame in frames:
         maybe_crash(opts)
         stats = BatchStats()

@@ -55,10 +55,16 @@ class Featurizer:
     """
 
     def __init__(
-        self, *, fingerprint: str, forward: Callable[[Any], Any], precision: str = "float32"
+        self,
+        *,
+        fingerprint: str,
+        forward: Callable[[Any], Any],
+        precision: str = "float32",
+        device: str = "CPU",
     ) -> None:
         self.fingerprint = fingerprint
         self.precision = precision
+        self.device = device
         self._forward = forward
 
     def featurize_batch(self, batch: np.ndarray) -> np.ndarray:
@@ -90,9 +96,16 @@ class Featurizer:
         return self.featurize_batch(np.stack([resize_299(img) for img in images]))
 
 
-def _configure_tensorflow(threads: int, precision: str) -> None:
+def _configure_tensorflow(threads: int, precision: str) -> str:
+    """Threads, precision and GPU memory growth; returns ``"GPU"`` or ``"CPU"``."""
     import tensorflow as tf
 
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        try:  # share the card with the other tasks' workers instead of grabbing it all
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:
+            log.debug("GPU memory growth already fixed in this process")
     if threads > 0:
         try:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -101,6 +114,7 @@ def _configure_tensorflow(threads: int, precision: str) -> None:
             log.debug("TensorFlow threads already fixed in this process")
     if precision == "bfloat16":
         tf.config.optimizer.set_experimental_options({"auto_mixed_precision_onednn_bfloat16": True})
+    return "GPU" if gpus else "CPU"
 
 
 def cpu_supports_bfloat16() -> bool:
@@ -130,7 +144,7 @@ def featurizer_from_bundle(
     """Build the model of a bundle in this process (seconds: traces a graph)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     precision = resolve_precision(precision)
-    _configure_tensorflow(threads, precision)
+    device = _configure_tensorflow(threads, precision)
     import tensorflow as tf
 
     signature = [tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32, name="images")]
@@ -149,7 +163,10 @@ def featurizer_from_bundle(
         forward = tf.function(keras_forward(bundle.payload, bundle.extra["suffix"]), signature)
     else:
         raise ValueError(f"unknown model bundle kind {bundle.kind!r}")
-    return Featurizer(fingerprint=bundle.fingerprint, forward=forward, precision=precision)
+    log.info("featurizer %s on %s (%s)", bundle.fingerprint, device, precision)
+    return Featurizer(
+        fingerprint=bundle.fingerprint, forward=forward, precision=precision, device=device
+    )
 
 
 def cached_featurizer(
