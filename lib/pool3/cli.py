@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from pool3.errors import Pool3Error
+from pool3.errors import ConfigError, Pool3Error
 
 log = logging.getLogger("pool3")
 
@@ -22,6 +22,13 @@ log = logging.getLogger("pool3")
 def _common(p: argparse.ArgumentParser, *, spark: bool = True) -> None:
     p.add_argument("--conf", metavar="PROFILE", help="config profile name or .toml path")
     p.add_argument("--verbose", action="store_true", help="DEBUG logging")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="any config value, e.g. --set train.C=0.5 (repeatable; wins over the profile)",
+    )
     if spark:
         p.add_argument("--master", help="Spark master URL (default: profile / spark-submit)")
         p.add_argument(
@@ -110,7 +117,15 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "train.min_accuracy": "min_accuracy",
         "classify.top_k": "top_k",
     }
-    out = {key: getattr(args, attr, None) for key, attr in pairs.items()}
+    out: dict[str, Any] = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or "." not in key:
+            raise ConfigError(f"--set {item!r} is not SECTION.KEY=VALUE (e.g. --set train.C=0.5)")
+        out[key.strip()] = value
+    for key, attr in pairs.items():
+        if getattr(args, attr, None) is not None:
+            out[key] = getattr(args, attr)
     if getattr(args, "no_stratify", False):
         out["train.stratify"] = False
     return out
