@@ -156,6 +156,21 @@ def check_java(*, env: Mapping[str, str] | None = None) -> None:
         raise ConfigError(f"{java} is Java {version}; {_JAVA_HINT}")
 
 
+def _quiet_hidden_path_warning(spark: SparkSession) -> None:
+    """Silence DataSource's "All paths were ignored" for our hidden staging directories.
+
+    pool3 reads back its own staging output (a dot-directory, so that readers of the parent
+    skip it); Spark reads it correctly but warns as if nothing had been read.
+    """
+    jvm = spark.sparkContext._jvm
+    if jvm is None:
+        return
+    log4j = jvm.org.apache.logging.log4j
+    log4j.core.config.Configurator.setLevel(
+        "org.apache.spark.sql.execution.datasources.DataSource", log4j.Level.ERROR
+    )
+
+
 def build_session(config: Config, *, app_name: str | None = None) -> SparkSession:
     """Build (or get) the SparkSession for a run, configured from ``config``.
 
@@ -183,6 +198,7 @@ def build_session(config: Config, *, app_name: str | None = None) -> SparkSessio
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(config.spark.log_level)
+    _quiet_hidden_path_warning(spark)
     logger.info(
         "Spark %s session %r: master %s, UI %s",
         spark.version,
