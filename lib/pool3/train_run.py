@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from pool3.classifier import save_model
 from pool3.config import Config
 from pool3.errors import DataError, OutputError, ThresholdError
+from pool3.io import _check_run_id as check_run_id
 from pool3.io import check_input
 from pool3.manifest import build_run_manifest
 from pool3.report import summary_line, write_report
@@ -35,10 +36,16 @@ def train_params(config: Config) -> TrainParams:
     return TrainParams(**{k: v for k, v in vars(config.train).items() if k in names})
 
 
-def prepare_model_dir(model_dir: str, *, mode: str) -> tuple[Path, Path]:
-    """(final, staging) for a local model directory; refuses an existing one unless overwrite."""
+def prepare_model_dir(model_dir: str, *, mode: str, run_id: str | None = None) -> tuple[Path, Path]:
+    """(final, staging) for a local model directory; refuses an existing one unless overwrite.
+
+    With ``run_id`` the model goes to ``model_dir/run_id=<run_id>`` and a re-run of the same
+    id replaces it (as ``--run-id`` does for featurize and classify outputs).
+    """
     final = Path(model_dir).expanduser().absolute()
-    if final.exists() and any(final.iterdir()) and mode != "overwrite":
+    if run_id is not None:
+        final = final / f"run_id={check_run_id(run_id)}"
+    if final.exists() and any(final.iterdir()) and mode != "overwrite" and run_id is None:
         raise OutputError(
             f"model directory {final} exists and is not empty: use --mode overwrite to replace "
             "it, or choose another --output"
@@ -93,7 +100,7 @@ def run_train(
     """
     started = time.monotonic()
     params = train_params(config)
-    final, staging = prepare_model_dir(model_dir, mode=config.output.mode)
+    final, staging = prepare_model_dir(model_dir, mode=config.output.mode, run_id=run_id)
     try:
         frame = collect_features(spark, features_path, max_collect_mb=config.train.max_collect_mb)
         data = prepare_training_data(frame)
