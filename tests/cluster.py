@@ -7,8 +7,8 @@ worker is ALIVE in the master's ``/json/`` view and stops both daemons (with any
 executors they started) when the session ends, a failed test included; an
 ``atexit`` guard covers an interrupted session.
 
-Use it with ``from cluster import standalone_cluster`` in a test module (or
-``pytest_plugins = ["cluster"]`` in ``tests/conftest.py``) and mark the tests
+It is registered once for the whole run by
+``pytest_plugins = ["cluster"]`` in ``tests/conftest.py``; mark the tests that use it
 ``@pytest.mark.cluster``.
 """
 

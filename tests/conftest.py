@@ -17,6 +17,9 @@ from pyspark.sql import SparkSession
 from pool3.config import Config, load_config
 from pool3.session import build_session
 
+# One standalone cluster for the whole run, shared by every module that asks for it.
+pytest_plugins = ["cluster"]
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 SPARK_TEST_OVERRIDES: dict[str, object] = {

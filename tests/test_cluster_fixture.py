@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from cluster import StandaloneCluster, standalone_cluster  # noqa: F401
+from cluster import StandaloneCluster
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE_APP = REPO / "tests" / "apps" / "cluster_smoke.py"
@@ -49,7 +49,7 @@ def submit_smoke(
     return proc, report
 
 
-def test_fixture_has_one_alive_worker(standalone_cluster: StandaloneCluster) -> None:  # noqa: F811
+def test_fixture_has_one_alive_worker(standalone_cluster: StandaloneCluster) -> None:
     state = standalone_cluster.master_state()
     alive = [w for w in state["workers"] if w["state"] == "ALIVE"]
     assert len(alive) == 1, state["workers"]
@@ -59,7 +59,7 @@ def test_fixture_has_one_alive_worker(standalone_cluster: StandaloneCluster) -> 
 
 
 def test_executors_import_pool3_from_shipped_zip(
-    standalone_cluster: StandaloneCluster,  # noqa: F811
+    standalone_cluster: StandaloneCluster,
     tmp_path: Path,
 ) -> None:
     # One submission checks both the shipping and the exit code: a job that exits 3

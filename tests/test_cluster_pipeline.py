@@ -33,7 +33,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from cluster import StandaloneCluster, standalone_cluster  # noqa: F401
+from cluster import StandaloneCluster
 from conftest import SPARK_TEST_OVERRIDES
 from pool3.config import load_config
 from pool3.datasets import FASHION_MNIST_CLASSES
@@ -115,7 +115,7 @@ def manifest(folder: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def scenario(spark, standalone_cluster: StandaloneCluster, tmp_path_factory) -> dict[str, Any]:  # noqa: F811
+def scenario(spark, standalone_cluster: StandaloneCluster, tmp_path_factory) -> dict[str, Any]:
     started = time.monotonic()
     root = tmp_path_factory.mktemp("scheduled")
     cwd = root / "cwd"
