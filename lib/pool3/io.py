@@ -105,7 +105,7 @@ def check_input(spark: SparkSession, path: str) -> None:
         raise InputError(f"cannot read input {path!r}: {java_message(err)}; {hint}") from err
 
 
-def _check_run_id(run_id: str) -> str:
+def check_run_id(run_id: str) -> str:
     if not _RUN_ID.fullmatch(run_id) or run_id in (".", ".."):
         raise ConfigError(
             f"invalid run id {run_id!r}: expected 1-128 letters, digits or - _ . = "
@@ -147,7 +147,7 @@ def prepare_output(
     """
     if mode not in MODES:
         raise ConfigError(f"invalid output mode {mode!r}: expected one of {list(MODES)}")
-    target_path = path if run_id is None else join(path, f"run_id={_check_run_id(run_id)}")
+    target_path = path if run_id is None else join(path, f"run_id={check_run_id(run_id)}")
     try:
         final = qualify(spark, target_path)
         parent, name = parent_and_name(spark, final)

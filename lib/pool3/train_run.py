@@ -18,8 +18,7 @@ from pyspark.sql import functions as F
 from pool3.classifier import save_model
 from pool3.config import Config
 from pool3.errors import DataError, OutputError, ThresholdError
-from pool3.io import _check_run_id as check_run_id
-from pool3.io import check_input
+from pool3.io import check_input, check_run_id
 from pool3.manifest import build_run_manifest
 from pool3.report import summary_line, write_report
 from pool3.train import TrainParams, prepare_training_data, train_and_evaluate
