@@ -139,7 +139,8 @@ def featurize_frame(
 
 
 def maybe_crash(opts: WorkerOptions) -> None:
-    """Test-only: kill this Python worker on the first attempt of ``crash_partition``."""
+    """Test-only: kill this Python worker mid-partition on the first attempt of
+    ``crash_partition`` (called after the partition's first output batch was sent)."""
     if opts.crash_partition is None:
         return
     from pyspark import TaskContext
@@ -162,8 +163,9 @@ def featurize_batches(
         batch = auto_batch_size(opts.worker_memory_mb, gpu=featurizer.device == "GPU")
         opts = replace(opts, batch_size=batch)
     for frame in frames:
-        maybe_crash(opts)
         stats = BatchStats()
         yield featurize_frame(frame, featurizer, opts, stats)
+        # after the first rows have left: the failed attempt's partial output must be dropped
+        maybe_crash(opts)
         if on_stats is not None:
             on_stats(stats)
