@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterator
@@ -16,9 +15,10 @@ from pyspark.sql import functions as F
 
 from pool3.classifier import LinearModel, load_model
 from pool3.config import Config
-from pool3.errors import InputError, ModelError, ThresholdError
+from pool3.errors import InputError, ModelError
 from pool3.featurize import Telemetry, featurize_files, list_images
-from pool3.io import abort_output, build_run_manifest, check_input, commit_output, prepare_output
+from pool3.featurize_run import finish_run
+from pool3.io import abort_output, check_input, prepare_output
 from pool3.model import load_bundle
 from pool3.schemas import PREDICTION_COLUMNS, PREDICTIONS_SCHEMA
 
@@ -105,39 +105,36 @@ def run_classify(
             target.staging
         )
         table = spark.read.parquet(target.staging)
-        errors = table.filter(F.col("error").isNotNull()).count()
+        reasons = (
+            table.filter(F.col("error").isNotNull())
+            .groupBy(F.substring_index("error", ":", 1).alias("reason"))
+            .count()
+            .collect()
+        )
+        by_reason = {r["reason"]: r["count"] for r in reasons}
+        errors = sum(by_reason.values())
         summary = {
             "input": input_path,
             "output": target.final,
             "images": total,
             "errors": errors,
+            "errors_by_reason": dict(sorted(by_reason.items())),
             "error_rate": round(errors / total, 6),
             "classifier": model_dir,
             "model": bundle.fingerprint,
             "wall_seconds": round(time.monotonic() - started, 3),
             **tel.summary(),
         }
-        log.info("classify summary: %s", json.dumps(summary, sort_keys=True))
-        if summary["error_rate"] > config.featurize.max_error_rate:
-            raise ThresholdError(
-                f"{errors} of {total} images failed ({summary['error_rate']:.1%}), above "
-                f"featurize.max_error_rate={config.featurize.max_error_rate:.1%}"
-            )
-        manifest = build_run_manifest(
-            run_id=run_id,
+        finish_run(
+            spark,
+            target,
+            config,
             command="classify",
+            summary=summary,
+            run_id=run_id,
             inputs={"images": input_path, "classifier": model_dir},
             counts={"images": total, "errors": errors},
             durations={"total": summary["wall_seconds"]},
-            config=config,
-            model_fingerprint=bundle.fingerprint,
-            extra={"summary": summary},
-        )
-        commit_output(
-            spark,
-            target,
-            manifest=manifest,
-            extra_files={"_pool3_summary.json": json.dumps(summary, indent=2)},
         )
     except BaseException:
         abort_output(spark, target)

@@ -23,8 +23,7 @@ def validate_value(name: str, value: Any, tp: Any, meta: Mapping[str, Any], orig
 
     def bad(expected: str) -> ConfigError:
         return ConfigError(
-            f"invalid {name} = {received!r} (set in {origin}): expected {expected}; "
-            f"change it there"
+            f"invalid {name} = {received!r} (set in {origin}): expected {expected}; change it there"
         )
 
     choices = meta.get("choices", ())

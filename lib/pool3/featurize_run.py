@@ -14,6 +14,7 @@ from pool3.config import Config
 from pool3.errors import InputError, ThresholdError
 from pool3.featurize import Progress, Telemetry, featurize_files, list_images
 from pool3.io import (
+    OutputTarget,
     abort_output,
     build_run_manifest,
     check_input,
@@ -98,6 +99,48 @@ def _counts(spark: SparkSession, staging: str) -> dict[str, Any]:
     }
 
 
+def finish_run(
+    spark: SparkSession,
+    target: OutputTarget,
+    config: Config,
+    *,
+    command: str,
+    summary: dict[str, Any],
+    run_id: str | None,
+    inputs: dict[str, Any],
+    counts: dict[str, int],
+    durations: dict[str, float],
+) -> None:
+    """Log the summary, apply the error-rate gate, then commit with manifest and summary.
+
+    Raises ThresholdError past ``featurize.max_error_rate`` (the caller aborts the output).
+    """
+    log.info("%s summary: %s", command, json.dumps(summary, sort_keys=True))
+    limit = config.featurize.max_error_rate
+    if summary["error_rate"] > limit:
+        raise ThresholdError(
+            f"{summary['errors']} of {summary['images']} images failed "
+            f"({summary['error_rate']:.1%}), above featurize.max_error_rate={limit:.1%}: "
+            f"{summary.get('errors_by_reason', {})}. Fix or remove the files, or raise the limit"
+        )
+    manifest = build_run_manifest(
+        run_id=run_id,
+        command=command,
+        inputs=inputs,
+        counts=counts,
+        durations=durations,
+        config=config,
+        model_fingerprint=summary["model"],
+        extra={"summary": summary},
+    )
+    commit_output(
+        spark,
+        target,
+        manifest=manifest,
+        extra_files={SUMMARY_NAME: json.dumps(summary, indent=2, sort_keys=True)},
+    )
+
+
 def run_featurize(
     spark: SparkSession,
     config: Config,
@@ -169,28 +212,16 @@ def run_featurize(
         summary["images_per_second"] = round(
             tel.images.value / max(summary["featurize_seconds"], 1e-9), 2
         )
-        log.info("featurize summary: %s", json.dumps(summary, sort_keys=True))
-        if summary["error_rate"] > config.featurize.max_error_rate:
-            raise ThresholdError(
-                f"{counts['errors']} of {total} images failed ({summary['error_rate']:.1%}), "
-                f"above featurize.max_error_rate={config.featurize.max_error_rate:.1%}: "
-                f"{counts['errors_by_reason']}. Fix or remove the files, or raise the limit"
-            )
-        run_manifest = build_run_manifest(
-            run_id=run_id,
+        finish_run(
+            spark,
+            target,
+            config,
             command="featurize",
+            summary=summary,
+            run_id=run_id,
             inputs={"images": input_path, "labels": config.featurize.labels},
             counts={"images": total, "errors": counts["errors"], "reused": reused_count},
             durations={k: summary[k] for k in ("startup_seconds", "featurize_seconds")},
-            config=config,
-            model_fingerprint=bundle.fingerprint,
-            extra={"summary": summary},
-        )
-        commit_output(
-            spark,
-            target,
-            manifest=run_manifest,
-            extra_files={SUMMARY_NAME: json.dumps(summary, indent=2, sort_keys=True)},
         )
     except BaseException:
         abort_output(spark, target)
