@@ -15,10 +15,10 @@ from pyspark.sql import functions as F
 
 from pool3.classifier import LinearModel, load_model
 from pool3.config import Config
-from pool3.errors import InputError, ModelError
-from pool3.featurize import Telemetry, featurize_files, list_images
-from pool3.featurize_run import finish_run
-from pool3.io import abort_output, check_input, prepare_output
+from pool3.errors import ModelError
+from pool3.featurize import Telemetry, featurize_files
+from pool3.featurize_run import finish_run, input_images
+from pool3.io import abort_output, prepare_output
 from pool3.model import load_bundle
 from pool3.schemas import PREDICTION_COLUMNS, PREDICTIONS_SCHEMA
 
@@ -87,15 +87,7 @@ def run_classify(
             f"the featurizer is {bundle.fingerprint}: score with the model source it was "
             "trained with (model.source), or retrain on features of this model"
         )
-    check_input(spark, input_path)
-    files, total = list_images(
-        spark,
-        input_path,
-        extensions=config.featurize.extensions,
-        max_file_mb=config.featurize.max_file_mb,
-    )
-    if total == 0:
-        raise InputError(f"no images found under {input_path}; check --input")
+    files, total = input_images(spark, config, input_path)
     target = prepare_output(spark, output_path, mode=config.output.mode, run_id=run_id)
     tel = Telemetry.create(spark)
     try:

@@ -141,6 +141,24 @@ def finish_run(
     )
 
 
+def input_images(spark: SparkSession, config: Config, input_path: str) -> tuple[DataFrame, int]:
+    """Check the input and list its images; InputError if missing, unreadable or empty."""
+    check_input(spark, input_path)
+    files, total = list_images(
+        spark,
+        input_path,
+        extensions=config.featurize.extensions,
+        max_file_mb=config.featurize.max_file_mb,
+    )
+    if total == 0:
+        raise InputError(
+            f"no images found under {input_path}: expected files with extensions "
+            f"{', '.join(config.featurize.extensions)} (case-insensitive); check --input or "
+            "featurize.extensions"
+        )
+    return files, total
+
+
 def run_featurize(
     spark: SparkSession,
     config: Config,
@@ -157,20 +175,8 @@ def run_featurize(
     """
     started = time.monotonic()
     label_mode, manifest_path = parse_label_mode(config.featurize.labels)
-    check_input(spark, input_path)
+    files, total = input_images(spark, config, input_path)
     manifest = read_manifest(manifest_path) if manifest_path else None
-    files, total = list_images(
-        spark,
-        input_path,
-        extensions=config.featurize.extensions,
-        max_file_mb=config.featurize.max_file_mb,
-    )
-    if total == 0:
-        raise InputError(
-            f"no images found under {input_path}: expected files with extensions "
-            f"{', '.join(config.featurize.extensions)} (case-insensitive); check --input or "
-            "featurize.extensions"
-        )
     target = prepare_output(spark, output_path, mode=config.output.mode, run_id=run_id)
     bundle = load_bundle(config.model.source, home=config.model.home or None)
     ready = time.monotonic()
