@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.pool3-installed
 OUT    ?= out/demo
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-all test-cluster lint bench clean check-java
+.PHONY: install demo test test-all test-cluster lint bench bench-quick clean check-java
 
 check-java:
 	@command -v java >/dev/null 2>&1 || { \
@@ -50,10 +50,16 @@ lint: install
 	$(BIN)/ruff format --check lib tests jobs bench
 	$(BIN)/mypy
 
+# Full benchmarks (~1 h on 2 cores), appended to bench/RESULTS.md; bench-quick is a smoke run.
 bench: install
 	$(BIN)/python bench/featurize_bench.py
 	$(BIN)/python bench/memory_bench.py
-	$(BIN)/python bench/train_bench.py
+	$(BIN)/python bench/train_bench.py --sizes 10000,60000 --classes 10,48 --timeout 180
+
+bench-quick: install
+	$(BIN)/python bench/featurize_bench.py --quick --no-write
+	$(BIN)/python bench/memory_bench.py --quick --no-write
+	$(BIN)/python bench/train_bench.py --quick --no-write
 
 clean:
 	rm -rf build out .pytest_cache .mypy_cache .ruff_cache
