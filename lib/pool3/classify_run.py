@@ -11,13 +11,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 from pool3.classifier import LinearModel, load_model
 from pool3.config import Config
 from pool3.errors import ModelError
 from pool3.featurize import Telemetry, featurize_files
-from pool3.featurize_run import finish_run, input_images
+from pool3.featurize_run import errors_by_reason, finish_run, input_images
 from pool3.io import abort_output, prepare_output
 from pool3.model import load_bundle
 from pool3.schemas import PREDICTION_COLUMNS, PREDICTIONS_SCHEMA
@@ -97,20 +96,14 @@ def run_classify(
             target.staging
         )
         table = spark.read.parquet(target.staging)
-        reasons = (
-            table.filter(F.col("error").isNotNull())
-            .groupBy(F.substring_index("error", ":", 1).alias("reason"))
-            .count()
-            .collect()
-        )
-        by_reason = {r["reason"]: r["count"] for r in reasons}
+        by_reason = errors_by_reason(table)
         errors = sum(by_reason.values())
         summary = {
             "input": input_path,
             "output": target.final,
             "images": total,
             "errors": errors,
-            "errors_by_reason": dict(sorted(by_reason.items())),
+            "errors_by_reason": by_reason,
             "error_rate": round(errors / total, 6),
             "classifier": model_dir,
             "model": bundle.fingerprint,

@@ -75,26 +75,31 @@ def _reuse_previous(
     return todo, reused
 
 
-def _counts(spark: SparkSession, staging: str) -> dict[str, Any]:
-    table = spark.read.schema(FEATURES_SCHEMA).parquet(staging)
+def errors_by_reason(table: DataFrame) -> dict[str, int]:
+    """``{category: count}`` of the rows whose ``error`` is set (``"<category>: <detail>"``)."""
     reasons = (
         table.filter(F.col("error").isNotNull())
         .groupBy(F.substring_index("error", ":", 1).alias("reason"))
         .count()
         .collect()
     )
+    return dict(sorted((r["reason"], r["count"]) for r in reasons))
+
+
+def _counts(spark: SparkSession, staging: str) -> dict[str, Any]:
+    table = spark.read.schema(FEATURES_SCHEMA).parquet(staging)
+    by_reason = errors_by_reason(table)
     stats = table.agg(
         F.count("*").alias("rows"),
         F.countDistinct("path").alias("paths"),
         F.count(F.when(F.col("label").isNull(), 1)).alias("unlabelled"),
     ).first()
     assert stats is not None
-    by_reason = {r["reason"]: r["count"] for r in reasons}
     return {
         "rows": stats["rows"],
         "distinct_paths": stats["paths"],
         "errors": sum(by_reason.values()),
-        "errors_by_reason": dict(sorted(by_reason.items())),
+        "errors_by_reason": by_reason,
         "unlabelled": stats["unlabelled"],
     }
 
@@ -182,7 +187,6 @@ def run_featurize(
     ready = time.monotonic()
     tel = Telemetry.create(spark)
     try:
-        reused_count = 0
         if config.output.mode == "incremental" and target.existing == "complete":
             todo, reused = _reuse_previous(
                 spark, files, target.final, bundle.fingerprint, label_mode, manifest
