@@ -7,8 +7,10 @@ object whose ``featurize_batch(np.ndarray) -> np.ndarray`` runs batches.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -94,6 +96,29 @@ class Featurizer:
         if len(images) == 0:
             return np.zeros((0, FEATURE_DIM), dtype=np.float32)
         return self.featurize_batch(np.stack([resize_299(img) for img in images]))
+
+
+def import_tensorflow_in_worker() -> None:
+    """Import TensorFlow in a Spark Python worker without its eager Keras import.
+
+    ``import tensorflow`` (2.16+) also imports Keras 3 eagerly, which is about half of its
+    ~5 s import and is never used by the featurizer (the Keras model source imports ``keras``
+    itself, which still works). TensorFlow skips that import when ``TF_USE_LEGACY_KERAS`` is
+    set and ``tf_keras`` is not installed; the variable is set only around the import and
+    only here, in worker processes (``tf.keras`` then is unavailable in that process, which
+    runs pool3's code only). Does nothing if TensorFlow is already imported or the user set
+    the variable, or where ``tf_keras`` is installed (TensorFlow would import it instead).
+    """
+    if "tensorflow" in sys.modules or "TF_USE_LEGACY_KERAS" in os.environ:
+        return
+    if importlib.util.find_spec("tf_keras") is not None:  # it would import that instead
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        del os.environ["TF_USE_LEGACY_KERAS"]
 
 
 def _configure_tensorflow(threads: int, precision: str) -> str:
