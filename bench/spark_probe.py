@@ -5,9 +5,11 @@
 Prints one JSON line of seconds since this process started (``t0`` = the first statement,
 after the interpreter itself started): ``imports`` (pyspark + pool3), ``session``
 (:func:`pool3.session.build_session`), ``bundle`` (model bytes on the driver),
-``first_batch`` (the first image of IMAGE_DIR featurized through the featurize step's
-``mapInPandas`` and collected: Python worker start, TensorFlow import, model build from the
-broadcast, one inference) and ``second_batch`` (the same again: the warm cost).
+``listed`` (input listed, while :class:`pool3.shipping.WarmUp` warms the workers unless
+``--no-warm-up``), ``warm`` (warm-up done), ``first_batch`` (the first image of IMAGE_DIR
+featurized through the featurize step's ``mapInPandas`` and collected: without the warm-up
+that includes the Python worker start, TensorFlow import, model build from the broadcast
+and one inference) and ``second_batch`` (the same again: the warm cost).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ def main() -> None:
     parser.add_argument("images")
     parser.add_argument("--conf", default="local")
     parser.add_argument("--precision", default="float32")
+    parser.add_argument("--no-warm-up", action="store_true", help="featurize.warm_up = false")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -33,6 +36,7 @@ def main() -> None:
     from pool3.featurize import featurize_files, list_images
     from pool3.model import load_bundle
     from pool3.session import build_session
+    from pool3.shipping import WarmUp, ship_model
 
     marks = {"imports": time.perf_counter() - T0}
     config = load_config(args.conf, overrides={"model.precision": args.precision})
@@ -40,18 +44,22 @@ def main() -> None:
     marks["session"] = time.perf_counter() - T0
     bundle = load_bundle(config.model.source, home=config.model.home or None)
     marks["bundle"] = time.perf_counter() - T0
-    files, _ = list_images(
-        spark,
-        args.images,
-        extensions=config.featurize.extensions,
-        max_file_mb=config.featurize.max_file_mb,
-    )
+    model = ship_model(spark, bundle, config)
+    with WarmUp(spark, model, enabled=not args.no_warm_up):
+        files, _ = list_images(
+            spark,
+            args.images,
+            extensions=config.featurize.extensions,
+            max_file_mb=config.featurize.max_file_mb,
+        )
+        marks["listed"] = time.perf_counter() - T0
+    marks["warm"] = time.perf_counter() - T0
     one = files.limit(1)
-    rows = featurize_files(spark, one, bundle, config).select("features", "error").collect()
+    rows = featurize_files(spark, one, model, config).select("features", "error").collect()
     marks["first_batch"] = time.perf_counter() - T0
     if not rows or rows[0]["error"] is not None:
         raise SystemExit(f"probe: first batch failed: {rows}")
-    featurize_files(spark, one, bundle, config).select("features").collect()
+    featurize_files(spark, one, model, config).select("features").collect()
     marks["second_batch"] = time.perf_counter() - T0
     spark.stop()
     print(json.dumps({k: round(v, 3) for k, v in marks.items()}))

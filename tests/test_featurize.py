@@ -160,3 +160,46 @@ def test_incremental_featurizes_only_new_content(spark, image_dir, tmp_path):
             k: other[k] for k in ("label", "sha256", "width", "height", "model", "error")
         }
         assert np.abs(np.asarray(row["features"]) - np.asarray(other["features"])).max() < 1e-5
+
+
+def test_warm_up_builds_the_featurizer_the_featurize_step_then_finds(spark):
+    # The warm-up job's workers are reused by later jobs, and hold the featurizer under the
+    # key the featurize step uses: a later task on such a worker builds nothing.
+    from pool3.model import load_bundle
+    from pool3.shipping import WarmUp, ship_model
+
+    model = ship_model(spark, load_bundle("default"), config())
+    warm = WarmUp(spark, model).start()
+    warm.wait()
+    assert warm.error is None and warm.workers, warm.error
+    warmed = {w["pid"] for w in warm.workers}
+    key = (model.fingerprint, model.precision, model.threads)
+
+    def probe(frames):
+        import os
+        import sys
+
+        import pandas as pd
+
+        from pool3.model import featurizer
+
+        for _ in frames:
+            pass
+        yield pd.DataFrame(
+            {
+                "pid": [os.getpid()],
+                "cached": [key in featurizer._CACHE],
+                "keras": ["keras" in sys.modules],
+            }
+        )
+
+    rows = (
+        spark.range(0, 8, numPartitions=8)
+        .mapInPandas(probe, "pid long, cached boolean, keras boolean")
+        .collect()
+    )
+    reused = [r for r in rows if r["pid"] in warmed]
+    assert reused, (warmed, rows)
+    assert all(r["cached"] for r in reused), rows
+    # TensorFlow was imported without its eager Keras import (import_tensorflow_in_worker)
+    assert not any(r["keras"] for r in reused), rows

@@ -228,3 +228,28 @@ def test_label_with_html_is_escaped_in_report(spark, tmp_path):
     assert "<script" not in html.lower()
     assert 'a"b&c' not in html and "a&quot;b&amp;c" in html
     assert load_model(model_dir).classes == tuple(sorted((XSS, "bag", 'a"b&c')))
+
+
+def test_classify_gives_zero_byte_file_an_error_row(spark, split_dirs, trained, tmp_path):
+    # Spark's scan skips zero-length files; they are found after the write and get their row.
+    _, held = split_dirs
+    src = tmp_path / "in"
+    src.mkdir()
+    good = sorted(held.iterdir())[0]
+    shutil.copy(good, src / good.name)
+    (src / "blank_1.png").write_bytes(b"")
+    preds = tmp_path / "preds"
+    summary = run_classify(
+        spark,
+        config(**{"featurize.max_error_rate": 1.0}),
+        input_path=str(src),
+        model_dir=str(trained["model"]),
+        output_path=str(preds),
+    )
+    rows = by_name(preds)
+    assert set(rows) == {good.name, "blank_1.png"} and summary["images"] == 2
+    assert (
+        rows["blank_1.png"]["error"].startswith("empty")
+        and rows["blank_1.png"]["predicted"] is None
+    )
+    assert rows[good.name]["error"] is None and summary["errors_by_reason"] == {"empty": 1}

@@ -16,10 +16,11 @@ from pool3.classifier import LinearModel, load_model
 from pool3.config import Config
 from pool3.errors import ModelError
 from pool3.featurize import Telemetry, featurize_files
-from pool3.featurize_run import errors_by_reason, finish_run, input_images
+from pool3.featurize_run import add_skipped_rows, errors_by_reason, finish_run, input_images
 from pool3.io import abort_output, prepare_output
 from pool3.model import load_bundle
 from pool3.schemas import PREDICTION_COLUMNS, PREDICTIONS_SCHEMA
+from pool3.shipping import WarmUp, ship_model
 
 log = logging.getLogger(__name__)
 
@@ -86,15 +87,20 @@ def run_classify(
             f"the featurizer is {bundle.fingerprint}: score with the model source it was "
             "trained with (model.source), or retrain on features of this model"
         )
-    files, total = input_images(spark, config, input_path)
-    target = prepare_output(spark, output_path, mode=config.output.mode, run_id=run_id)
+    shipped = ship_model(spark, bundle, config)
+    with WarmUp(spark, shipped, enabled=config.featurize.warm_up):
+        files, total = input_images(spark, config, input_path)
+        target = prepare_output(spark, output_path, mode=config.output.mode, run_id=run_id)
     tel = Telemetry.create(spark)
     try:
         cfg = replace(config, featurize=replace(config.featurize, labels="none"))
-        feats = featurize_files(spark, files, bundle, cfg, telemetry=tel)
-        classify_files(spark, feats, model, config.classify.top_k).write.mode("overwrite").parquet(
-            target.staging
-        )
+
+        def predictions(frame: DataFrame) -> DataFrame:
+            feats = featurize_files(spark, frame, shipped, cfg, telemetry=tel)
+            return classify_files(spark, feats, model, config.classify.top_k)
+
+        predictions(files).write.mode("overwrite").parquet(target.staging)
+        add_skipped_rows(spark, files, target.staging, total, predictions)
         table = spark.read.parquet(target.staging)
         by_reason = errors_by_reason(table)
         errors = sum(by_reason.values())

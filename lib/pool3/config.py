@@ -80,6 +80,8 @@ class FeaturizeConfig:
     progress_every: int = _opt(500, ge=0)
     partitions: int = _opt(0, ge=0)  # 0: auto
     max_file_mb: int = _opt(64, gt=0)
+    # build the model in the Python workers while the driver lists the input (pool3.shipping)
+    warm_up: bool = True
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pool3.config import Config
-from pool3.model import ModelBundle, cached_featurizer
+from pool3.model import ModelBundle
 from pool3.schemas import FEATURE_COLUMNS, FEATURES_SCHEMA
+from pool3.shipping import ShippedModel, ship_model
 from pool3.worker import MB, BatchStats, WorkerOptions, auto_batch_size, featurize_batches
 
 log = logging.getLogger(__name__)
@@ -37,31 +38,16 @@ def extension_glob(extensions: tuple[str, ...] | list[str]) -> str:
     return "*.{" + ",".join(alts) + "}"
 
 
-def _empty_files(spark: SparkSession, files: DataFrame, listed: int) -> list[str]:
-    """Paths of zero-byte files, which Spark's file scan skips without a trace.
-
-    Spark drops zero-length files when it plans the scan, so they never reach a reader. The
-    file index still lists them (``inputFiles``); when its count differs from the scan's,
-    the difference is found on the driver (only then: it costs a collect of the paths).
-    """
-    scanned = files.select("path").count()
-    if scanned == listed:
-        return []
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    index = {str(jvm.org.apache.hadoop.fs.Path(jvm.java.net.URI(u))) for u in files.inputFiles()}
-    seen = {row.path for row in files.select("path").collect()}
-    return sorted(index - seen)
-
-
 def list_images(
     spark: SparkSession, path: str, *, extensions: tuple[str, ...], max_file_mb: int
 ) -> tuple[DataFrame, int]:
     """Image files under ``path`` (recursive): (frame of ``path, length, content``, count).
 
-    Every listed file gets a row: files above ``max_file_mb`` keep theirs with ``content``
-    null (the length filter is pushed into the binaryFile reader, so their bytes are never
-    read), and zero-byte files, which Spark's scan skips, are added back with empty content.
+    Listing runs on the driver only (Spark's file index; no task), so that it overlaps with
+    the workers' warm-up. Files above ``max_file_mb`` keep their row with ``content`` null
+    (the length filter is pushed into the binaryFile reader, so their bytes are never read).
+    Zero-byte files are counted but Spark's scan skips them: they get their rows after the
+    main write, from :func:`skipped_files` (see :func:`pool3.featurize_run.add_skipped_rows`).
     """
     files = (
         spark.read.format("binaryFile")
@@ -75,15 +61,28 @@ def list_images(
     big = files.filter(F.col("length") > limit).select(
         "path", "length", F.lit(None).cast("binary").alias("content")
     )
-    result = small.unionByName(big)
-    empty = _empty_files(spark, files, listed)
-    if empty:
-        log.warning("%d zero-byte files found; they get error rows", len(empty))
-        rows = [(p, 0, b"") for p in empty]
-        result = result.unionByName(
-            spark.createDataFrame(rows, "path string, length long, content binary")
-        )
-    return result, listed
+    return small.unionByName(big), listed
+
+
+def skipped_files(spark: SparkSession, files: DataFrame, rows: DataFrame) -> list[str]:
+    """Listed files of ``files`` that have no row in ``rows`` (a frame with ``path``).
+
+    Spark drops zero-length files when it plans a file scan, so they never reach a reader;
+    the file index still lists them (``inputFiles``). The difference is found on the driver
+    (a collect of the paths), so call it only when the row count is short.
+    """
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    index = {str(jvm.org.apache.hadoop.fs.Path(jvm.java.net.URI(u))) for u in files.inputFiles()}
+    seen = {row.path for row in rows.select("path").collect()}
+    return sorted(index - seen)
+
+
+def empty_files_frame(spark: SparkSession, paths: list[str]) -> DataFrame:
+    """A files frame (``path, length, content``) of zero-byte files, to get their error rows."""
+    return spark.createDataFrame(
+        [(p, 0, b"") for p in paths], "path string, length long, content binary"
+    )
 
 
 class _DictSum(AccumulatorParam):
@@ -140,21 +139,25 @@ class Telemetry:
 def featurize_files(
     spark: SparkSession,
     files: DataFrame,
-    bundle: ModelBundle,
+    model: ModelBundle | ShippedModel,
     config: Config,
     *,
     manifest: dict[str, str] | None = None,
     telemetry: Telemetry | None = None,
 ) -> DataFrame:
-    """Feature rows (``FEATURES_SCHEMA``) for a frame of files (``path, length, content``)."""
+    """Feature rows (``FEATURES_SCHEMA``) for a frame of files (``path, length, content``).
+
+    ``model`` is a bundle (broadcast here) or one already shipped with
+    :func:`pool3.shipping.ship_model`, e.g. to share workers warmed by
+    :class:`pool3.shipping.WarmUp`.
+    """
     from pool3.labels import parse_label_mode
 
     label_mode, _ = parse_label_mode(config.featurize.labels)
-    task_cpus = int(spark.conf.get("spark.task.cpus", "1") or 1)
-    threads = config.model.threads or task_cpus
+    shipped = model if isinstance(model, ShippedModel) else ship_model(spark, model, config)
     crash = spark.conf.get("spark.pool3.test.crashPartition", None)
     opts = WorkerOptions(
-        fingerprint=bundle.fingerprint,
+        fingerprint=shipped.fingerprint,
         batch_size=config.model.batch_size,
         worker_memory_mb=config.featurize.worker_memory_mb,
         max_pixels=config.featurize.max_pixels,
@@ -164,8 +167,6 @@ def featurize_files(
         manifest=manifest,
         crash_partition=int(crash) if crash not in (None, "") else None,
     )
-    broadcast = spark.sparkContext.broadcast(bundle)
-    precision = config.model.precision
     tel = telemetry
 
     def run(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -173,14 +174,6 @@ def featurize_files(
 
         ctx = TaskContext.get()
         part = ctx.partitionId() if ctx is not None else -1
-
-        def get() -> Any:
-            return cached_featurizer(
-                lambda: broadcast.value,
-                fingerprint=opts.fingerprint,
-                threads=threads,
-                precision=precision,
-            )
 
         def record(stats: BatchStats) -> None:
             if tel is not None:
@@ -190,15 +183,15 @@ def featurize_files(
                 tel.infer_s.add(stats.infer_s)
                 tel.partitions.add({part: [stats.images, stats.decode_s + stats.infer_s]})
 
-        yield from featurize_batches(frames, get, opts, record)
+        yield from featurize_batches(frames, shipped.featurizer, opts, record)
 
     if config.featurize.partitions:
         files = files.repartition(config.featurize.partitions)
     log.info(
         "featurize: batch size %s, %d TF threads per worker, precision %s",
         opts.batch_size or f"auto ({auto_batch_size(opts.worker_memory_mb)} on CPU, 64 on GPU)",
-        threads,
-        precision,
+        shipped.threads,
+        shipped.precision,
     )
     return files.mapInPandas(run, FEATURES_SCHEMA).select(*FEATURE_COLUMNS)
 

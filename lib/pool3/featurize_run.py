@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -12,7 +13,14 @@ from pyspark.sql import functions as F
 
 from pool3.config import Config
 from pool3.errors import InputError, ThresholdError
-from pool3.featurize import Progress, Telemetry, featurize_files, list_images
+from pool3.featurize import (
+    Progress,
+    Telemetry,
+    empty_files_frame,
+    featurize_files,
+    list_images,
+    skipped_files,
+)
 from pool3.io import (
     OutputTarget,
     abort_output,
@@ -24,6 +32,7 @@ from pool3.io import (
 from pool3.labels import labels_for_paths, parse_label_mode, read_manifest
 from pool3.model import load_bundle
 from pool3.schemas import FEATURE_COLUMNS, FEATURES_SCHEMA
+from pool3.shipping import WarmUp, ship_model
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +173,30 @@ def input_images(spark: SparkSession, config: Config, input_path: str) -> tuple[
     return files, total
 
 
+def add_skipped_rows(
+    spark: SparkSession,
+    files: DataFrame,
+    staging: str,
+    expected: int,
+    make_rows: Callable[[DataFrame], DataFrame],
+) -> int:
+    """Append the rows of listed files that the scan skipped (zero-byte files) to ``staging``.
+
+    Spark's file scan drops zero-length files without a trace, so they are found after the
+    main write, when ``staging`` holds fewer than ``expected`` rows (one more count; the path
+    collect only then), and get their error rows from ``make_rows`` (the same featurize or
+    classify step, on empty content). Returns how many rows were added.
+    """
+    staged = spark.read.parquet(staging)
+    if staged.count() >= expected:
+        return 0
+    missing = skipped_files(spark, files, staged)
+    if missing:
+        log.warning("%d zero-byte files found; they get error rows", len(missing))
+        make_rows(empty_files_frame(spark, missing)).write.mode("append").parquet(staging)
+    return len(missing)
+
+
 def run_featurize(
     spark: SparkSession,
     config: Config,
@@ -180,10 +213,13 @@ def run_featurize(
     """
     started = time.monotonic()
     label_mode, manifest_path = parse_label_mode(config.featurize.labels)
-    files, total = input_images(spark, config, input_path)
-    manifest = read_manifest(manifest_path) if manifest_path else None
-    target = prepare_output(spark, output_path, mode=config.output.mode, run_id=run_id)
+    check_input(spark, input_path)
     bundle = load_bundle(config.model.source, home=config.model.home or None)
+    model = ship_model(spark, bundle, config)
+    with WarmUp(spark, model, enabled=config.featurize.warm_up) as warm:
+        files, total = input_images(spark, config, input_path)
+        manifest = read_manifest(manifest_path) if manifest_path else None
+        target = prepare_output(spark, output_path, mode=config.output.mode, run_id=run_id)
     ready = time.monotonic()
     tel = Telemetry.create(spark)
     try:
@@ -191,12 +227,21 @@ def run_featurize(
             todo, reused = _reuse_previous(
                 spark, files, target.final, bundle.fingerprint, label_mode, manifest
             )
-            rows = featurize_files(spark, todo, bundle, config, manifest=manifest, telemetry=tel)
+            rows = featurize_files(spark, todo, model, config, manifest=manifest, telemetry=tel)
             rows = rows.unionByName(reused)
         else:
-            rows = featurize_files(spark, files, bundle, config, manifest=manifest, telemetry=tel)
+            rows = featurize_files(spark, files, model, config, manifest=manifest, telemetry=tel)
         with Progress(tel, every=config.featurize.progress_every, total=total):
             rows.write.mode("overwrite").parquet(target.staging)
+            add_skipped_rows(
+                spark,
+                files,
+                target.staging,
+                total,
+                lambda f: featurize_files(
+                    spark, f, model, config, manifest=manifest, telemetry=tel
+                ),
+            )
         written = time.monotonic()
         counts = _counts(spark, target.staging)
         reused_count = counts["rows"] - tel.images.value
@@ -215,6 +260,7 @@ def run_featurize(
             "error_rate": round(counts["errors"] / total, 6),
             "model": bundle.fingerprint,
             "startup_seconds": round(ready - started, 3),
+            "warmup_seconds": warm.seconds,
             "featurize_seconds": round(written - ready, 3),
             "wall_seconds": round(time.monotonic() - started, 3),
             **tel.summary(),
