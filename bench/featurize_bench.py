@@ -8,7 +8,8 @@
    pool3's batched featurizer in float32 and in bfloat16.
 3. bfloat16 fidelity: cosine to float32 on every generated image, the 4 golden PNGs in
    tests/golden and the two full sample photos.
-4. Start-up probe: a fresh process, session + model to the first featurized batch.
+4. Start-up probe: a fresh process, session + model to the first featurized batch, twice
+   with the workers' warm-up (featurize.warm_up) and twice without, alternated.
 5. ``--repeats`` times: (c) ``pool3 featurize --conf local`` (``local[*]``) as a fresh
    process, end to end, then (b) float32 again on all images, so each Spark figure has a
    ceiling measured next to it.
@@ -123,14 +124,14 @@ def fidelity(procs: dict[str, VariantProcess], crops: dict[str, Any]) -> list[di
     return rows
 
 
-def startup_probe(image_dir: Path, precision: str) -> dict[str, float]:
+def startup_probe(image_dir: Path, precision: str, *, warm_up: bool) -> dict[str, float]:
     cmd = [
         sys.executable,
         str(BENCH_DIR / "spark_probe.py"),
         str(image_dir),
         "--precision",
         precision,
-    ]
+    ] + ([] if warm_up else ["--no-warm-up"])
     t0 = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
@@ -139,6 +140,7 @@ def startup_probe(image_dir: Path, precision: str) -> dict[str, float]:
     marks = json.loads(out.stdout.strip().splitlines()[-1])
     marks["process_wall"] = round(wall, 3)
     marks["load"] = load1()
+    marks["warm_up"] = warm_up
     return marks
 
 
@@ -185,9 +187,10 @@ def main(argv: list[str] | None = None) -> None:
         agree = cosines(inproc["tutorial"]["feats"], inproc["float32"]["feats"])
         procs.pop("tutorial").stop()
         procs.pop("bfloat16").stop()
-        probe, rounds = None, []
-        if not args.no_spark:
-            probe = startup_probe(img_dir, args.spark_precision)
+        probe, rounds = [], []
+        if not args.no_spark:  # with and without the workers' warm-up, alternated
+            for warm_up in (True, False, True, False):
+                probe.append(startup_probe(img_dir, args.spark_precision, warm_up=warm_up))
             rounds = spark_rounds(args, work, img_dir, jpegs, procs["float32"])
         procs["float32"].stop()
     after = calibrate()

@@ -109,7 +109,7 @@ def report(
     build: dict[str, float],
     fidelity: list[dict[str, Any]],
     agree_min: float,
-    probe: dict[str, float] | None,
+    probe: list[dict[str, Any]],
     rounds: list[dict[str, Any]],
 ) -> None:
     gflops = mean_calibration(before, middle)  # the calibrations around the in-process phase
@@ -164,15 +164,19 @@ def report(
         "the tutorial's TF1 Session uses its default, all cores). 'first chunk' is the "
         "warm-up chunk, not counted in images/s.",
     ]
-    if probe is not None:
+    if probe:
         sections.append(
             (
-                "Start-up probe (fresh process, seconds since its first statement)",
+                "Start-up probe (fresh process, seconds since its first statement; "
+                "warm-up = featurize.warm_up)",
                 md_table(
                     [
+                        "warm-up",
                         "imports",
                         "session built",
                         "model bytes on driver",
+                        "input listed",
+                        "workers warm",
                         "first batch back",
                         "second batch back",
                         "process wall",
@@ -180,23 +184,30 @@ def report(
                     ],
                     [
                         [
-                            probe["imports"],
-                            probe["session"],
-                            probe["bundle"],
-                            probe["first_batch"],
-                            probe["second_batch"],
-                            probe["process_wall"],
-                            round(probe["load"], 2),
+                            "on" if p.get("warm_up", True) else "off",
+                            p["imports"],
+                            p["session"],
+                            p["bundle"],
+                            p.get("listed", ""),
+                            p.get("warm", ""),
+                            p["first_batch"],
+                            p["second_batch"],
+                            p["process_wall"],
+                            round(p["load"], 2),
                         ]
+                        for p in probe
                     ],
                 ),
             )
         )
+        on = [p["first_batch"] for p in probe if p.get("warm_up", True)]
+        best = statistics.median(on) if on else statistics.median(p["first_batch"] for p in probe)
+        session = statistics.median(p["session"] for p in probe)
         targets.append(
             [
                 "start-up (session + model to first batch) <= 10 s",
-                f"{probe['first_batch']:.1f} s",
-                _ok(probe["first_batch"] <= 10),
+                f"{best:.1f} s (median, warm-up on; of which session {session:.1f} s)",
+                _ok(best <= 10),
             ]
         )
     if rounds:
@@ -223,7 +234,8 @@ def report(
         ]
         notes += [
             "e2e = images / wall time of the CLI process; phase = the job summary's "
-            "images_per_second (workers' model build + inference + Parquet write); busy = "
+            "images_per_second (inference + Parquet write, after the workers' warm-up, which "
+            "overlaps the listing; without warm-up it includes the model build); busy = "
             f"images / ((decode + inference seconds summed over workers) / {parallel}).",
             f"Batch sizing logged by the job: {rounds[0]['spark'].batch_log[-1:] or 'n/a'}.",
         ]

@@ -41,8 +41,8 @@ class CliRun:
 
     @property
     def phase_ips(self) -> float:
-        """The summary's ``images_per_second``: images / featurize phase (workers' model
-        build, inference and the Parquet write)."""
+        """The summary's ``images_per_second``: images / featurize phase (inference and the
+        Parquet write; the workers' model build too when ``featurize.warm_up`` is off)."""
         return float(self.summary.get("images_per_second", 0.0))
 
     def busy_ips(self, parallel: int) -> float:
