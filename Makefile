@@ -54,6 +54,7 @@ lint: install
 bench: install
 	$(BIN)/python bench/featurize_bench.py
 	$(BIN)/python bench/memory_bench.py
+	$(BIN)/python bench/batch_bench.py
 	$(BIN)/python bench/train_bench.py --sizes 10000,60000 --classes 10,48 --timeout 180
 
 bench-quick: install
