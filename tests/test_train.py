@@ -225,6 +225,25 @@ def test_sgd_solver_learns(digits):
     assert res.solver == "SGDClassifier(loss='squared_hinge')" and res.metrics["accuracy"] > 0.8
 
 
+@pytest.mark.parametrize("loss", ["squared_hinge", "hinge"])
+def test_sgd_converges_and_matches_liblinear(digits, loss):
+    # scikit-learn's default step schedule with alpha = 1 / (C n) ran out of max_iter on
+    # pool_3-like data; the averaged, adaptive SGD must stop on its own and agree with
+    # liblinear on most test images.
+    params = {"loss": loss, "max_iter": 1000}
+    sgd = train_and_evaluate(digits, TrainParams(solver="sgd", **params))
+    lib = train_and_evaluate(digits, TrainParams(solver="liblinear", **params))
+    assert sgd.classifier.meta["converged"], sgd.classifier.meta["n_iter"]
+    assert sgd.classifier.meta["n_iter"] < 200
+    assert sgd.metrics["accuracy"] >= lib.metrics["accuracy"] - 0.03
+    assert np.mean(sgd.y_pred == lib.y_pred) >= 0.9
+
+
+def test_sgd_step_is_inverse_mean_squared_norm():
+    X = np.array([[3.0, 4.0], [0.0, 5.0], [1.0, 0.0]], dtype=np.float32)  # |x|^2: 25, 25, 1
+    assert train_mod.sgd_step(X) == pytest.approx(3 / 51)
+
+
 @pytest.mark.slow  # starts joblib worker processes
 def test_parallel_one_vs_rest_equals_serial():
     data = prepare_training_data(digits_table(4, 30))

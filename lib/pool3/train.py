@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 # liblinear copies X to float64 and then to its own (index, value) nodes: ~24 bytes per
 # value. Above this many values (~122k images of 2048 features, ~6 GB) "auto" picks SGD.
 LIBLINEAR_AUTO_MAX_VALUES = 250_000_000
+# SGD's tol is on the epoch loss, not liblinear's gradient norm; below 1e-3 the adaptive
+# schedule only shrinks its step for many more epochs without changing the predictions.
+SGD_MIN_TOL = 1e-3
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,6 +107,20 @@ def _choose_solver(params: TrainParams, n_samples: int, n_features: int) -> tupl
     return "liblinear", f"{n_samples}x{n_features} fits liblinear on the driver"
 
 
+def sgd_step(X: np.ndarray) -> float:
+    """Initial SGD step ``1 / mean(||x||^2)``: the (squared) hinge loss's curvature scale.
+
+    scikit-learn's default "optimal" schedule starts at ``1 / (alpha * t0)``, huge for the
+    small ``alpha = 1 / (C * n_samples)`` that matches ``LinearSVC(C)``: on 10k x 2048
+    pool_3-like features it ran out of its 1000 epochs (208 s, 3 points below liblinear),
+    where this step with averaging and the "adaptive" schedule stops after 41-48 epochs
+    (30-39 s) as accurate as liblinear (bench/RESULTS.md, 2026-11-30).
+    """
+    sample = X[: min(len(X), 10_000)].astype(np.float64)
+    mean_sq = float(np.mean(np.einsum("ij,ij->i", sample, sample))) if len(sample) else 1.0
+    return 1.0 / max(mean_sq, 1e-12)
+
+
 def fit_linear_svc(X: np.ndarray, y: np.ndarray, params: TrainParams) -> Any:
     """Fit the linear SVM.
 
@@ -118,24 +135,34 @@ def fit_linear_svc(X: np.ndarray, y: np.ndarray, params: TrainParams) -> Any:
     -------
     estimator
         A fitted ``LinearSVC``, ``OneVsRestClassifier(LinearSVC)`` when ``n_jobs != 1``,
-        or ``SGDClassifier`` (hinge-type loss, ``alpha = 1 / (C * n_samples)``).
+        or ``SGDClassifier`` (hinge-type loss, ``alpha = 1 / (C * n_samples)``, averaged,
+        adaptive step from :func:`sgd_step`, ``tol >= SGD_MIN_TOL``).
     """
     X = np.ascontiguousarray(X, dtype=np.dtype(params.dtype))
     n_samples, n_features = X.shape
     solver, why = _choose_solver(params, n_samples, n_features)
     estimator: Any
     if solver == "sgd":
+        eta0 = sgd_step(X)
         estimator = SGDClassifier(
             loss=params.loss,
             penalty=params.penalty,
             alpha=1.0 / (params.C * n_samples),
+            learning_rate="adaptive",
+            eta0=eta0,
+            average=True,
             max_iter=params.max_iter,
-            tol=params.tol,
+            tol=max(params.tol, SGD_MIN_TOL),
             random_state=params.seed,
             n_jobs=params.n_jobs,
         )
         log.info(
-            "solver: SGDClassifier(loss=%r, n_jobs=%d) because %s", params.loss, params.n_jobs, why
+            "solver: SGDClassifier(loss=%r, averaged, adaptive step from eta0=%.2g, n_jobs=%d) "
+            "because %s",
+            params.loss,
+            eta0,
+            params.n_jobs,
+            why,
         )
     else:
         dual, dual_why = _resolve_dual(params, n_samples, n_features)
