@@ -70,7 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int)
     t.add_argument("--C", type=float, dest="C")
     t.add_argument("--no-stratify", action="store_true", help="the tutorial's plain split")
-    t.add_argument("--solver", choices=("auto", "liblinear", "sgd"))
+    t.add_argument(
+        "--solver",
+        choices=("auto", "liblinear", "sgd", "spark"),
+        help="liblinear/sgd fit on the driver; spark fits Spark MLlib LinearSVC on the "
+        "cluster; auto: liblinear or sgd, spark above train.max_collect_mb",
+    )
     t.add_argument("--min-accuracy", type=float, help="fail below this test accuracy (0..1)")
     _common(t)
 

@@ -97,8 +97,11 @@ class TrainConfig:
     multi_class: str = _opt("ovr", choices=("ovr", "crammer_singer"))
     dual: str | bool = _opt("auto", choices=("auto", True, False))
     max_iter: int = _opt(1000, ge=1)
-    solver: str = _opt("auto", choices=("auto", "liblinear", "sgd"))
+    # auto: liblinear/SGD on the driver, Spark MLlib when the table exceeds max_collect_mb
+    solver: str = _opt("auto", choices=("auto", "liblinear", "sgd", "spark"))
     n_jobs: int = _opt(1, ge=-1)
+    # solver "spark": binary fits run at once; each caches its own copy of the training set
+    spark_parallelism: int = _opt(2, ge=1)
     max_collect_mb: int = _opt(4096, gt=0)
     min_accuracy: float = _opt(0.0, ge=0.0, le=1.0)
 

@@ -12,7 +12,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "penalty": ("l1", "l2"),
     "multi_class": ("ovr", "crammer_singer"),
     "dual": ("auto", True, False),
-    "solver": ("liblinear", "sgd", "auto"),
+    "solver": ("liblinear", "sgd", "spark", "auto"),
     "dtype": ("float32", "float64"),
 }
 
@@ -20,7 +20,15 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
 @dataclass(frozen=True)
 class TrainParams:
     """How to split and fit. Defaults are the tutorial's (80/20, seed 42, LinearSVC defaults)
-    except ``stratify=True``; ``stratify=False`` is the tutorial's plain split."""
+    except ``stratify=True``; ``stratify=False`` is the tutorial's plain split.
+
+    ``solver="spark"`` fits Spark MLlib's ``LinearSVC`` (one-vs-rest) on the cluster
+    (:mod:`pool3.train_spark`). It needs ``penalty="l2"`` and ``multi_class="ovr"``.
+    MLlib minimises the plain hinge loss whatever ``loss`` says: ``loss`` (like ``dual``,
+    ``n_jobs`` and ``dtype``) applies to the scikit-learn solvers only, and the Spark path
+    logs which loss it fits when ``loss`` is not ``"hinge"``. ``loss`` is accepted rather
+    than refused so that ``solver="auto"`` can fall back to Spark with the default config.
+    """
 
     test_size: float = 0.2
     seed: int = 42
@@ -74,7 +82,20 @@ class TrainParams:
         ):
             raise bad("n_jobs", "an integer >= 1, or -1 for all cores")
 
+    @property
+    def spark_compatible(self) -> bool:
+        """Whether Spark MLlib can fit these settings (``solver="auto"`` may fall back to it)."""
+        return self.penalty == "l2" and self.multi_class == "ovr"
+
     def _check_combination(self) -> None:
+        if self.solver == "spark":
+            if not self.spark_compatible:
+                raise ConfigError(
+                    f"solver='spark' with penalty={self.penalty!r}, multi_class="
+                    f"{self.multi_class!r}: Spark MLlib's LinearSVC fits one-vs-rest with an "
+                    "L2 penalty only; use penalty='l2' and multi_class='ovr', or another solver."
+                )
+            return  # dual / loss combinations are liblinear's rules
         combo = f"penalty={self.penalty!r}, loss={self.loss!r}, dual={self.dual!r}"
         if self.penalty == "l1" and self.loss == "hinge":
             raise ConfigError(f"{combo} is not supported by liblinear; use loss='squared_hinge'.")

@@ -1,4 +1,4 @@
-"""``pool3 train``: read the feature table, fit on the driver, write model + report atomically."""
+"""``pool3 train``: read the feature table, fit (driver or Spark MLlib), write model + report."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pool3.classifier import save_model
@@ -22,6 +22,7 @@ from pool3.io import check_input, check_run_id
 from pool3.manifest import build_run_manifest
 from pool3.report import summary_line, write_report
 from pool3.train import TrainParams, prepare_training_data, train_and_evaluate
+from pool3.train_spark import train_and_evaluate_spark
 
 log = logging.getLogger(__name__)
 
@@ -67,21 +68,50 @@ def _swap_in(staging: Path, final: Path) -> None:
         shutil.rmtree(trash, ignore_errors=True)
 
 
+def _usable_size(table: DataFrame) -> tuple[int, float]:
+    """Rows without an error and their size on the driver in MB (``ROW_BYTES`` each)."""
+    n = table.filter(F.col("error").isNull()).count()
+    return n, n * ROW_BYTES / 2**20
+
+
+def _too_big(features_path: str, n: int, size_mb: float, max_collect_mb: int) -> DataError:
+    return DataError(
+        f"the feature table {features_path} has {n} usable rows, about {size_mb:.0f} MB on "
+        f"the driver, above train.max_collect_mb={max_collect_mb}: raise it (and "
+        "spark.driver.memory), train on the cluster with train.solver = 'spark' (needs "
+        "penalty='l2', multi_class='ovr'), or train on a sample of the table"
+    )
+
+
 def collect_features(spark: SparkSession, features_path: str, *, max_collect_mb: int) -> Any:
     """The usable rows of a feature table as pandas, after checking they fit on the driver."""
     check_input(spark, features_path)
     table = spark.read.parquet(features_path)
-    usable = table.filter(F.col("error").isNull())
-    n = usable.count()
-    size_mb = n * ROW_BYTES / 2**20
+    n, size_mb = _usable_size(table)
     if size_mb > max_collect_mb:
-        raise DataError(
-            f"the feature table {features_path} has {n} usable rows, about {size_mb:.0f} MB on "
-            f"the driver, above train.max_collect_mb={max_collect_mb}: raise it (and "
-            "spark.driver.memory), or train on a sample of the table"
-        )
+        raise _too_big(features_path, n, size_mb, max_collect_mb)
     log.info("collecting %d feature rows (~%.0f MB) to the driver", n, size_mb)
     return table.select("path", "label", "features", "model", "error").toPandas()
+
+
+def spark_reason(
+    table: DataFrame, params: TrainParams, *, features_path: str, max_collect_mb: int
+) -> str | None:
+    """Why to train with Spark MLlib, or None to collect the table and fit on the driver.
+
+    ``solver="spark"`` always trains on Spark; ``"auto"`` does when the usable rows exceed
+    ``max_collect_mb`` (and the settings are ones MLlib fits). ``liblinear``/``sgd`` above
+    the limit raise :class:`DataError`.
+    """
+    if params.solver == "spark":
+        return "solver='spark' as configured"
+    n, size_mb = _usable_size(table)
+    if size_mb <= max_collect_mb:
+        log.info("collecting %d feature rows (~%.0f MB) to the driver", n, size_mb)
+        return None
+    if params.solver == "auto" and params.spark_compatible:
+        return f"{n} rows (~{size_mb:.0f} MB) exceed train.max_collect_mb={max_collect_mb}"
+    raise _too_big(features_path, n, size_mb, max_collect_mb)
 
 
 def run_train(
@@ -101,9 +131,21 @@ def run_train(
     params = train_params(config)
     final, staging = prepare_model_dir(model_dir, mode=config.output.mode, run_id=run_id)
     try:
-        frame = collect_features(spark, features_path, max_collect_mb=config.train.max_collect_mb)
-        data = prepare_training_data(frame)
-        result = train_and_evaluate(data, params)
+        check_input(spark, features_path)
+        table = spark.read.parquet(features_path)
+        limit = config.train.max_collect_mb
+        why = spark_reason(table, params, features_path=features_path, max_collect_mb=limit)
+        if why is None:
+            columns = table.select("path", "label", "features", "model", "error")
+            result = train_and_evaluate(prepare_training_data(columns.toPandas()), params)
+        else:
+            result = train_and_evaluate_spark(
+                table,
+                params,
+                parallelism=config.train.spark_parallelism,
+                max_collect_mb=limit,
+                why=why,
+            )
         metrics = result.metrics
         if metrics["accuracy"] < config.train.min_accuracy:
             raise ThresholdError(
@@ -116,10 +158,10 @@ def run_train(
             run_id=run_id,
             command="train",
             inputs={"features": features_path},
-            counts={**data.counts, "n_train": result.n_train, "n_test": result.n_test},
+            counts={**result.counts, "n_train": result.n_train, "n_test": result.n_test},
             durations={"fit": result.fit_seconds, "total": time.monotonic() - started},
             config=config,
-            model_fingerprint=data.fingerprint,
+            model_fingerprint=result.fingerprint,
             extra={"solver": result.solver, "accuracy": metrics["accuracy"]},
         )
         (staging / "_pool3_manifest.json").write_text(json.dumps(manifest, indent=2))

@@ -9,7 +9,7 @@ featurized). Everything here is plain numpy/pandas so it is testable without Spa
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,16 +75,27 @@ def _is_unlabelled(labels: pd.Series) -> np.ndarray:
     return np.asarray(labels.isna() | (as_text == "").fillna(True), dtype=bool)
 
 
-def _single_fingerprint(models: pd.Series) -> str:
-    counts = models.astype("string").fillna("<missing>").value_counts()
-    if len(counts) > 1 or "<missing>" in counts.index:
-        listed = ", ".join(f"{fp!r}: {n} rows" for fp, n in counts.items())
+def single_fingerprint(counts: Mapping[str | None, int]) -> str:
+    """The one feature-model fingerprint of ``{fingerprint or None: rows}``, or DataError.
+
+    Shared by the driver path (pandas) and the Spark path (a ``groupBy("model")``).
+    """
+    named = {("<missing>" if fp is None else str(fp)): int(n) for fp, n in counts.items()}
+    if len(named) > 1 or "<missing>" in named:
+        listed = ", ".join(
+            f"{fp!r}: {n} rows" for fp, n in sorted(named.items(), key=lambda kv: -kv[1])
+        )
         raise DataError(
             f"feature table mixes feature-model fingerprints ({listed}); a classifier needs "
             "features from exactly one model. Re-featurize all images with one model "
             "(into a fresh output, or with output mode 'overwrite') and train again."
         )
-    return str(counts.index[0])
+    return next(iter(named))
+
+
+def _single_fingerprint(models: pd.Series) -> str:
+    counts = models.astype("string").value_counts(dropna=False)
+    return single_fingerprint({(None if pd.isna(fp) else str(fp)): n for fp, n in counts.items()})
 
 
 def _stack_features(features: pd.Series, paths: np.ndarray, n_features: int | None) -> np.ndarray:
