@@ -9,8 +9,8 @@ process using both cores), one process per batch size holds a float32 featurizer
 ...) on the same ``--images`` random 299x299 inputs, so that each measures with both cores
 to itself and the VM's drift hits all alike. Decode is left out: this is the model alone.
 Prints a table of images/s per round and the median, with the ratio to the batch size that
-``auto_batch_size`` picks for the profiles' ``featurize.worker_memory_mb`` (2048 MB -> 25),
-and appends it to bench/RESULTS.md.
+``auto_batch_size`` picks for the profiles' ``featurize.worker_memory_mb`` (2048 MB;
+25 until 2026-11-30, now 4), and appends it to bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def main() -> None:
     from pool3.worker import auto_batch_size
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", default="1,4,8,16,25")
+    parser.add_argument("--sizes", default="1,4,8,16,25", help="batch sizes (auto is added)")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)

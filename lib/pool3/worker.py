@@ -32,13 +32,18 @@ MB = 1 << 20
 ACTIVATION_MB_PER_IMAGE = 40
 #: TF runtime + one model copy in a Python worker, MB.
 WORKER_BASE_MB = 1024
-MAX_AUTO_BATCH = 32
+#: Largest automatic batch on the CPU. Inception-v3 on oneDNN gains nothing from big batches
+#: on CPU: with one TF thread per worker (the profiles' one task per core), batch 4 ran
+#: 1.17x and batch 8 1.09x the images/s of batch 25, every round; with two threads 4, 8 and
+#: 25 were within 4 % (bench/batch_bench.py, bench/RESULTS.md 2026-11-30, AVX2 EPYC).
+#: Smaller batches also keep a worker's activations (~40 MB per image) small.
+MAX_AUTO_BATCH = 4
 #: Batch size on a GPU: large enough to keep it busy, small enough for 16 GB cards.
 GPU_BATCH = 64
 
 
 def auto_batch_size(worker_memory_mb: int, *, gpu: bool = False) -> int:
-    """Model batch size: 64 on a GPU, else what fits ``worker_memory_mb`` on the CPU (1..32)."""
+    """Model batch size: 64 on a GPU, else what fits ``worker_memory_mb`` on the CPU (1..4)."""
     if gpu:
         return GPU_BATCH
     room = max(0, worker_memory_mb - WORKER_BASE_MB)
