@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -34,6 +35,7 @@ __all__ = [
     "Split",
     "TrainParams",
     "TrainResult",
+    "evaluated",
     "fit_linear_svc",
     "metrics",
     "prepare_training_data",
@@ -254,9 +256,42 @@ def train_and_evaluate(data: PreparedData, params: TrainParams) -> TrainResult:
     }
     model = LinearModel.from_sklearn(estimator, fingerprint=data.fingerprint, meta=meta)
     scores = model.decision_function(parts.X_test)
-    y_pred = np.asarray(model.classes)[np.argmax(scores, axis=1)]
-    labels = tuple(data.classes)
-    result_metrics = metrics(parts.y_test, y_pred, labels)
+    return evaluated(
+        model,
+        estimator,
+        labels=data.classes,
+        y_test=parts.y_test,
+        y_pred=np.asarray(model.classes)[np.argmax(scores, axis=1)],
+        paths_test=parts.paths_test,
+        scores_test=scores,
+        fit_seconds=fit_seconds,
+        params=params,
+        counts=data.counts,
+        n_train=len(parts.y_train),
+    )
+
+
+def evaluated(
+    model: LinearModel,
+    estimator: Any,
+    *,
+    labels: Sequence[str],
+    y_test: np.ndarray,
+    y_pred: np.ndarray,
+    paths_test: np.ndarray,
+    scores_test: np.ndarray,
+    fit_seconds: float,
+    params: TrainParams,
+    counts: Mapping[str, int],
+    n_train: int,
+) -> TrainResult:
+    """The :class:`TrainResult` of a fitted ``model``, with its metrics over every class.
+
+    Shared by the driver (scikit-learn) and Spark MLlib paths, so both report alike; the
+    solver's name is ``model.meta["estimator"]``.
+    """
+    solver = str(model.meta["estimator"])
+    result_metrics = metrics(y_test, y_pred, tuple(labels))
     log.info(
         "fit %s in %.2fs; test accuracy %.1f%%",
         solver,
@@ -267,16 +302,16 @@ def train_and_evaluate(data: PreparedData, params: TrainParams) -> TrainResult:
         classifier=model,
         estimator=estimator,
         metrics=result_metrics,
-        labels=labels,
-        y_test=parts.y_test,
+        labels=tuple(labels),
+        y_test=y_test,
         y_pred=y_pred,
-        paths_test=parts.paths_test,
-        scores_test=scores,
+        paths_test=paths_test,
+        scores_test=scores_test,
         fit_seconds=fit_seconds,
         solver=solver,
         params=params,
-        fingerprint=data.fingerprint,
-        counts=dict(data.counts),
-        n_train=len(parts.y_train),
-        n_test=len(parts.y_test),
+        fingerprint=model.fingerprint,
+        counts=dict(counts),
+        n_train=n_train,
+        n_test=len(y_test),
     )

@@ -83,17 +83,6 @@ def _too_big(features_path: str, n: int, size_mb: float, max_collect_mb: int) ->
     )
 
 
-def collect_features(spark: SparkSession, features_path: str, *, max_collect_mb: int) -> Any:
-    """The usable rows of a feature table as pandas, after checking they fit on the driver."""
-    check_input(spark, features_path)
-    table = spark.read.parquet(features_path)
-    n, size_mb = _usable_size(table)
-    if size_mb > max_collect_mb:
-        raise _too_big(features_path, n, size_mb, max_collect_mb)
-    log.info("collecting %d feature rows (~%.0f MB) to the driver", n, size_mb)
-    return table.select("path", "label", "features", "model", "error").toPandas()
-
-
 def spark_reason(
     table: DataFrame, params: TrainParams, *, features_path: str, max_collect_mb: int
 ) -> str | None:

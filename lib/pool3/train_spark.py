@@ -29,8 +29,7 @@ from pyspark.sql import functions as F
 
 from pool3.classifier import LinearModel
 from pool3.errors import DataError
-from pool3.metrics import metrics
-from pool3.train import TrainResult
+from pool3.train import TrainResult, evaluated
 from pool3.train_params import TrainParams
 from pool3.train_spark_data import SparkData, prepare_spark_data
 from pool3.training_data import FEATURE_DIM
@@ -249,28 +248,16 @@ def train_and_evaluate_spark(
     }
     model = to_linear_model(fitted, classes, fingerprint=data.fingerprint, meta=meta)
     paths, y_test, y_pred, scores = _collect_scores(data, model, max_collect_mb)
-    labels = tuple(data.classes)
-    result_metrics = metrics(y_test, y_pred, labels)
-    log.info(
-        "fit %s in %.2fs; test accuracy %.1f%%",
-        solver,
-        fit_seconds,
-        100 * result_metrics["accuracy"],
-    )
-    return TrainResult(
-        classifier=model,
-        estimator=fitted,
-        metrics=result_metrics,
-        labels=labels,
+    return evaluated(
+        model,
+        fitted,
+        labels=data.classes,
         y_test=y_test,
         y_pred=y_pred,
         paths_test=paths,
         scores_test=scores,
         fit_seconds=fit_seconds,
-        solver=solver,
         params=params,
-        fingerprint=data.fingerprint,
-        counts=dict(data.counts),
+        counts=data.counts,
         n_train=data.n_train,
-        n_test=data.n_test,
     )

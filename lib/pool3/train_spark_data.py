@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from pool3.errors import DataError, InputError
+from pool3.errors import DataError
 from pool3.train_params import TrainParams
-from pool3.training_data import FEATURE_DIM, REQUIRED_COLUMNS, single_fingerprint
+from pool3.training_data import FEATURE_DIM, check_columns, single_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -189,12 +189,7 @@ def prepare_spark_data(
         No usable rows, mixed fingerprints, missing/short/NaN features, fewer than 2
         classes, a single-image class with ``stratify``, or an empty set after the split.
     """
-    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
-    if missing:
-        raise InputError(
-            f"feature table lacks columns {missing}; expected {list(REQUIRED_COLUMNS)}, "
-            f"got {table.columns}. Point training at the output of pool3 featurize."
-        )
+    check_columns(table.columns)
     cond = _conditions(n_features)
     row = table.agg(
         F.count(F.lit(1)).alias("rows_total"), *[F.count_if(c).alias(k) for k, c in cond.items()]

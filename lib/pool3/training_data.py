@@ -75,6 +75,19 @@ def _is_unlabelled(labels: pd.Series) -> np.ndarray:
     return np.asarray(labels.isna() | (as_text == "").fillna(True), dtype=bool)
 
 
+def check_columns(columns: Sequence[str]) -> None:
+    """InputError unless a feature table's ``columns`` hold :data:`REQUIRED_COLUMNS`.
+
+    Shared by the driver path (pandas) and the Spark path.
+    """
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise InputError(
+            f"feature table lacks columns {missing}; expected {list(REQUIRED_COLUMNS)}, "
+            f"got {list(columns)}. Point training at the output of pool3 featurize."
+        )
+
+
 def single_fingerprint(counts: Mapping[str | None, int]) -> str:
     """The one feature-model fingerprint of ``{fingerprint or None: rows}``, or DataError.
 
@@ -152,12 +165,7 @@ def prepare_training_data(
     DataError
         Mixed fingerprints, NaN/inf or missing features, no usable rows, fewer than 2 classes.
     """
-    missing_cols = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing_cols:
-        raise InputError(
-            f"feature table lacks columns {missing_cols}; expected {list(REQUIRED_COLUMNS)}, "
-            f"got {list(df.columns)}. Point training at the output of pool3 featurize."
-        )
+    check_columns(list(df.columns))
     total = len(df)
     is_error = np.asarray(df["error"].notna(), dtype=bool)
     ok = df.loc[~is_error]
