@@ -113,10 +113,11 @@ def sgd_step(X: np.ndarray) -> float:
     """Initial SGD step ``1 / mean(||x||^2)``: the (squared) hinge loss's curvature scale.
 
     scikit-learn's default "optimal" schedule starts at ``1 / (alpha * t0)``, huge for the
-    small ``alpha = 1 / (C * n_samples)`` that matches ``LinearSVC(C)``: on 10k x 2048
-    pool_3-like features it ran out of its 1000 epochs (208 s, 3 points below liblinear),
-    where this step with averaging and the "adaptive" schedule stops after 41-48 epochs
-    (30-39 s) as accurate as liblinear (bench/RESULTS.md, 2026-11-30).
+    small ``alpha = 1 / (C * n_samples)`` that matches ``LinearSVC(C)``: on train_bench's
+    10k x 2048 features it ran out of its 1000 epochs (2.9 points below liblinear; on
+    Fashion-MNIST 4.5 points), where this step with averaging and the "adaptive" schedule
+    stops after 41 epochs (+2.75 points; Fashion-MNIST -0.25 points, 59 epochs):
+    bench/RESULTS.md, training runs of 2026-11-24 and 2026-11-30.
     """
     sample = X[: min(len(X), 10_000)].astype(np.float64)
     mean_sq = float(np.mean(np.einsum("ij,ij->i", sample, sample))) if len(sample) else 1.0
