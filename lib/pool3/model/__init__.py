@@ -3,6 +3,13 @@
 Driver: ``bundle = load_bundle(source)`` (bytes to broadcast). Worker:
 ``cached_featurizer(lambda: bc.value, fingerprint=...)``. Both at once, in one process:
 ``load_featurizer(source)``.
+
+Owns the model sources (shipped 2015 weights, ``.pb``, Keras files), their cache, the
+network and its preprocessing (the TF1 bilinear resize), and the fingerprint.
+
+May import: :mod:`pool3.errors`, :mod:`pool3.config`, :mod:`pool3.images` (the numpy
+TF1 resize reference), TensorFlow (lazily, in the workers). Never
+imports featurize, training, scoring, report or commands.
 """
 
 from __future__ import annotations

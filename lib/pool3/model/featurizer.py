@@ -17,13 +17,14 @@ from typing import Any
 
 import numpy as np
 
+from pool3.config import ModelConfig, choices_of
 from pool3.errors import ConfigError
 from pool3.model.inception2015 import FEATURE_DIM, IMAGE_SIZE
 from pool3.model.sources import ModelBundle
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("float32", "bfloat16", "auto")
+PRECISIONS = choices_of(ModelConfig, "precision")
 _CACHE: dict[tuple[str, str, int], Featurizer] = {}
 _LOCK = threading.Lock()
 
@@ -40,7 +41,7 @@ def resize_299(image: np.ndarray) -> np.ndarray:
     array of shape (299, 299, 3), float32 in 0..255: TF1 ``resize_bilinear`` with
     ``align_corners=False, half_pixel_centers=False``.
     """
-    from pool3.images import resize_bilinear_tf1
+    from pool3.images.decode import resize_bilinear_tf1
 
     return resize_bilinear_tf1(image, IMAGE_SIZE)
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pool3.model.inception2015 as inception2015
 from pool3.errors import ModelError
-from pool3.model import inception2015
 from pool3.model.cache import cached_weights
 from pool3.model.torchscript import read_torchscript
 

@@ -1,0 +1,91 @@
+"""``pool3 classify``: featurize and predict in one Spark pass, then gate and commit."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+
+from pool3.commands.lifecycle import finish_run, staged_counts
+from pool3.config import Config
+from pool3.errors import ModelError
+from pool3.featurize.listing import add_skipped_rows, input_images
+from pool3.featurize.shipping import WarmUp, ship_model
+from pool3.featurize.step import Telemetry
+from pool3.model import load_bundle
+from pool3.scoring.predict import classify_files
+from pool3.storage.outputs import abort_output, prepare_output
+from pool3.storage.schemas import PREDICTIONS_SCHEMA
+from pool3.training.classifier import load_model
+
+log = logging.getLogger(__name__)
+
+
+def run_classify(
+    spark: SparkSession,
+    config: Config,
+    *,
+    input_path: str,
+    model_dir: str,
+    output_path: str,
+    run_id: str | None = None,
+    worker_hook: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Score every image under ``input_path`` with the classifier in ``model_dir``."""
+    started = time.monotonic()
+    model = load_model(model_dir)
+    bundle = load_bundle(config.model.source, home=config.model.home or None)
+    if model.fingerprint != bundle.fingerprint:
+        raise ModelError(
+            f"the classifier in {model_dir} was trained on features {model.fingerprint}, but "
+            f"the featurizer is {bundle.fingerprint}: score with the model source it was "
+            "trained with (model.source), or retrain on features of this model"
+        )
+    shipped = ship_model(spark, bundle, config)
+    with WarmUp(spark, shipped, enabled=config.featurize.warm_up):
+        files, total = input_images(spark, config, input_path)
+        target = prepare_output(spark, output_path, mode=config.output.mode, run_id=run_id)
+    tel = Telemetry.create(spark)
+    # labels are not part of a prediction: skip computing them in the workers
+    cfg = replace(config, featurize=replace(config.featurize, labels="none"))
+
+    def predictions(frame: DataFrame) -> DataFrame:
+        return classify_files(
+            spark, frame, shipped, model, cfg, telemetry=tel, worker_hook=worker_hook
+        )
+
+    try:
+        predictions(files).write.mode("overwrite").parquet(target.staging)
+        add_skipped_rows(spark, files, target.staging, total, predictions)
+        counts = staged_counts(spark, target.staging, PREDICTIONS_SCHEMA, expected=total)
+        summary = {
+            "input": input_path,
+            "output": target.final,
+            "images": total,
+            "errors": counts["errors"],
+            "errors_by_reason": counts["errors_by_reason"],
+            "error_rate": round(counts["errors"] / total, 6),
+            "classifier": model_dir,
+            "model": bundle.fingerprint,
+            "wall_seconds": round(time.monotonic() - started, 3),
+            **tel.summary(),
+        }
+        finish_run(
+            spark,
+            target,
+            config,
+            command="classify",
+            summary=summary,
+            run_id=run_id,
+            inputs={"images": input_path, "classifier": model_dir},
+            counts={"images": total, "errors": counts["errors"]},
+            durations={"total": summary["wall_seconds"]},
+        )
+    except BaseException:
+        abort_output(spark, target)
+        raise
+    return summary

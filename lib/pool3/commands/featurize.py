@@ -1,0 +1,109 @@
+"""``pool3 featurize``: checks, the Spark step, the write, gates, and the atomic commit."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from pool3.commands.lifecycle import finish_run, row_count, staged_counts
+from pool3.config import Config
+from pool3.featurize.incremental import reuse_previous
+from pool3.featurize.listing import add_skipped_rows, input_images
+from pool3.featurize.shipping import WarmUp, ship_model
+from pool3.featurize.step import Progress, Telemetry, featurize_files
+from pool3.images.labels import parse_label_mode, read_manifest
+from pool3.model import load_bundle
+from pool3.storage.outputs import abort_output, check_input, prepare_output
+from pool3.storage.schemas import FEATURES_SCHEMA
+
+log = logging.getLogger(__name__)
+
+
+def run_featurize(
+    spark: SparkSession,
+    config: Config,
+    *,
+    input_path: str,
+    output_path: str,
+    run_id: str | None = None,
+    worker_hook: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Featurize every image under ``input_path`` into Parquet at ``output_path``.
+
+    Returns the summary (also logged, and written as ``_pool3_summary.json`` in the output).
+    Raises InputError / OutputError before any heavy work, ThresholdError past
+    ``featurize.max_error_rate`` (nothing is committed then). ``worker_hook`` runs in the
+    Python workers after each batch they send (tests inject faults with it).
+    """
+    started = time.monotonic()
+    label_mode, manifest_path = parse_label_mode(config.featurize.labels)
+    check_input(spark, input_path)
+    bundle = load_bundle(config.model.source, home=config.model.home or None)
+    model = ship_model(spark, bundle, config)
+    with WarmUp(spark, model, enabled=config.featurize.warm_up) as warm:
+        files, total = input_images(spark, config, input_path)
+        manifest = read_manifest(manifest_path) if manifest_path else None
+        target = prepare_output(spark, output_path, mode=config.output.mode, run_id=run_id)
+    ready = time.monotonic()
+    tel = Telemetry.create(spark)
+
+    def featurize(frame: Any) -> Any:
+        return featurize_files(
+            spark, frame, model, config, manifest=manifest, telemetry=tel, worker_hook=worker_hook
+        )
+
+    try:
+        todo, reused = files, None
+        if config.output.mode == "incremental" and target.existing == "complete":
+            todo, reused = reuse_previous(
+                spark, files, target.final, bundle.fingerprint, label_mode, manifest
+            )
+        with Progress(tel, every=config.featurize.progress_every, total=total):
+            featurize(todo).write.mode("overwrite").parquet(target.staging)
+            # Counted from the rows, not from accumulators (which retried tasks inflate).
+            n_reused = 0
+            if reused is not None:
+                before = row_count(spark, target.staging)
+                reused.write.mode("append").parquet(target.staging)
+                n_reused = row_count(spark, target.staging) - before
+            add_skipped_rows(spark, files, target.staging, total, featurize)
+        written = time.monotonic()
+        counts = staged_counts(spark, target.staging, FEATURES_SCHEMA, expected=total)
+        featurized = total - n_reused
+        summary = {
+            "input": input_path,
+            "output": target.final,
+            "images": total,
+            "featurized": featurized,
+            "reused": n_reused,
+            **{k: counts[k] for k in ("errors", "errors_by_reason", "unlabelled")},
+            "error_rate": round(counts["errors"] / total, 6),
+            "model": bundle.fingerprint,
+            "startup_seconds": round(ready - started, 3),
+            "warmup_seconds": warm.seconds,
+            "featurize_seconds": round(written - ready, 3),
+            "wall_seconds": round(time.monotonic() - started, 3),
+            **tel.summary(),
+        }
+        summary["images_per_second"] = round(
+            featurized / max(summary["featurize_seconds"], 1e-9), 2
+        )
+        finish_run(
+            spark,
+            target,
+            config,
+            command="featurize",
+            summary=summary,
+            run_id=run_id,
+            inputs={"images": input_path, "labels": config.featurize.labels},
+            counts={"images": total, "errors": counts["errors"], "reused": n_reused},
+            durations={k: summary[k] for k in ("startup_seconds", "featurize_seconds")},
+        )
+    except BaseException:
+        abort_output(spark, target)
+        raise
+    return summary

@@ -1,0 +1,114 @@
+"""The run lifecycle every command shares: count the written rows, gate, commit.
+
+A command prepares its output (:func:`pool3.storage.outputs.prepare_output`), writes to
+staging, then calls :func:`finish_run`, which logs the summary, applies the error-rate gate
+and commits with the manifest and summary; on any exception the command aborts the output
+(:func:`pool3.storage.outputs.abort_output`), so nothing half-done is ever committed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+from pool3.config import Config
+from pool3.errors import ThresholdError
+from pool3.storage.outputs import OutputTarget, build_run_manifest, commit_output
+
+log = logging.getLogger(__name__)
+
+SUMMARY_NAME = "_pool3_summary.json"
+
+
+def errors_by_reason(table: DataFrame) -> dict[str, int]:
+    """``{category: count}`` of the rows whose ``error`` is set (``"<category>: <detail>"``)."""
+    reasons = (
+        table.filter(F.col("error").isNotNull())
+        .groupBy(F.substring_index("error", ":", 1).alias("reason"))
+        .count()
+        .collect()
+    )
+    return dict(sorted((r["reason"], r["count"]) for r in reasons))
+
+
+def staged_counts(
+    spark: SparkSession, staging: str, schema: StructType, *, expected: int
+) -> dict[str, Any]:
+    """Counts of what a run wrote to ``staging``, read back from the rows themselves.
+
+    ``rows``, ``errors``, ``errors_by_reason`` and, for tables with labels,
+    ``unlabelled``. Raises RuntimeError (nothing is committed then) unless there is exactly
+    one row per input file: ``expected`` rows for ``expected`` distinct paths.
+    """
+    table = spark.read.schema(schema).parquet(staging)
+    by_reason = errors_by_reason(table)
+    aggs = [F.count("*").alias("rows"), F.countDistinct("path").alias("paths")]
+    if "label" in schema.fieldNames():
+        aggs.append(F.count(F.when(F.col("label").isNull(), 1)).alias("unlabelled"))
+    stats = table.agg(*aggs).first()
+    assert stats is not None
+    if stats["rows"] != expected or stats["paths"] != expected:
+        raise RuntimeError(
+            f"internal error: {expected} input files gave {stats['rows']} rows for "
+            f"{stats['paths']} paths; the output is not committed"
+        )
+    counts = {
+        "rows": stats["rows"],
+        "errors": sum(by_reason.values()),
+        "errors_by_reason": by_reason,
+    }
+    if "unlabelled" in stats.asDict():
+        counts["unlabelled"] = stats["unlabelled"]
+    return counts
+
+
+def row_count(spark: SparkSession, path: str) -> int:
+    """Rows of a Parquet folder (from the files' footers: no data is read)."""
+    return spark.read.parquet(path).count()
+
+
+def finish_run(
+    spark: SparkSession,
+    target: OutputTarget,
+    config: Config,
+    *,
+    command: str,
+    summary: dict[str, Any],
+    run_id: str | None,
+    inputs: dict[str, Any],
+    counts: dict[str, int],
+    durations: dict[str, float],
+) -> None:
+    """Log the summary, apply the error-rate gate, then commit with manifest and summary.
+
+    Raises ThresholdError past ``featurize.max_error_rate`` (the caller aborts the output).
+    """
+    log.info("%s summary: %s", command, json.dumps(summary, sort_keys=True))
+    limit = config.featurize.max_error_rate
+    if summary["error_rate"] > limit:
+        raise ThresholdError(
+            f"{summary['errors']} of {summary['images']} images failed "
+            f"({summary['error_rate']:.1%}), above featurize.max_error_rate={limit:.1%}: "
+            f"{summary.get('errors_by_reason', {})}. Fix or remove the files, or raise the limit"
+        )
+    manifest = build_run_manifest(
+        run_id=run_id,
+        command=command,
+        inputs=inputs,
+        counts=counts,
+        durations=durations,
+        config=config,
+        model_fingerprint=summary["model"],
+        extra={"summary": summary},
+    )
+    commit_output(
+        spark,
+        target,
+        manifest=manifest,
+        extra_files={SUMMARY_NAME: json.dumps(summary, indent=2, sort_keys=True)},
+    )

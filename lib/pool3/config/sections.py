@@ -1,0 +1,208 @@
+"""The schema of every setting: one frozen dataclass per config section.
+
+Each field is declared once, with its default, its choices or bounds (:func:`_opt`); the
+CLI's ``choices=`` (:func:`choices_of`), the validation (:mod:`pool3.config.validate`) and
+the code all read these declarations. ``[train]`` *is* the training parameters
+(:class:`TrainParams`, what the solvers receive) plus the job's own settings
+(:class:`TrainConfig`: collect limit, accuracy gate, Spark parallelism).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+from typing import Any
+
+_SECRET_WORDS = ("password", "secret", "token", "key", "credential")
+_URL_USERINFO = re.compile(r"(//)[^/@\s]+@")
+
+
+def _opt(default: Any, *, choices: tuple[Any, ...] = (), pattern: str = "", **bounds: float) -> Any:
+    """A dataclass field whose value must be one of ``choices``, match ``pattern`` (a regex
+    with a human-readable meaning in the field's comment) and/or lie within ``bounds``
+    (keys ``ge``, ``gt``, ``le``, ``lt`` for ``>=``, ``>``, ``<=``, ``<``).
+    """
+    meta = {"choices": choices, "pattern": pattern, "bounds": bounds}
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    """Spark session settings. ``master`` is set only when non-empty (spark-submit gives it)."""
+
+    master: str = ""
+    app_name: str = "pool3"
+    task_cpus: int = _opt(1, ge=1)
+    extra: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    log_level: str = _opt(
+        "WARN", choices=("ALL", "DEBUG", "ERROR", "FATAL", "INFO", "OFF", "TRACE", "WARN")
+    )
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Feature model: ``source`` is ``"default"`` (shipped weights) or a .pb/.h5/.keras/.pt path."""
+
+    source: str = "default"
+    precision: str = _opt("float32", choices=("float32", "bfloat16", "auto"))
+    batch_size: int = _opt(0, ge=0)  # 0: chosen from worker memory
+    threads: int = _opt(0, ge=0)  # 0: from spark.task.cpus
+    home: str = ""  # model cache; "": $POOL3_HOME or ~/.cache/pool3
+
+
+@dataclass(frozen=True)
+class FeaturizeConfig:
+    """Image listing, decoding limits and the error budget of the featurize step."""
+
+    # filename (the tutorial's name_<n>.jpg), folder, none, or manifest:FILE (path,label table)
+    labels: str = _opt("filename", pattern=r"filename|folder|none|manifest:.+")
+    extensions: tuple[str, ...] = ("jpg", "jpeg", "png", "gif", "bmp", "webp", "tif", "tiff")
+    max_pixels: int = _opt(50_000_000, gt=0)
+    apply_exif_orientation: bool = False
+    max_error_rate: float = _opt(0.05, ge=0.0, le=1.0)
+    worker_memory_mb: int = _opt(2048, ge=64)
+    progress_every: int = _opt(500, ge=0)
+    partitions: int = _opt(0, ge=0)  # 0: auto
+    max_file_mb: int = _opt(64, gt=0)
+    # build the model in the Python workers while the driver lists (pool3.featurize.shipping)
+    warm_up: bool = True
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """How to split and fit: the tutorial's ``LinearSVC`` and 80/20 split by default.
+
+    The held-out split (``split``) is the same whatever solver runs
+    (:mod:`pool3.training.split`): ``"content"`` (default) puts an image in the test set
+    by a hash of its content (``sha256``) and ``seed``, stratified per class unless
+    ``stratify`` is false, so that it is reproducible, independent of listing order,
+    stable when the collection grows, and exact duplicates never straddle train and test.
+    ``"sklearn"`` is the tutorial's ``train_test_split(test_size, random_state=seed)``
+    over the usable rows sorted by path.
+
+    ``solver="spark"`` fits Spark MLlib's ``LinearSVC`` (one-vs-rest) on the cluster; it
+    needs ``penalty="l2"`` and ``multi_class="ovr"`` and minimises the plain hinge loss
+    whatever ``loss`` says (``loss``, ``dual``, ``n_jobs`` and ``dtype`` apply to the
+    scikit-learn solvers only). Cross-field rules are checked when the section is built
+    (:func:`pool3.config.rules.check_train`), before any JVM starts.
+    """
+
+    split: str = _opt("content", choices=("content", "sklearn"))
+    test_size: float = _opt(0.2, gt=0.0, lt=1.0)
+    seed: int = _opt(42, ge=0, le=2**32 - 1)
+    stratify: bool = True
+    C: float = _opt(1.0, gt=0.0)
+    loss: str = _opt("squared_hinge", choices=("hinge", "squared_hinge"))
+    penalty: str = _opt("l2", choices=("l1", "l2"))
+    multi_class: str = _opt("ovr", choices=("ovr", "crammer_singer"))
+    dual: str | bool = _opt("auto", choices=("auto", True, False))
+    max_iter: int = _opt(1000, ge=1)
+    tol: float = _opt(1e-4, gt=0.0)
+    # auto: liblinear/SGD on the driver, Spark MLlib when the table exceeds max_collect_mb
+    solver: str = _opt("auto", choices=("auto", "liblinear", "sgd", "spark"))
+    n_jobs: int = _opt(1, ge=-1)  # -1: all cores; 0 is refused (check_train)
+    dtype: str = _opt("float32", choices=("float32", "float64"))
+
+    def __post_init__(self) -> None:
+        from pool3.config.rules import check_section
+
+        check_section(self, origin=f"{type(self).__name__}(...)")
+
+    @property
+    def spark_compatible(self) -> bool:
+        """Whether Spark MLlib can fit these settings (``solver="auto"`` may fall back to it)."""
+        return self.penalty == "l2" and self.multi_class == "ovr"
+
+
+@dataclass(frozen=True)
+class TrainConfig(TrainParams):
+    """The ``[train]`` section: :class:`TrainParams` plus how the ``train`` job runs."""
+
+    # solver "spark": binary fits run at once; each caches its own copy of the training set
+    spark_parallelism: int = _opt(2, ge=1)
+    max_collect_mb: int = _opt(4096, gt=0)
+    min_accuracy: float = _opt(0.0, ge=0.0, le=1.0)
+
+
+@dataclass(frozen=True)
+class ClassifyConfig:
+    """Scoring of new images."""
+
+    top_k: int = _opt(3, ge=1)
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """What to do when the output exists: ``error``, ``overwrite`` or ``incremental``."""
+
+    mode: str = _opt("error", choices=("error", "overwrite", "incremental"))
+
+
+_SECTION_TYPES: dict[str, type] = {
+    "spark": SparkConfig,
+    "model": ModelConfig,
+    "featurize": FeaturizeConfig,
+    "train": TrainConfig,
+    "classify": ClassifyConfig,
+    "output": OutputConfig,
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """The resolved configuration of one run; build it with :func:`load_config`."""
+
+    spark: SparkConfig = field(default_factory=SparkConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    featurize: FeaturizeConfig = field(default_factory=FeaturizeConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    classify: ClassifyConfig = field(default_factory=ClassifyConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    @property
+    def sections(self) -> dict[str, Any]:
+        """Section name -> section dataclass, in declaration order."""
+        return {name: getattr(self, name) for name in _SECTION_TYPES}
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Plain JSON-able dict for logs and run manifests, with secrets replaced by ``"***"``.
+
+        Redacted: ``spark.extra`` entries whose key contains password/secret/token/key/
+        credential, and the ``user:password@`` part of any URL in a string value.
+        """
+        out: dict[str, dict[str, Any]] = {}
+        for name, section in self.sections.items():
+            values: dict[str, Any] = {}
+            for f in fields(section):
+                value = getattr(section, f.name)
+                if isinstance(value, Mapping):
+                    value = {k: _redact(k, v) for k, v in sorted(value.items())}
+                elif isinstance(value, tuple):
+                    value = list(value)
+                elif isinstance(value, str):
+                    value = _URL_USERINFO.sub(r"\1***@", value)
+                values[f.name] = value
+            out[name] = values
+        return out
+
+
+def _redact(key: str, value: str) -> str:
+    if any(word in key.lower() for word in _SECRET_WORDS):
+        return "***"
+    return _URL_USERINFO.sub(r"\1***@", value)
+
+
+def choices_of(section: type, name: str) -> tuple[Any, ...]:
+    """The declared choices of ``section.name``, e.g. ``choices_of(TrainConfig, "solver")``.
+
+    The one list that the CLI's ``choices=``, the config validation and the code share.
+    """
+    for f in fields(section):
+        if f.name == name:
+            found: tuple[Any, ...] = f.metadata.get("choices", ())
+            if found:
+                return found
+            break
+    raise KeyError(f"{section.__name__}.{name} declares no choices")

@@ -1,0 +1,154 @@
+"""The self-contained ``report.html``: inline CSS, the PNG as a data URI, no scripts.
+
+Labels and paths come from folder and file names, which anyone can choose, so every
+one of them goes through :func:`html.escape` before it reaches the page.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from html import escape
+from typing import Any
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 80em; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 1.6em; }
+table { border-collapse: collapse; margin: 0.5em 0; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.low td { background: #fdecea; }
+.accuracy { font-size: 2em; font-weight: bold; }
+code { font-size: 0.9em; word-break: break-all; }
+img { max-width: 100%; height: auto; }
+""".strip()
+
+
+def _e(value: Any) -> str:
+    return escape(str(value), quote=True)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _table(
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    numeric: Sequence[int] = (),
+    marks: Sequence[str] = (),
+) -> str:
+    """Rows hold already-escaped HTML; ``numeric`` columns are right-aligned."""
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = []
+    for i, row in enumerate(rows):
+        cls = f' class="{marks[i]}"' if i < len(marks) and marks[i] else ""
+        cells = "".join(
+            f'<td class="num">{c}</td>' if j in numeric else f"<td>{c}</td>"
+            for j, c in enumerate(row)
+        )
+        body.append(f"<tr{cls}>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _summary(metrics: Mapping[str, Any], run: Mapping[str, Any]) -> str:
+    rows = [
+        ("macro F1", f"{metrics['f1_macro']:.3f}"),
+        ("weighted F1", f"{metrics['f1_weighted']:.3f}"),
+        (
+            "macro precision / recall",
+            f"{metrics['precision_macro']:.3f} / {metrics['recall_macro']:.3f}",
+        ),
+        ("classes", str(metrics["n_classes"])),
+    ]
+    rows += [(str(k).replace("_", " "), str(v)) for k, v in run.items()]
+    return _table(["", "value"], [(_e(k), _e(v)) for k, v in rows])
+
+
+def _per_class(metrics: Mapping[str, Any]) -> str:
+    rows, marks = [], []
+    for label, s in metrics["per_class"].items():
+        rows.append(
+            (
+                _e(label),
+                f"{s['precision']:.3f}",
+                f"{s['recall']:.3f}",
+                f"{s['f1']:.3f}",
+                str(s["support"]),
+            )
+        )
+        marks.append("low" if s["support"] and s["f1"] < metrics["f1_macro"] - 0.1 else "")
+    return _table(
+        ["class", "precision", "recall", "F1", "support (test)"],
+        rows,
+        numeric=(1, 2, 3, 4),
+        marks=marks,
+    )
+
+
+def _confused(metrics: Mapping[str, Any], examples: Mapping[tuple[str, str], Sequence[str]]) -> str:
+    pairs = metrics["most_confused"]
+    if not pairs:
+        return "<p>No test image was misclassified.</p>"
+    rows = []
+    for pair in pairs:
+        paths = list(examples.get((pair["true"], pair["predicted"]), []))[:3]
+        shown = "<br>".join(f"<code>{_e(p)}</code>" for p in paths) or "&ndash;"
+        rows.append((_e(pair["true"]), _e(pair["predicted"]), str(pair["count"]), shown))
+    return _table(
+        ["true class", "predicted as", "images", "examples (test set)"], rows, numeric=(2,)
+    )
+
+
+def render_html(
+    metrics: Mapping[str, Any],
+    *,
+    run: Mapping[str, Any],
+    png: bytes,
+    examples: Mapping[tuple[str, str], Sequence[str]],
+) -> str:
+    """Build the report page.
+
+    Parameters
+    ----------
+    metrics : dict
+        As returned by :func:`pool3.training.metrics.metrics`.
+    run : dict, keyword-only
+        Facts shown in the summary (sizes, fingerprint, split, seed, solver...).
+    png : bytes, keyword-only
+        The confusion-matrix PNG, embedded as a base64 data URI.
+    examples : dict, keyword-only
+        ``{(true, predicted): [path, ...]}``; up to 3 paths are shown per pair.
+
+    Returns
+    -------
+    str
+        A complete HTML document with no external resources.
+    """
+    data_uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>pool3 classifier report</title>
+<style>
+{_CSS}
+</style>
+</head>
+<body>
+<h1>pool3 classifier report</h1>
+<p class="accuracy">Accuracy: {_pct(metrics["accuracy"])}</p>
+<p>on {int(metrics["n_test"])} held-out test images of {int(metrics["n_classes"])} classes.</p>
+<h2>Summary</h2>
+{_summary(metrics, run)}
+<h2>Confusion matrix</h2>
+<p>Rows are true classes, columns predicted classes; every class is shown.</p>
+<img src="{data_uri}" alt="Confusion matrix">
+<h2>Per-class scores</h2>
+{_per_class(metrics)}
+<h2>Most confused pairs</h2>
+{_confused(metrics, examples)}
+</body>
+</html>
+"""

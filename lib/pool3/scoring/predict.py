@@ -1,0 +1,78 @@
+"""Scoring on the executors: feature rows to prediction rows, fused with featurization.
+
+:func:`classify_files` runs the featurize kernel and the classifier in one ``mapInPandas``
+pass: each batch of feature rows is scored in the same Python worker, so the 2048 floats of
+a row never cross Arrow (they did twice when featurize and predict were two passes). The
+classifier is small (``n_classes x 2048`` floats) and travels in the task closure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+
+from pool3.config import Config
+from pool3.featurize.shipping import ShippedModel
+from pool3.featurize.step import Telemetry, featurize_files
+from pool3.storage.schemas import PREDICTION_COLUMNS, PREDICTIONS_SCHEMA
+from pool3.training.classifier import LinearModel
+
+
+def predict_frame(frame: pd.DataFrame, model: LinearModel, top_k: int) -> pd.DataFrame:
+    """Prediction rows for feature rows (columns ``path, features, model, error``)."""
+    n = len(frame)
+    predicted: list[str | None] = [None] * n
+    score: list[float | None] = [None] * n
+    top_labels: list[list[str] | None] = [None] * n
+    top_scores: list[list[float] | None] = [None] * n
+    ok = [i for i, f in enumerate(frame["features"]) if f is not None]
+    if ok:
+        X = np.stack([np.asarray(frame["features"].iat[i], dtype=np.float32) for i in ok])
+        labels, scores = model.top_k(X, min(top_k, len(model.classes)))
+        for row, lab, sc in zip(ok, labels, scores, strict=True):
+            predicted[row], score[row] = str(lab[0]), float(sc[0])
+            top_labels[row] = [str(v) for v in lab]
+            top_scores[row] = [float(v) for v in sc]
+    out = pd.DataFrame(
+        {
+            "path": frame["path"].to_numpy(),
+            "predicted": predicted,
+            "score": pd.array(score, dtype="Float32"),
+            "top_labels": top_labels,
+            "top_scores": top_scores,
+            "model": frame["model"].to_numpy(),
+            "error": frame["error"].to_numpy(),
+        }
+    )
+    return out[PREDICTION_COLUMNS]
+
+
+def classify_files(
+    spark: SparkSession,
+    files: DataFrame,
+    shipped: ShippedModel,
+    model: LinearModel,
+    config: Config,
+    *,
+    telemetry: Telemetry | None = None,
+    worker_hook: Callable[[], None] | None = None,
+) -> DataFrame:
+    """Predictions (``PREDICTIONS_SCHEMA``) for a frame of files (``path, length, content``)."""
+    top_k = config.classify.top_k
+
+    def predict(features: pd.DataFrame) -> pd.DataFrame:
+        return predict_frame(features, model, top_k)
+
+    return featurize_files(
+        spark,
+        files,
+        shipped,
+        config,
+        telemetry=telemetry,
+        then=predict,
+        schema=PREDICTIONS_SCHEMA,
+        worker_hook=worker_hook,
+    )

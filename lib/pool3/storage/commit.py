@@ -1,0 +1,150 @@
+"""The commit protocol of an output: staging -> manifest, extra files, ``_SUCCESS`` -> swap.
+
+See :mod:`pool3.storage.outputs` for the whole life of an output. ``_SUCCESS`` is written last, so
+a directory with it is complete; the swap renames an existing output to a hidden trash
+sibling, staging to the final path, then deletes the trash. A rename is atomic on HDFS and
+local disks but a copy on object stores (s3a): readers there must check ``_SUCCESS``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from py4j.protocol import Py4JError, Py4JJavaError
+from pyspark.sql import SparkSession
+
+from pool3.errors import OutputError
+from pool3.storage.fs import (
+    delete,
+    exists,
+    java_message,
+    join,
+    list_names,
+    mkdirs,
+    parent_and_name,
+    rename,
+    write_text,
+)
+from pool3.storage.manifest import jsonable, utc_now
+
+logger = logging.getLogger(__name__)
+
+SUCCESS_NAME = "_SUCCESS"
+MANIFEST_NAME = "_pool3_manifest.json"
+
+
+@dataclass(frozen=True)
+class OutputTarget:
+    """Where a run writes (``staging``) and where its output appears on commit (``final``).
+
+    ``existing`` is ``"none"``, ``"complete"`` (``_SUCCESS`` present: an ``incremental`` run
+    reads it before writing old + new rows to staging) or ``"incomplete"``.
+    """
+
+    final: str
+    staging: str
+    mode: str
+    run_id: str | None
+    existing: str = "none"
+
+
+def is_complete(spark: SparkSession, path: str) -> bool:
+    """Whether ``path`` is a committed output (has ``_SUCCESS``)."""
+    return exists(spark, join(path, SUCCESS_NAME))
+
+
+def commit_output(
+    spark: SparkSession,
+    target: OutputTarget,
+    *,
+    manifest: Mapping[str, object],
+    extra_files: Mapping[str, str] | None = None,
+) -> None:
+    """Write the manifest and ``extra_files`` into staging, ``_SUCCESS`` last, then swap it in.
+
+    Parameters
+    ----------
+    target : OutputTarget
+        From :func:`prepare_output`; staging is created if nothing was written to it.
+    manifest : mapping
+        The run manifest (see :func:`build_run_manifest`); stored as ``_pool3_manifest.json``
+        with ``committed_at`` and ``output`` added.
+    extra_files : mapping of str to str, optional
+        File name (no ``/``) -> text, e.g. ``{"report.html": html}``. Next to data files
+        (``part-*``) names must start with ``_`` (``_report.html``): Spark's readers take
+        every other file in the directory as data.
+
+    Raises
+    ------
+    ValueError
+        An extra file name that is not a plain name, or is visible next to data files.
+    OutputError
+        Writing or renaming failed; the previous output, if any, is left (or put back) in
+        place. Call :func:`abort_output` to remove staging.
+    """
+    extra_files = dict(extra_files or {})
+    for name in extra_files:
+        if not name or "/" in name or name in (SUCCESS_NAME, MANIFEST_NAME, ".", ".."):
+            raise ValueError(f"invalid extra file name {name!r}: expected a plain file name")
+    document = {**jsonable(manifest), "committed_at": utc_now(), "output": target.final}
+    try:
+        mkdirs(spark, target.staging)
+        _check_readable_layout(list_names(spark, target.staging), extra_files)
+        delete(spark, join(target.staging, SUCCESS_NAME), recursive=False)
+        for name, text in extra_files.items():
+            write_text(spark, join(target.staging, name), text)
+        text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n"
+        write_text(spark, join(target.staging, MANIFEST_NAME), text)
+        write_text(spark, join(target.staging, SUCCESS_NAME), "")
+        _swap(spark, target)
+    except (Py4JJavaError, OSError) as err:
+        why = java_message(err) if isinstance(err, Py4JJavaError) else str(err)
+        raise OutputError(
+            f"cannot commit output {target.final}: {why}; the previous output (if any) is "
+            f"unchanged, the new one is in {target.staging}"
+        ) from err
+    logger.info("committed %s", target.final)
+
+
+def _check_readable_layout(names: list[str], extra_files: Mapping[str, str]) -> None:
+    """Refuse visible extra files next to data files: they would break Spark's readers."""
+    if not any(n.startswith("part-") for n in names):
+        return
+    visible = [n for n in extra_files if not n.startswith(("_", "."))]
+    if visible:
+        raise ValueError(
+            f"extra files {visible} would be read as data by Spark readers of the output "
+            f"(every file not starting with _ or . is); name them {['_' + n for n in visible]}"
+        )
+
+
+def _swap(spark: SparkSession, target: OutputTarget) -> None:
+    parent, name = parent_and_name(spark, target.final)
+    trash = None
+    if exists(spark, target.final):
+        trash = join(parent, f".{name}.pool3-trash-{uuid.uuid4().hex[:12]}")
+        rename(spark, target.final, trash)
+    try:
+        rename(spark, target.staging, target.final)
+    except (Py4JJavaError, OSError):
+        if trash is not None:
+            rename(spark, trash, target.final)  # put the previous output back
+        raise
+    if trash is not None:
+        try:
+            delete(spark, trash)
+        except Py4JJavaError as err:  # the next prepare_output removes it
+            logger.warning("could not delete %s: %s", trash, java_message(err))
+
+
+def abort_output(spark: SparkSession, target: OutputTarget) -> None:
+    """Delete the staging directory of a failed run (best effort: failures are logged)."""
+    try:
+        if delete(spark, target.staging):
+            logger.info("removed staging %s", target.staging)
+    except Py4JError as err:
+        logger.warning("could not remove staging %s: %s", target.staging, err)

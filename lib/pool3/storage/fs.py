@@ -1,0 +1,164 @@
+"""Hadoop FileSystem helpers through the Spark JVM (py4j).
+
+The same calls work for local paths, ``file://``, ``hdfs://`` and ``s3a://``: each path is
+resolved with ``org.apache.hadoop.fs.Path(uri).getFileSystem(hadoopConfiguration)``, the
+same way Spark's readers and writers resolve it (scheme-less paths use ``fs.defaultFS``).
+
+These helpers let Java errors (``Py4JJavaError``) and :class:`OSError` through;
+:mod:`pool3.storage.outputs` turns them into :class:`~pool3.errors.InputError` /
+:class:`~pool3.errors.OutputError` with the path and a fix. :func:`read_json` is the
+exception: it is used on inputs and raises ``InputError`` itself.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from py4j.protocol import Py4JJavaError
+from pyspark.sql import SparkSession
+
+from pool3.errors import ConfigError, InputError
+
+
+def hadoop_path(spark: SparkSession, path: str) -> tuple[Any, Any]:
+    """``(FileSystem, Path)`` JVM objects for ``path``."""
+    jvm = getattr(spark, "_jvm", None)
+    jsc = getattr(spark, "_jsc", None)
+    if jvm is None or jsc is None:
+        raise ConfigError(
+            "pool3's file helpers need a classic SparkSession with a JVM, not Spark Connect; "
+            "build it with pool3.session.build_session"
+        )
+    jpath = jvm.org.apache.hadoop.fs.Path(path)
+    return jpath.getFileSystem(jsc.hadoopConfiguration()), jpath
+
+
+def java_message(err: Py4JJavaError) -> str:
+    """The Java exception's class and message, without the stack trace."""
+    return str(err.java_exception.toString())
+
+
+def qualify(spark: SparkSession, path: str) -> str:
+    """Absolute form of ``path``: ``hdfs://nn/x`` for HDFS, ``/abs/x`` for local paths.
+
+    A local path given without scheme stays scheme-less (relative ones become absolute),
+    so logs and manifests show what the user typed; other paths get scheme and authority.
+    """
+    fs, jpath = hadoop_path(spark, path)
+    qualified = fs.makeQualified(jpath)
+    if (
+        "://" not in path
+        and not path.startswith("file:")
+        and qualified.toUri().getScheme() == "file"
+    ):
+        return str(qualified.toUri().getPath())
+    return str(qualified.toString())
+
+
+def join(path: str, name: str) -> str:
+    """``path/name`` without doubling the slash."""
+    return f"{path.rstrip('/')}/{name}"
+
+
+def parent_and_name(spark: SparkSession, path: str) -> tuple[str, str]:
+    """Parent directory and last component of a qualified ``path``; ValueError at the root."""
+    _, jpath = hadoop_path(spark, path)
+    parent = jpath.getParent()
+    if parent is None or not jpath.getName():
+        raise ValueError(f"{path!r} has no parent directory")
+    return str(parent.toString()), str(jpath.getName())
+
+
+def exists(spark: SparkSession, path: str) -> bool:
+    """Whether a file or directory exists at ``path``."""
+    fs, jpath = hadoop_path(spark, path)
+    return bool(fs.exists(jpath))
+
+
+def is_dir(spark: SparkSession, path: str) -> bool:
+    """Whether ``path`` is an existing directory."""
+    fs, jpath = hadoop_path(spark, path)
+    return bool(fs.exists(jpath) and fs.getFileStatus(jpath).isDirectory())
+
+
+def mkdirs(spark: SparkSession, path: str) -> None:
+    """Create ``path`` and missing parents; OSError if the file system says no."""
+    fs, jpath = hadoop_path(spark, path)
+    if not fs.mkdirs(jpath):
+        raise OSError(f"cannot create directory {path}")
+
+
+def delete(spark: SparkSession, path: str, *, recursive: bool = True) -> bool:
+    """Delete ``path`` (recursively by default); False if it did not exist."""
+    fs, jpath = hadoop_path(spark, path)
+    return bool(fs.delete(jpath, recursive))
+
+
+def rename(spark: SparkSession, src: str, dst: str) -> None:
+    """Rename ``src`` to ``dst`` (which must not exist); OSError if refused.
+
+    Atomic on HDFS and local file systems; on object stores (s3a) a copy then a delete.
+    """
+    fs, jsrc = hadoop_path(spark, src)
+    _, jdst = hadoop_path(spark, dst)
+    if not fs.rename(jsrc, jdst):
+        raise OSError(f"cannot rename {src} to {dst}")
+
+
+def list_names(spark: SparkSession, path: str) -> list[str]:
+    """Names of the entries directly under directory ``path``, sorted."""
+    fs, jpath = hadoop_path(spark, path)
+    return sorted(str(status.getPath().getName()) for status in fs.listStatus(jpath))
+
+
+def list_files(spark: SparkSession, path: str, *, recursive: bool = False) -> list[str]:
+    """Full paths of the files (not directories) under ``path``, sorted."""
+    fs, jpath = hadoop_path(spark, path)
+    files = []
+    iterator = fs.listFiles(jpath, recursive)
+    while iterator.hasNext():
+        files.append(str(iterator.next().getPath().toString()))
+    return sorted(files)
+
+
+def write_text(spark: SparkSession, path: str, text: str) -> None:
+    """Write ``text`` as UTF-8 to ``path``, replacing an existing file."""
+    fs, jpath = hadoop_path(spark, path)
+    stream = fs.create(jpath, True)
+    try:
+        stream.write(bytearray(text.encode("utf-8")))
+    finally:
+        stream.close()
+
+
+def read_text(spark: SparkSession, path: str) -> str:
+    """The UTF-8 text of the file at ``path``."""
+    fs, jpath = hadoop_path(spark, path)
+    stream = fs.open(jpath)
+    try:
+        data = stream.readAllBytes()
+    finally:
+        stream.close()
+    return bytes(data).decode("utf-8")
+
+
+def read_json(spark: SparkSession, path: str) -> dict[str, Any]:
+    """The JSON object stored at ``path`` (e.g. a run manifest).
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable file, invalid JSON, or JSON that is not an object.
+    """
+    try:
+        text = read_text(spark, path)
+    except Py4JJavaError as err:
+        raise InputError(f"cannot read JSON file {path!r}: {java_message(err)}") from err
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"{path!r} is not valid JSON: {err}") from err
+    if not isinstance(value, dict):
+        raise InputError(f"{path!r} holds a JSON {type(value).__name__}; expected an object")
+    return value

@@ -1,0 +1,222 @@
+"""Inputs and outputs of a run: checks, and an all-or-nothing output commit.
+
+Every output is written to a hidden staging sibling, then moved into place::
+
+    target = prepare_output(spark, "hdfs://nn/features", mode="error", run_id="2026-05-09")
+    try:
+        df.write.parquet(target.staging)
+        commit_output(spark, target, manifest=manifest, extra_files={"report.html": html})
+    except BaseException:
+        abort_output(spark, target)
+        raise
+
+:func:`check_input` and :func:`prepare_output` live here; the commit protocol
+(:func:`commit_output`, :func:`abort_output`, :func:`is_complete`) in :mod:`pool3.storage.commit`,
+re-exported here. ``commit_output`` writes ``_pool3_manifest.json`` and the extra files,
+then ``_SUCCESS`` *last*, then swaps staging into place: an existing output is renamed to a
+hidden trash sibling, staging is renamed to the final path, the trash is deleted. Staging and
+trash names start with ``.`` so Spark and Hive readers of the parent skip them. On HDFS and
+local disks a rename is atomic; on object stores (s3a) it is a copy and a delete, so readers
+there must check for ``_SUCCESS`` (:func:`is_complete`) and never trust a directory without it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+
+from py4j.protocol import Py4JJavaError
+from pyspark.sql import SparkSession
+
+from pool3.config import OutputConfig, choices_of
+from pool3.errors import ConfigError, InputError, OutputError
+from pool3.storage.commit import (
+    MANIFEST_NAME,
+    SUCCESS_NAME,
+    OutputTarget,
+    abort_output,
+    commit_output,
+    is_complete,
+)
+from pool3.storage.fs import (
+    delete,
+    exists,
+    hadoop_path,
+    is_dir,
+    java_message,
+    join,
+    list_files,
+    list_names,
+    mkdirs,
+    parent_and_name,
+    qualify,
+    read_json,
+    read_text,
+    write_text,
+)
+from pool3.storage.manifest import build_run_manifest
+
+__all__ = [
+    "MANIFEST_NAME",
+    "MODES",
+    "SUCCESS_NAME",
+    "OutputTarget",
+    "abort_output",
+    "build_run_manifest",
+    "check_input",
+    "commit_output",
+    "exists",
+    "is_complete",
+    "list_files",
+    "prepare_output",
+    "read_json",
+    "read_text",
+    "write_text",
+]
+
+logger = logging.getLogger(__name__)
+
+MODES = choices_of(OutputConfig, "mode")
+_RUN_ID = re.compile(r"[A-Za-z0-9_.=-]{1,128}")
+_GLOB = re.compile(r"[*?\[{]")
+# What a failed Spark/pool3 write leaves: part files, _temporary, .crc, partition dirs.
+_OURS = re.compile(r"[._].*|part-.*|[^=/]+=[^/]*")
+
+
+def check_input(spark: SparkSession, path: str) -> None:
+    """Fail early with :class:`InputError` if ``path`` (or glob) is missing or unreadable."""
+    hint = (
+        "check the path; on a cluster a local path must exist on every node "
+        "(use hdfs://, s3a:// or a shared mount)"
+    )
+    try:
+        fs, jpath = hadoop_path(spark, path)
+        if _GLOB.search(path):
+            if not fs.globStatus(jpath):
+                raise InputError(f"input {path!r} matches no files; {hint}")
+            return
+        if not fs.exists(jpath):
+            raise InputError(f"input {path!r} does not exist; {hint}")
+        if fs.getFileStatus(jpath).isDirectory():
+            fs.listStatus(jpath)
+        else:
+            fs.open(jpath).close()
+    except Py4JJavaError as err:
+        raise InputError(f"cannot read input {path!r}: {java_message(err)}; {hint}") from err
+
+
+def check_run_id(run_id: str) -> str:
+    if not _RUN_ID.fullmatch(run_id) or run_id in (".", ".."):
+        raise ConfigError(
+            f"invalid run id {run_id!r}: expected 1-128 letters, digits or - _ . = "
+            "(e.g. 2026-05-09 or nightly_42); change --run-id"
+        )
+    return run_id
+
+
+def prepare_output(
+    spark: SparkSession, path: str, *, mode: str, run_id: str | None = None
+) -> OutputTarget:
+    """Decide where a run writes, after checking that it may.
+
+    Parameters
+    ----------
+    spark : SparkSession
+    path : str
+        Output directory (local, file://, hdfs://, s3a://).
+    mode : {"error", "overwrite", "incremental"}
+        ``error``: refuse a complete output at the final path. ``overwrite``: replace it on
+        commit. ``incremental``: keep it readable; the caller merges it into the new output.
+    run_id : str, optional
+        Write to ``path/run_id=<run_id>``; re-running the same id replaces that run's
+        output only (as ``overwrite``); other run ids are never touched.
+
+    Returns
+    -------
+    OutputTarget
+        ``staging`` is a hidden sibling ``.<name>.pool3-staging-<uuid>``; it is not created
+        (Spark's default write mode creates it). Nothing is replaced before commit.
+
+    Raises
+    ------
+    OutputError
+        Complete output exists (mode ``error``, no run id); an incomplete one holds files
+        pool3 did not write; the path is a file; or its parent is not writable.
+    ConfigError
+        Unknown ``mode`` or malformed ``run_id``.
+    """
+    if mode not in MODES:
+        raise ConfigError(f"invalid output mode {mode!r}: expected one of {list(MODES)}")
+    target_path = path if run_id is None else join(path, f"run_id={check_run_id(run_id)}")
+    try:
+        final = qualify(spark, target_path)
+        parent, name = parent_and_name(spark, final)
+        existing = _existing(spark, final, mode=mode, run_id=run_id)
+    except (Py4JJavaError, ValueError) as err:
+        why = java_message(err) if isinstance(err, Py4JJavaError) else str(err)
+        raise OutputError(f"output path {target_path!r} is not usable: {why}") from err
+    _probe_writable(spark, parent)
+    _remove_leftovers(spark, parent, name)
+    staging = join(parent, f".{name}.pool3-staging-{uuid.uuid4().hex[:12]}")
+    logger.info("output %s (mode %s, existing: %s), staging %s", final, mode, existing, staging)
+    return OutputTarget(final=final, staging=staging, mode=mode, run_id=run_id, existing=existing)
+
+
+def _existing(spark: SparkSession, final: str, *, mode: str, run_id: str | None) -> str:
+    """``none``/``complete``/``incomplete``, raising where the mode forbids going on."""
+    if not exists(spark, final):
+        return "none"
+    if not is_dir(spark, final):
+        raise OutputError(
+            f"output {final} exists and is a file, not a directory; choose another output path"
+        )
+    if is_complete(spark, final):
+        if mode == "error" and run_id is None:
+            raise OutputError(
+                f"output {final} exists; use --mode overwrite to replace it, or another --run-id"
+            )
+        if mode != "incremental":
+            why = "--mode overwrite" if mode == "overwrite" else f"re-run of run_id={run_id}"
+            logger.warning("output %s exists and will be replaced on commit (%s)", final, why)
+        return "complete"
+    if mode != "overwrite":
+        names = list_names(spark, final)
+        foreign = [n for n in names if not _OURS.fullmatch(n)]
+        if run_id is None:
+            foreign += [n for n in names if n.startswith("run_id=")]
+        if foreign:
+            raise OutputError(
+                f"output {final} exists without {SUCCESS_NAME} and holds entries pool3 would "
+                f"not have written ({', '.join(foreign[:5])}); it is left alone: remove it, use "
+                "--mode overwrite, or choose another output path (or pass --run-id)"
+            )
+    logger.warning(
+        "output %s exists without %s (an earlier run failed?); it will be replaced on commit",
+        final,
+        SUCCESS_NAME,
+    )
+    return "incomplete"
+
+
+def _probe_writable(spark: SparkSession, parent: str) -> None:
+    probe = join(parent, f".pool3-probe-{uuid.uuid4().hex[:12]}")
+    try:
+        mkdirs(spark, parent)
+        write_text(spark, probe, "")
+        delete(spark, probe, recursive=False)
+    except (Py4JJavaError, OSError) as err:
+        why = java_message(err) if isinstance(err, Py4JJavaError) else str(err)
+        raise OutputError(
+            f"cannot write to {parent}: {why}; check that it is a directory you may write to, "
+            "or choose another output path"
+        ) from err
+
+
+def _remove_leftovers(spark: SparkSession, parent: str, name: str) -> None:
+    """Delete staging and trash dirs that earlier failed runs of this output left behind."""
+    prefixes = (f".{name}.pool3-staging-", f".{name}.pool3-trash-")
+    for child in list_names(spark, parent):
+        if child.startswith(prefixes):
+            logger.warning("removing %s left by an earlier failed run", join(parent, child))
+            delete(spark, join(parent, child))

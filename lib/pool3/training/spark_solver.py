@@ -1,0 +1,248 @@
+"""Train the linear SVM with Spark MLlib on the cluster, for tables beyond the driver.
+
+``train.solver = "spark"`` (or ``"auto"`` above ``train.max_collect_mb``) fits
+``OneVsRest(LinearSVC)`` (one ``LinearSVC`` for two classes) on the executors; the features
+never reach the driver. The fitted model becomes the same
+:class:`~pool3.training.classifier.LinearModel` as the scikit-learn path (float32
+coefficients, sorted classes, one row scoring ``classes[1]`` for two classes), so ``pool3
+classify`` reads it unchanged, and the test set is scored on the executors with that
+LinearModel: the report describes the saved model.
+Only ``(path, label, predicted, scores)`` of the test set is collected::
+
+    data = prepare(spark.read.parquet(path), config.train)  # rules and split: every solver's
+    result = train_and_evaluate_spark(data, config.train)
+    save_model(result.classifier, model_dir); write_report(result, model_dir)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pyspark.ml.classification import LinearSVC, OneVsRest
+from pyspark.ml.functions import array_to_vector
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from pool3.config import TrainParams
+from pool3.errors import DataError
+from pool3.training.classifier import LinearModel
+from pool3.training.result import TrainResult, evaluated
+from pool3.training.rules import TrainingTable
+
+log = logging.getLogger(__name__)
+
+#: Driver bytes per collected test row besides its scores: path, labels, pandas overheads.
+TEST_ROW_BYTES = 400
+_SCORES_SCHEMA = "path string, label string, predicted string, scores array<double>"
+
+
+def spark_estimator(params: TrainParams, *, n_train: int, n_classes: int, parallelism: int) -> Any:
+    """The unfitted MLlib estimator on columns ``label_index`` (double) and ``vector``.
+
+    ``LinearSVC`` for two classes (label 1.0 = ``classes[1]``, scikit-learn's binary
+    convention), else ``OneVsRest(LinearSVC)`` fitting ``parallelism`` classes at once.
+    """
+    # MLlib minimises (1/n) sum(hinge) + regParam/2 ||w||^2 (the intercept unpenalised).
+    # Times C*n with regParam = 1/(C*n) that is C*sum(hinge) + 0.5||w||^2: scikit-learn's
+    # LinearSVC(loss="hinge") objective (liblinear also penalises the intercept, lightly).
+    svc = LinearSVC(
+        featuresCol="vector",
+        labelCol="label_index",
+        regParam=1.0 / (params.C * n_train),
+        maxIter=params.max_iter,
+        tol=params.tol,
+        standardization=False,
+        fitIntercept=True,
+    )
+    if n_classes == 2:
+        return svc
+    return OneVsRest(
+        classifier=svc,
+        featuresCol="vector",
+        labelCol="label_index",
+        parallelism=min(parallelism, n_classes),
+    )
+
+
+def describe(estimator: Any) -> str:
+    """``Spark MLlib OneVsRest(LinearSVC, parallelism=2)`` or ``Spark MLlib LinearSVC``."""
+    if isinstance(estimator, OneVsRest):
+        return f"Spark MLlib OneVsRest(LinearSVC, parallelism={estimator.getParallelism()})"
+    return "Spark MLlib LinearSVC"
+
+
+def _binary_models(fitted: Any) -> list[Any]:
+    return list(fitted.models) if hasattr(fitted, "models") else [fitted]
+
+
+def _n_iter(models: list[Any]) -> int | None:
+    """Largest iteration count over the binary fits; None where MLlib kept no summary."""
+    found = [m.summary().totalIterations for m in models if m.hasSummary]
+    return max(found) if found else None
+
+
+def to_linear_model(
+    fitted: Any, classes: list[str], *, fingerprint: str, meta: dict[str, Any]
+) -> LinearModel:
+    """A fitted ``LinearSVCModel`` / ``OneVsRestModel`` as pool3's :class:`LinearModel`.
+
+    ``classes`` are the sorted labels, ``classes[i]`` having label index ``i``.
+    """
+    models = _binary_models(fitted)
+    coef = np.vstack([m.coefficients.toArray() for m in models]).astype(np.float32)
+    intercept = np.array([m.intercept for m in models], dtype=np.float32)
+    return LinearModel(coef, intercept, tuple(classes), fingerprint, meta)
+
+
+def score_frame(test: DataFrame, model: LinearModel) -> DataFrame:
+    """``path, label, predicted, scores`` for rows ``path, label, features``, on the executors.
+
+    ``scores`` is ``model.decision_function`` (column ``j`` scores ``model.classes[j]``).
+    """
+    classes = np.asarray(model.classes)
+
+    def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for pdf in batches:
+            X = np.empty((len(pdf), model.n_features), dtype=np.float32)
+            for i, vector in enumerate(pdf["features"]):
+                X[i] = vector
+            scores = model.decision_function(X)
+            yield pd.DataFrame(
+                {
+                    "path": pdf["path"],
+                    "label": pdf["label"],
+                    "predicted": classes[np.argmax(scores, axis=1)],
+                    "scores": list(scores),
+                }
+            )
+
+    return test.select("path", "label", "features").mapInPandas(score, _SCORES_SCHEMA)
+
+
+def _collect_scores(
+    data: TrainingTable, model: LinearModel, max_collect_mb: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    size_mb = data.n_test * (TEST_ROW_BYTES + 8 * len(model.classes)) / 2**20
+    if size_mb > max_collect_mb:
+        raise DataError(
+            f"the test set has {data.n_test} images, about {size_mb:.0f} MB of predictions "
+            f"and scores on the driver, above train.max_collect_mb={max_collect_mb}: raise it "
+            "(and spark.driver.memory), or lower train.test_size"
+        )
+    test = data.frame.filter(F.col("is_test"))
+    frame: pd.DataFrame = score_frame(test, model).toPandas()
+    frame = frame.sort_values("path", kind="stable")
+    scores = np.stack(frame["scores"].to_numpy()) if len(frame) else np.empty((0, 0))
+    return (
+        np.asarray(frame["path"].astype(str), dtype=np.str_),
+        np.asarray(frame["label"].astype(str), dtype=np.str_),
+        np.asarray(frame["predicted"].astype(str), dtype=np.str_),
+        scores,
+    )
+
+
+def train_and_evaluate_spark(
+    data: TrainingTable,
+    params: TrainParams,
+    *,
+    parallelism: int = 2,
+    max_collect_mb: int = 4096,
+    why: str = "solver='spark' as configured",
+) -> TrainResult:
+    """Fit with MLlib on the training rows of ``data`` and evaluate on its test rows.
+
+    Parameters
+    ----------
+    data : TrainingTable
+        The checked, split feature table (:func:`pool3.training.rules.prepare`).
+    params : TrainParams
+        ``C, max_iter, tol`` are used; ``penalty`` must be
+        ``"l2"`` and ``multi_class`` ``"ovr"``. MLlib fits the hinge loss whatever
+        ``params.loss`` says (logged when it is not ``"hinge"``).
+    parallelism : int, keyword-only
+        Binary problems fitted at once (``train.spark_parallelism``).
+    max_collect_mb : int, keyword-only
+        Bound on the test set's predictions and scores collected to the driver.
+    why : str, keyword-only
+        Why Spark was chosen, for the log line naming the solver.
+
+    Returns
+    -------
+    TrainResult
+        As :func:`pool3.training.sklearn_solver.train_and_evaluate`; ``estimator`` is the
+        fitted MLlib model.
+
+    Raises
+    ------
+    DataError
+        Settings MLlib cannot fit, or a test set too large to collect.
+    """
+    if not params.spark_compatible:
+        raise DataError(
+            f"Spark MLlib cannot fit penalty={params.penalty!r}, multi_class="
+            f"{params.multi_class!r}; use penalty='l2' and multi_class='ovr'."
+        )
+    classes = data.train_classes
+    estimator = spark_estimator(
+        params, n_train=data.n_train, n_classes=len(classes), parallelism=parallelism
+    )
+    solver = describe(estimator)
+    log.info("solver: %s because %s", solver, why)
+    if params.loss != "hinge":
+        log.info(
+            "Spark MLlib's LinearSVC minimises the hinge loss; train.loss=%r applies to the "
+            "scikit-learn solvers only",
+            params.loss,
+        )
+    index = F.create_map(*[x for i, c in enumerate(classes) for x in (F.lit(c), F.lit(float(i)))])
+    train = data.frame.filter(~F.col("is_test") & F.col("label").isin(classes)).select(
+        index[F.col("label")].alias("label_index"),
+        array_to_vector(F.col("features")).alias("vector"),
+    )
+    started = time.perf_counter()
+    fitted = estimator.fit(train)
+    fit_seconds = time.perf_counter() - started
+    n_iter = _n_iter(_binary_models(fitted))
+    if n_iter is not None and n_iter >= params.max_iter:
+        log.warning(
+            "%s stopped at max_iter=%d before converging; the model may be sub-optimal: "
+            "raise max_iter or lower C",
+            solver,
+            params.max_iter,
+        )
+    model_features = int(_binary_models(fitted)[0].numFeatures)
+    meta = {
+        "counts": dict(data.counts),
+        "n_train": data.n_train,
+        "n_test": data.n_test,
+        "n_features": model_features,
+        "split": dict(data.split),
+        "params": asdict(params),
+        "estimator": solver,
+        "loss_fitted": "hinge",
+        "reg_param": 1.0 / (params.C * data.n_train),
+        "n_iter": n_iter,
+        "converged": None if n_iter is None else n_iter < params.max_iter,
+        "fit_seconds": round(fit_seconds, 3),
+    }
+    model = to_linear_model(fitted, classes, fingerprint=data.fingerprint, meta=meta)
+    paths, y_test, y_pred, scores = _collect_scores(data, model, max_collect_mb)
+    return evaluated(
+        model,
+        fitted,
+        labels=data.classes,
+        y_test=y_test,
+        y_pred=y_pred,
+        paths_test=paths,
+        scores_test=scores,
+        fit_seconds=fit_seconds,
+        params=params,
+        counts=data.counts,
+        n_train=data.n_train,
+    )
