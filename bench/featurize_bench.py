@@ -7,7 +7,7 @@
    bytes (A B C, B C A, C A B, ...): (a) the tutorial's one ``sess.run`` per JPEG, (b)
    pool3's batched featurizer in float32 and in bfloat16.
 3. bfloat16 fidelity: cosine to float32 on every generated image, the 4 golden PNGs in
-   tests/golden and the two full sample photos.
+   tests/data/golden and the two full sample photos.
 4. Start-up probe: a fresh process, session + model to the first featurized batch, twice
    with the workers' warm-up (featurize.warm_up) and twice without, alternated.
 5. ``--repeats`` times: (c) ``pool3 featurize --conf local`` (``local[*]``) as a fresh
@@ -35,7 +35,7 @@ from images_gen import sample_photos, write_jpegs
 from spark_cli import CliRun, featurize_cli
 from variants import VARIANTS, VariantProcess
 
-GOLDEN = BENCH_DIR.parent / "tests" / "golden"
+GOLDEN = BENCH_DIR.parent / "tests" / "data" / "golden"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -94,7 +94,7 @@ def real_images() -> dict[str, list[np.ndarray]]:
 
     golden = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(GOLDEN.glob("*.png"))]
     return {
-        "tests/golden/*.png (299x299)": golden,
+        "tests/data/golden/*.png (299x299)": golden,
         "sklearn sample photos (427x640)": sample_photos(),
     }
 

@@ -33,8 +33,9 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     from pool3.config import load_config
+    from pool3.featurize.listing import list_images
     from pool3.featurize.shipping import WarmUp, ship_model
-    from pool3.featurize.step import featurize_files, list_images
+    from pool3.featurize.step import featurize_files
     from pool3.model import load_bundle
     from pool3.session import build_session
 

@@ -6,7 +6,7 @@ Synthetic features (timing): ``n`` training + ``n // 5`` test rows of 2048 float
 Gaussian blobs, one per class: centres ~ N(0, s^2 I) with ``s = separation / sqrt(2 * 2048)``
 (so two centres are ``separation`` noise-sigmas apart) plus unit noise, then mapped like
 pool_3 features, ``max(0, 0.2 + 0.3 x)``: non-negative, mean ~0.27, ~25 % zeros (the golden
-features of tests/golden: mean 0.28, 25 % below 0.05). Same seed, same data for every
+features of tests/data/golden: mean 0.28, 25 % below 0.05). Same seed, same data for every
 variant.
 
 Real features (accuracy): each ``--features`` Parquet written by ``pool3 featurize`` (e.g.
@@ -53,7 +53,7 @@ def blobs(
     )
     y = rng.integers(0, k, n)
     X = centres[y] + rng.standard_normal((n, d), dtype=np.float32)
-    # pool_3-like: non-negative, mean ~0.27, ~25 % zeros, norm ~15-20 (tests/golden features:
+    # pool_3-like: non-negative, mean ~0.27, ~25 % zeros, norm ~15-20 (tests/data/golden features:
     # mean 0.28, 25 % below 0.05, norm 17-21).
     X = np.maximum(np.float32(0.2) + np.float32(0.3) * X, np.float32(0))
     return X, np.array([f"c{v:02d}" for v in y])

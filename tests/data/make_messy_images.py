@@ -1,4 +1,4 @@
-"""Regenerate the committed test images under tests/images/ (deterministically).
+"""Regenerate the committed test images under tests/data/images/ (deterministically).
 
     /tmp/venv/bin/python tests/make_messy_images.py
 

