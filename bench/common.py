@@ -142,9 +142,27 @@ class MachineInfo:
 
 def machine_info() -> MachineInfo:
     model, flags = _cpuinfo()
-    wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
+    wanted = (
+        "avx2",
+        "avx512f",
+        "avx512_vnni",
+        "avx512_bf16",
+        "avx_vnni",
+        "amx_tile",
+        "amx_bf16",
+        "amx_int8",
+    )
     versions = {"python": platform.python_version()}
-    for pkg in ("numpy", "tensorflow-cpu", "tensorflow", "pyspark", "scikit-learn", "pillow"):
+    for pkg in (
+        "numpy",
+        "tensorflow-cpu",
+        "tensorflow",
+        "openvino",
+        "nncf",
+        "pyspark",
+        "scikit-learn",
+        "pillow",
+    ):
         v = _version(pkg)
         if v != "n/a":
             versions[pkg] = v

@@ -93,7 +93,7 @@ def featurize_cli(
         tail = "\n".join(log_text.splitlines()[-30:])
         raise RuntimeError(f"{shlex.join(cmd)} exited {proc.returncode}:\n{stdout}\n{tail}")
     summary = json.loads(stdout.strip().splitlines()[-1])
-    batch_lines = [ln for ln in log_text.splitlines() if "featurize: batch size" in ln]
+    batch_lines = [ln for ln in log_text.splitlines() if "batch size" in ln and "featurize:" in ln]
     return CliRun(
         command=shlex.join(cmd),
         wall_s=wall,

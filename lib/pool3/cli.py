@@ -40,6 +40,27 @@ def _common(p: argparse.ArgumentParser, *, spark: bool = True) -> None:
         p.add_argument("--run-id", help="write to OUTPUT/run_id=ID; a re-run replaces it")
 
 
+def _runtime_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--runtime",
+        choices=choices_of(ModelConfig, "runtime"),
+        help="auto (default): OpenVINO on CPU executors, TensorFlow on GPU executors",
+    )
+    p.add_argument(
+        "--precision",
+        choices=choices_of(ModelConfig, "precision"),
+        help="auto (default): bfloat16 where the executors' CPUs have AMX or AVX-512-BF16, "
+        "else float32; float32 gives the reference features; int8 (OpenVINO) quantizes on "
+        "a sample of the input",
+    )
+    p.add_argument(
+        "--calibration",
+        metavar="DIR",
+        help="int8: calibrate on images under DIR instead of a sample of --input",
+    )
+    p.add_argument("--batch-size", type=int, help="model batch size (0 = from memory)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pool3",
@@ -59,8 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SOURCE",
         help="'default' (shipped 2015 weights) or a .pb / .h5 / .keras file",
     )
-    f.add_argument("--precision", choices=choices_of(ModelConfig, "precision"))
-    f.add_argument("--batch-size", type=int, help="model batch size (0 = from memory)")
+    _runtime_args(f)
     f.add_argument("--max-error-rate", type=float, help="fail past this fraction of bad images")
     _common(f)
 
@@ -99,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SOURCE",
         help="feature model; must be the one the classifier was trained on",
     )
+    _runtime_args(c)
     _common(c)
 
     d = sub.add_parser("datasets", help="write a labelled image set as files")
@@ -121,6 +142,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "output.mode": "mode",
         "model.source": "model_source",
         "model.precision": "precision",
+        "model.runtime": "runtime",
+        "model.calibration": "calibration",
         "model.batch_size": "batch_size",
         "featurize.labels": "labels",
         "featurize.max_error_rate": "max_error_rate",

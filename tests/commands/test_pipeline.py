@@ -135,6 +135,8 @@ def test_classify_held_out_has_schema_and_one_row_per_file(spark, split_dirs, cl
         "top_labels": ("list<element: string not null>", True),
         "top_scores": ("list<element: float not null>", True),
         "model": ("string", False),
+        "runtime": ("string", True),
+        "precision": ("string", True),
         "error": ("string", True),
     }
     assert spark.read.parquet(str(preds)).schema.simpleString() == (

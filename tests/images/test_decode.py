@@ -20,9 +20,9 @@ from pool3.images.decode import (
     CATEGORIES,
     ImageDecodeError,
     decode_image,
-    resize_bilinear_tf1,
     sniff_format,
 )
+from pool3.images.resize import resize_bilinear_tf1
 
 
 def read(name: str) -> bytes:

@@ -13,8 +13,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pool3.commands.lifecycle import finish_run, staged_counts
 from pool3.config import Config
 from pool3.errors import ModelError
+from pool3.featurize.calibration import int8_bundle
 from pool3.featurize.listing import add_skipped_rows, input_images
-from pool3.featurize.shipping import WarmUp, ship_model
+from pool3.featurize.shipping import WarmUp, place_model, ship_model
 from pool3.featurize.step import Telemetry
 from pool3.model import load_bundle
 from pool3.scoring.predict import classify_files
@@ -45,9 +46,23 @@ def run_classify(
             f"the featurizer is {bundle.fingerprint}: score with the model source it was "
             "trained with (model.source), or retrain on features of this model"
         )
-    shipped = ship_model(spark, bundle, config)
+    placement = place_model(spark, config)
+    listed = None
+    if placement.precision == "int8":  # calibrates on the input: list it first
+        listed = input_images(spark, config, input_path)
+        bundle, placement = int8_bundle(spark, config, bundle, listed[0], placement)
+    shipped = ship_model(spark, bundle, config, placement)
+    trained_at = model.meta.get("feature_precision")
+    precision_note = None
+    if trained_at is not None and trained_at != shipped.row_precision:
+        precision_note = (
+            f"the classifier was trained on {trained_at} features and scores "
+            f"{shipped.row_precision} features of the same weights (predictions may differ "
+            "slightly; --precision sets the scoring precision)"
+        )
+        log.warning("classify: %s", precision_note)
     with WarmUp(spark, shipped, enabled=config.featurize.warm_up):
-        files, total = input_images(spark, config, input_path)
+        files, total = listed or input_images(spark, config, input_path)
         target = prepare_output(spark, output_path, mode=config.output.mode, run_id=run_id)
     tel = Telemetry.create(spark)
     # labels are not part of a prediction: skip computing them in the workers
@@ -71,6 +86,9 @@ def run_classify(
             "error_rate": round(counts["errors"] / total, 6),
             "classifier": model_dir,
             "model": bundle.fingerprint,
+            "runtime": shipped.runtime,
+            "precision": shipped.row_precision,
+            "trained_precision": trained_at,
             "wall_seconds": round(time.monotonic() - started, 3),
             **tel.summary(),
         }
@@ -84,6 +102,10 @@ def run_classify(
             inputs={"images": input_path, "classifier": model_dir},
             counts={"images": total, "errors": counts["errors"]},
             durations={"total": summary["wall_seconds"]},
+            manifest_extra={
+                "model_runtime": placement.manifest(),
+                **({"precision_note": precision_note} if precision_note else {}),
+            },
         )
     except BaseException:
         abort_output(spark, target)

@@ -11,9 +11,10 @@ from pyspark.sql import SparkSession
 
 from pool3.commands.lifecycle import finish_run, row_count, staged_counts
 from pool3.config import Config
+from pool3.featurize.calibration import int8_bundle
 from pool3.featurize.incremental import reuse_previous
 from pool3.featurize.listing import add_skipped_rows, input_images
-from pool3.featurize.shipping import WarmUp, ship_model
+from pool3.featurize.shipping import WarmUp, place_model, ship_model
 from pool3.featurize.step import Progress, Telemetry, featurize_files
 from pool3.images.labels import parse_label_mode, read_manifest
 from pool3.model import load_bundle
@@ -43,9 +44,14 @@ def run_featurize(
     label_mode, manifest_path = parse_label_mode(config.featurize.labels)
     check_input(spark, input_path)
     bundle = load_bundle(config.model.source, home=config.model.home or None)
-    model = ship_model(spark, bundle, config)
+    placement = place_model(spark, config)
+    listed = None
+    if placement.precision == "int8":  # calibrates on the input: list it first
+        listed = input_images(spark, config, input_path)
+        bundle, placement = int8_bundle(spark, config, bundle, listed[0], placement)
+    model = ship_model(spark, bundle, config, placement)
     with WarmUp(spark, model, enabled=config.featurize.warm_up) as warm:
-        files, total = input_images(spark, config, input_path)
+        files, total = listed or input_images(spark, config, input_path)
         manifest = read_manifest(manifest_path) if manifest_path else None
         target = prepare_output(spark, output_path, mode=config.output.mode, run_id=run_id)
     ready = time.monotonic()
@@ -60,7 +66,14 @@ def run_featurize(
         todo, reused = files, None
         if config.output.mode == "incremental" and target.existing == "complete":
             todo, reused = reuse_previous(
-                spark, files, target.final, bundle.fingerprint, label_mode, manifest
+                spark,
+                files,
+                target.final,
+                bundle.fingerprint,
+                label_mode,
+                manifest,
+                runtime=model.runtime,
+                precision=model.row_precision,
             )
         with Progress(tel, every=config.featurize.progress_every, total=total):
             featurize(todo).write.mode("overwrite").parquet(target.staging)
@@ -83,6 +96,8 @@ def run_featurize(
             **{k: counts[k] for k in ("errors", "errors_by_reason", "unlabelled")},
             "error_rate": round(counts["errors"] / total, 6),
             "model": bundle.fingerprint,
+            "runtime": model.runtime,
+            "precision": model.row_precision,
             "startup_seconds": round(ready - started, 3),
             "warmup_seconds": warm.seconds,
             "featurize_seconds": round(written - ready, 3),
@@ -102,6 +117,7 @@ def run_featurize(
             inputs={"images": input_path, "labels": config.featurize.labels},
             counts={"images": total, "errors": counts["errors"], "reused": n_reused},
             durations={k: summary[k] for k in ("startup_seconds", "featurize_seconds")},
+            manifest_extra={"model_runtime": placement.manifest()},
         )
     except BaseException:
         abort_output(spark, target)

@@ -83,6 +83,7 @@ def finish_run(
     inputs: dict[str, Any],
     counts: dict[str, int],
     durations: dict[str, float],
+    manifest_extra: dict[str, Any] | None = None,
 ) -> None:
     """Log the summary, apply the error-rate gate, then commit with manifest and summary.
 
@@ -104,7 +105,7 @@ def finish_run(
         durations=durations,
         config=config,
         model_fingerprint=summary["model"],
-        extra={"summary": summary},
+        extra={"summary": summary, **(manifest_extra or {})},
     )
     commit_output(
         spark,

@@ -46,7 +46,13 @@ class ModelConfig:
     """Feature model: ``source`` is ``"default"`` (shipped weights) or a .pb/.h5/.keras/.pt path."""
 
     source: str = "default"
-    precision: str = _opt("float32", choices=("float32", "bfloat16", "auto"))
+    # auto: OpenVINO on CPU workers, TensorFlow where the workers have a GPU (pool3.model.runtime)
+    runtime: str = _opt("auto", choices=("auto", "openvino", "tensorflow"))
+    # auto: bfloat16 where the executors' CPUs run it natively (AMX, AVX-512-BF16), else float32
+    precision: str = _opt("auto", choices=("auto", "float32", "bfloat16", "int8"))
+    # int8 only: images to calibrate on ("" = a seeded sample of the job's own input)
+    calibration: str = ""
+    calibration_images: int = _opt(300, ge=1)
     batch_size: int = _opt(0, ge=0)  # 0: chosen from worker memory
     threads: int = _opt(0, ge=0)  # 0: from spark.task.cpus
     home: str = ""  # model cache; "": $POOL3_HOME or ~/.cache/pool3

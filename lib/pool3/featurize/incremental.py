@@ -18,16 +18,27 @@ def reuse_previous(
     fingerprint: str,
     label_mode: str,
     manifest: dict[str, str] | None,
+    *,
+    runtime: str,
+    precision: str,
 ) -> tuple[DataFrame, DataFrame]:
     """Split ``files`` into (to featurize, reused rows) against a committed output.
 
-    Rows are reused by content (``sha256``) and model fingerprint: a changed model reuses
-    nothing; error rows are retried; paths no longer present are dropped, so the result
-    equals a full run over the current collection.
+    Rows are reused by content (``sha256``), model fingerprint and ``precision``: a changed
+    model or precision reuses nothing (rows of older versions, without a ``precision``
+    column, count as another precision); a float32 row of the other runtime is reused, as
+    both runtimes' float32 features agree within 1e-4; error rows are retried; paths no
+    longer present are dropped, so the result equals a full run over the current collection.
     """
+    old = spark.read.parquet(previous)
+    if "precision" not in old.columns:
+        old = old.withColumn("precision", F.lit(None).cast("string"))
     old = (
-        spark.read.parquet(previous)
-        .filter((F.col("model") == fingerprint) & F.col("error").isNull())
+        old.filter(
+            (F.col("model") == fingerprint)
+            & (F.col("precision") == precision)
+            & F.col("error").isNull()
+        )
         .select("sha256", "width", "height", "features")
         .dropDuplicates(["sha256"])
     )
@@ -50,6 +61,8 @@ def reuse_previous(
             "features array<float>, label string",
         )
         .withColumn("model", F.lit(fingerprint))
+        .withColumn("runtime", F.lit(runtime))
+        .withColumn("precision", F.lit(precision))
         .withColumn("error", F.lit(None).cast("string"))
         .select(*FEATURE_COLUMNS)
     )

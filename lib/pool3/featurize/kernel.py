@@ -54,6 +54,8 @@ class WorkerOptions:
     """Everything a worker needs besides the model; small and picklable."""
 
     fingerprint: str
+    runtime: str = "tensorflow"  # recorded with every row, as is precision
+    precision: str = "float32"  # float32, bfloat16 or int8-<calibration id>
     batch_size: int = 0  # 0: auto_batch_size() in the worker, which knows if it has a GPU
     worker_memory_mb: int = 2048
     max_pixels: int = 50_000_000
@@ -136,6 +138,8 @@ def featurize_frame(
             "height": pd.array(height, dtype="Int32"),
             "features": features,
             "model": opts.fingerprint,
+            "runtime": opts.runtime,
+            "precision": opts.precision,
             "error": errors,
         }
     )

@@ -15,6 +15,7 @@ itself and reports any error properly; a warm-up never changes results.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -30,6 +31,7 @@ from pyspark.sql import SparkSession
 
 from pool3.config import Config
 from pool3.model import ModelBundle, cached_featurizer
+from pool3.model.runtime import HostReport, Placement, resolve, this_host
 
 log = logging.getLogger(__name__)
 
@@ -44,36 +46,130 @@ class ShippedModel:
     ``fingerprint, precision, threads`` is the key of the per-worker featurizer cache, so a
     warm-up and the featurize step that share a ``ShippedModel`` share the built model. It
     holds no model bytes itself (only the broadcast's handle): closures that capture it stay
-    small.
+    small. ``runtime`` and ``precision`` are resolved (:func:`place_model`);
+    ``row_precision`` is what the rows record (``int8-<calibration id>`` for int8).
     """
 
     fingerprint: str
     broadcast: Any
     threads: int
     precision: str
+    runtime: str = "tensorflow"
+    row_precision: str = ""
+    placement: Placement | None = None
+
+    @property
+    def cache_key(self) -> tuple[str, str, int]:
+        """The key of this model in a worker's featurizer cache (``pool3.model.featurizer``)."""
+        return (
+            f"{self.fingerprint}|{self.runtime}|{self.row_precision}",
+            self.precision,
+            self.threads,
+        )
 
     def featurizer(self) -> Any:
         """The worker's featurizer (built on first use in this process); call in a worker."""
-        from pool3.model.featurizer import import_tensorflow_in_worker
+        if self.runtime == "tensorflow":
+            from pool3.model.featurizer import import_tensorflow_in_worker
 
-        import_tensorflow_in_worker()
+            import_tensorflow_in_worker()
         broadcast = self.broadcast
         return cached_featurizer(
             lambda: broadcast.value,
-            fingerprint=self.fingerprint,
+            fingerprint=self.cache_key[0],
             threads=self.threads,
             precision=self.precision,
         )
 
 
-def ship_model(spark: SparkSession, bundle: ModelBundle, config: Config) -> ShippedModel:
-    """Broadcast ``bundle``; TF threads per worker = ``model.threads`` or ``spark.task.cpus``."""
+def _probe(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    import json
+
+    from pyspark import TaskContext
+
+    from pool3.model.runtime import this_host
+
+    for _ in frames:
+        pass
+    ctx = TaskContext.get()
+    resources = ctx.resources() if ctx is not None else {}
+    gpus = list(resources["gpu"].addresses) if "gpu" in resources else []
+    report = this_host(gpus)
+    yield pd.DataFrame({"report": [json.dumps(dataclasses.asdict(report))]})
+
+
+def probe_executors(spark: SparkSession) -> list[HostReport]:
+    """What the Python workers' hosts are (CPU flags, GPUs, OpenVINO): one task per slot.
+
+    A tiny job (no ML import, ~1 s, and it starts the Python workers the run then reuses);
+    it works over Spark Connect too (``mapInPandas``).
+    """
+    import json
+
+    slots = task_slots(spark)
+    rows = spark.range(0, slots, numPartitions=slots).mapInPandas(_probe, "report string").collect()
+    reports = []
+    for row in rows:
+        doc = json.loads(row["report"])
+        reports.append(HostReport(**{**doc, "flags": tuple(doc["flags"])}))
+    return reports
+
+
+def place_model(spark: SparkSession, config: Config) -> Placement:
+    """Resolve ``model.runtime`` and ``model.precision`` from the executors, and log it."""
+    settings = (config.model.runtime, config.model.precision)
+    hosts: list[HostReport] = []
+    if "auto" in settings or "bfloat16" in settings or "openvino" in settings:
+        hosts = probe_executors(spark)
+    else:  # tensorflow + float32 needs no answer from the executors
+        hosts = [this_host()]
+    placement = resolve(config.model.runtime, config.model.precision, hosts)
+    flags = sorted({f for h in placement.hosts for f in h.flags})
+    log.info(
+        "model runtime %s, precision %s (%s; executor CPU flags: %s)",
+        placement.runtime,
+        placement.precision,
+        placement.reason,
+        " ".join(flags) or "unknown",
+    )
+    return placement
+
+
+def ship_model(
+    spark: SparkSession,
+    bundle: ModelBundle,
+    config: Config,
+    placement: Placement | None = None,
+) -> ShippedModel:
+    """Broadcast ``bundle`` for ``placement`` (resolved here if not given).
+
+    For OpenVINO the bundle is converted to IR first (cached; an int8 bundle from
+    :func:`pool3.featurize.calibration.int8_bundle` is shipped as it is). Threads per worker
+    are ``model.threads`` or ``spark.task.cpus``.
+    """
+    if placement is None:
+        placement = place_model(spark, config)
+    if placement.runtime == "openvino":
+        from pool3.model.openvino_ir import to_openvino
+
+        bundle = to_openvino(bundle, home=config.model.home or None)
+    elif bundle.kind == "openvino-ir":
+        raise ValueError("an OpenVINO IR bundle cannot run on the TensorFlow runtime")
+    row_precision = placement.precision
+    if placement.precision == "int8":
+        variant = bundle.extra.get("variant", "float") if bundle.kind == "openvino-ir" else ""
+        if not variant.startswith("int8-"):
+            raise ValueError("precision int8 needs the bundle of calibration.int8_bundle")
+        row_precision = variant
     task_cpus = int(spark.conf.get("spark.task.cpus", "1") or 1)
     return ShippedModel(
         fingerprint=bundle.fingerprint,
         broadcast=spark.sparkContext.broadcast(bundle),
         threads=config.model.threads or task_cpus,
-        precision=config.model.precision,
+        precision=placement.precision,
+        runtime=placement.runtime,
+        row_precision=row_precision,
+        placement=placement,
     )
 
 

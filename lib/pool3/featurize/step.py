@@ -111,6 +111,8 @@ def featurize_files(
     shipped = model if isinstance(model, ShippedModel) else ship_model(spark, model, config)
     opts = WorkerOptions(
         fingerprint=shipped.fingerprint,
+        runtime=shipped.runtime,
+        precision=shipped.row_precision or shipped.precision,
         batch_size=config.model.batch_size,
         worker_memory_mb=config.featurize.worker_memory_mb,
         max_pixels=config.featurize.max_pixels,
@@ -142,10 +144,11 @@ def featurize_files(
     if config.featurize.partitions:
         files = files.repartition(config.featurize.partitions)
     log.info(
-        "featurize: batch size %s, %d TF threads per worker, precision %s",
+        "featurize: %s %s, batch size %s, %d threads per worker",
+        shipped.runtime,
+        opts.precision,
         opts.batch_size or f"auto ({auto_batch_size(opts.worker_memory_mb)} on CPU, 64 on GPU)",
         shipped.threads,
-        shipped.precision,
     )
     return files.mapInPandas(run, schema).select(*schema.fieldNames())
 

@@ -1,4 +1,4 @@
-"""Image bytes to RGB pixels (numpy and Pillow), and the tutorial's bilinear resize (TF op).
+"""Image bytes to RGB pixels (numpy and Pillow); the tutorial's resize is in :mod:`.resize`.
 
 Formats
     JPEG and PNG are first-class. GIF (first frame of an animation), WebP (first frame),
@@ -283,42 +283,3 @@ def _to_rgb_array(img: Image.Image) -> np.ndarray:
     except ValueError as err:
         raise ImageDecodeError(UNSUPPORTED_FORMAT, f"pixel mode {mode}: {err}") from err
     return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
-
-
-def resize_bilinear_tf1(img: np.ndarray, size: int = 299) -> np.ndarray:
-    """Bilinear resize with TF1 ``resize_bilinear`` semantics (the tutorial's graph).
-
-    ``align_corners=False, half_pixel_centers=False``: output pixel ``d`` samples source
-    coordinate ``s = d * in / out``, interpolating between ``floor(s)`` and
-    ``min(floor(s) + 1, in - 1)``. It runs TensorFlow's own ``ResizeBilinear`` kernel (the
-    op of the classic graph), so features match an exported graph bit for bit.
-
-    Parameters
-    ----------
-    img : numpy.ndarray of shape (height, width, channels)
-        Any real dtype (uint8 from :func:`decode_image`), height and width >= 1.
-    size : int
-        Output height and width.
-
-    Returns
-    -------
-    numpy.ndarray of shape (size, size, channels), float32
-        Values in the input's range (0..255 for uint8), not normalised.
-    """
-    arr = np.asarray(img)
-    if arr.ndim != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:
-        raise ValueError(
-            f"img must have shape (height, width, channels) with height, width >= 1; "
-            f"got shape {arr.shape}; decode with pool3.images.decode.decode_image first"
-        )
-    if size < 1:
-        raise ValueError(f"size must be >= 1, got {size}")
-    import tensorflow as tf  # the graph's own kernel: exact, and faster than numpy here
-
-    out = tf.raw_ops.ResizeBilinear(
-        images=tf.convert_to_tensor(arr[None], dtype=tf.float32),
-        size=[size, size],
-        align_corners=False,
-        half_pixel_centers=False,
-    )
-    return np.asarray(out.numpy()[0], dtype=np.float32)

@@ -33,7 +33,7 @@ def pool3_home(home: str | os.PathLike[str] | None = None) -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "pool3"
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -102,8 +102,8 @@ def cached_weights(
         **manifest_extra,
     }
     try:
-        _atomic_write(npz_path, data)
-        _atomic_write(json_path, json.dumps(manifest, indent=2, sort_keys=True).encode())
+        atomic_write(npz_path, data)
+        atomic_write(json_path, json.dumps(manifest, indent=2, sort_keys=True).encode())
     except OSError as err:
         log.warning("cannot write weights cache %s (%s); continuing without it", base, err)
     return data, manifest

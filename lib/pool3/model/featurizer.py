@@ -41,7 +41,7 @@ def resize_299(image: np.ndarray) -> np.ndarray:
     array of shape (299, 299, 3), float32 in 0..255: TF1 ``resize_bilinear`` with
     ``align_corners=False, half_pixel_centers=False``.
     """
-    from pool3.images.decode import resize_bilinear_tf1
+    from pool3.images.resize import resize_bilinear_tf1
 
     return resize_bilinear_tf1(image, IMAGE_SIZE)
 
@@ -54,7 +54,9 @@ class Featurizer:
     fingerprint : id of weights + preprocessing (see ``ModelBundle.fingerprint``).
     forward : callable taking a float32 tensor (N, 299, 299, 3) in 0..255 and returning
         (N, 2048) features; normally a ``tf.function`` with an input signature.
-    precision : ``"float32"`` or ``"bfloat16"``.
+    precision : ``"float32"``, ``"bfloat16"`` or ``"int8"`` (OpenVINO only).
+    device : ``"CPU"`` or ``"GPU"``.
+    runtime : ``"openvino"`` or ``"tensorflow"``.
     """
 
     def __init__(
@@ -64,10 +66,12 @@ class Featurizer:
         forward: Callable[[Any], Any],
         precision: str = "float32",
         device: str = "CPU",
+        runtime: str = "tensorflow",
     ) -> None:
         self.fingerprint = fingerprint
         self.precision = precision
         self.device = device
+        self.runtime = runtime
         self._forward = forward
 
     def featurize_batch(self, batch: np.ndarray) -> np.ndarray:
@@ -144,13 +148,10 @@ def _configure_tensorflow(threads: int, precision: str) -> str:
 
 
 def cpu_supports_bfloat16() -> bool:
-    """True where the CPU has AVX-512-BF16 or AMX-BF16 (Linux /proc/cpuinfo flags)."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            flags = fh.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    """True where this CPU has AVX-512-BF16 or AMX-BF16 (Linux /proc/cpuinfo flags)."""
+    from pool3.model.runtime import NATIVE_BF16, cpu_flags
+
+    return any(f in cpu_flags() for f in NATIVE_BF16)
 
 
 def resolve_precision(precision: str) -> str:
@@ -159,17 +160,73 @@ def resolve_precision(precision: str) -> str:
         raise ConfigError(
             f"model.precision={precision!r} is not valid: expected one of {PRECISIONS}"
         )
-    if precision == "auto":
+    if precision == "auto":  # this process's CPU; a Spark run resolves it from the executors
         return "bfloat16" if cpu_supports_bfloat16() else "float32"
     return precision
+
+
+def tensorflow_forward(bundle: ModelBundle) -> Callable[[Any], Any]:
+    """The TensorFlow function of a bundle: (N, 299, 299, 3) float32 0..255 -> (N, 2048).
+
+    The TensorFlow runtime runs it; :mod:`pool3.model.openvino_ir` converts the same
+    function, so both runtimes compute one graph.
+    """
+    import tensorflow as tf
+
+    signature = [tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32, name="images")]
+    if bundle.kind == "pool3-npz":
+        from pool3.model.cache import load_npz_bytes
+        from pool3.model.inception2015 import build_forward
+
+        return tf.function(build_forward(load_npz_bytes(bundle.payload)), signature)
+    if bundle.kind == "graphdef":
+        from pool3.model.graphdef import graphdef_forward
+
+        return graphdef_forward(bundle.payload)
+    if bundle.kind == "keras":
+        from pool3.model.keras_source import keras_forward
+
+        return tf.function(keras_forward(bundle.payload, bundle.extra["suffix"]), signature)
+    raise ValueError(f"unknown model bundle kind {bundle.kind!r}")
 
 
 def featurizer_from_bundle(
     bundle: ModelBundle, *, threads: int = 0, precision: str = "float32"
 ) -> Featurizer:
-    """Build the model of a bundle in this process (seconds: traces a graph)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """Build the model of a bundle in this process.
+
+    An OpenVINO IR bundle (``kind == "openvino-ir"``, from :func:`pool3.model.openvino_ir.
+    to_openvino`) is compiled by OpenVINO without importing TensorFlow (~0.5 s); any other
+    bundle runs on TensorFlow (seconds: imports it and traces a graph). ``precision`` must
+    be resolved already (:func:`pool3.model.runtime.resolve`), or ``"auto"`` for this
+    process's own CPU.
+    """
     precision = resolve_precision(precision)
+    if bundle.kind == "openvino-ir":
+        from pool3.model.openvino_runtime import openvino_forward
+
+        if precision == "int8" and not bundle.extra["variant"].startswith("int8"):
+            raise ConfigError(
+                "model.precision=int8 needs a quantized IR (pool3.model.openvino_ir."
+                "quantize_int8); this bundle is the float IR"
+            )
+        forward = openvino_forward(
+            bundle.extra["xml"], bundle.payload, precision=precision, threads=threads
+        )
+        log.info("featurizer %s on OpenVINO CPU (%s)", bundle.fingerprint, precision)
+        return Featurizer(
+            fingerprint=bundle.fingerprint,
+            forward=forward,
+            precision=precision,
+            device="CPU",
+            runtime="openvino",
+        )
+    if precision == "int8":
+        raise ConfigError(
+            "model.precision=int8 runs on OpenVINO only: set model.runtime to 'openvino' or "
+            "'auto' (--runtime openvino), or choose float32/bfloat16 for TensorFlow"
+        )
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     device = _configure_tensorflow(threads, precision)
     if precision == "bfloat16" and device == "CPU" and not cpu_supports_bfloat16():
         log.warning(
@@ -178,27 +235,14 @@ def featurizer_from_bundle(
             "(measured on an AVX2-only EPYC: 1.0x, features identical); use precision "
             "'auto' to say so"
         )
-    import tensorflow as tf
-
-    signature = [tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32, name="images")]
-    if bundle.kind == "pool3-npz":
-        from pool3.model.cache import load_npz_bytes
-        from pool3.model.inception2015 import build_forward
-
-        forward = tf.function(build_forward(load_npz_bytes(bundle.payload)), signature)
-    elif bundle.kind == "graphdef":
-        from pool3.model.graphdef import graphdef_forward
-
-        forward = graphdef_forward(bundle.payload)
-    elif bundle.kind == "keras":
-        from pool3.model.keras_source import keras_forward
-
-        forward = tf.function(keras_forward(bundle.payload, bundle.extra["suffix"]), signature)
-    else:
-        raise ValueError(f"unknown model bundle kind {bundle.kind!r}")
-    log.info("featurizer %s on %s (%s)", bundle.fingerprint, device, precision)
+    forward = tensorflow_forward(bundle)
+    log.info("featurizer %s on TensorFlow %s (%s)", bundle.fingerprint, device, precision)
     return Featurizer(
-        fingerprint=bundle.fingerprint, forward=forward, precision=precision, device=device
+        fingerprint=bundle.fingerprint,
+        forward=forward,
+        precision=precision,
+        device=device,
+        runtime="tensorflow",
     )
 
 

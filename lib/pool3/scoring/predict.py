@@ -22,7 +22,8 @@ from pool3.training.classifier import LinearModel
 
 
 def predict_frame(frame: pd.DataFrame, model: LinearModel, top_k: int) -> pd.DataFrame:
-    """Prediction rows for feature rows (columns ``path, features, model, error``)."""
+    """Prediction rows for feature rows (columns ``path, features, model, runtime,
+    precision, error``)."""
     n = len(frame)
     predicted: list[str | None] = [None] * n
     score: list[float | None] = [None] * n
@@ -44,6 +45,8 @@ def predict_frame(frame: pd.DataFrame, model: LinearModel, top_k: int) -> pd.Dat
             "top_labels": top_labels,
             "top_scores": top_scores,
             "model": frame["model"].to_numpy(),
+            "runtime": frame["runtime"].to_numpy(),
+            "precision": frame["precision"].to_numpy(),
             "error": frame["error"].to_numpy(),
         }
     )

@@ -12,7 +12,9 @@ from pyspark.sql.types import (
 )
 
 #: One row per input file. ``features`` is 2048 float32 (null on error); ``model`` is the
-#: featurizer's fingerprint; ``error`` is null when fine, else ``"<category>: <detail>"``
+#: featurizer's fingerprint (weights + preprocessing), ``runtime`` and ``precision`` say how
+#: the features were computed (``openvino``/``tensorflow``; ``float32``, ``bfloat16`` or
+#: ``int8-<calibration id>``); ``error`` is null when fine, else ``"<category>: <detail>"``
 #: with category one of ``pool3.images.decode.CATEGORIES`` (``empty``, ``truncated``, ...).
 FEATURES_SCHEMA = StructType(
     [
@@ -23,6 +25,8 @@ FEATURES_SCHEMA = StructType(
         StructField("height", IntegerType(), True),
         StructField("features", ArrayType(FloatType(), False), True),
         StructField("model", StringType(), False),
+        StructField("runtime", StringType(), True),
+        StructField("precision", StringType(), True),
         StructField("error", StringType(), True),
     ]
 )
@@ -36,6 +40,8 @@ PREDICTIONS_SCHEMA = StructType(
         StructField("top_labels", ArrayType(StringType(), False), True),
         StructField("top_scores", ArrayType(FloatType(), False), True),
         StructField("model", StringType(), False),
+        StructField("runtime", StringType(), True),
+        StructField("precision", StringType(), True),
         StructField("error", StringType(), True),
     ]
 )

@@ -46,6 +46,8 @@ class TrainingTable:
         Images per class in each set (every class of the data appears in both, maybe as 0).
     split : dict
         How the split was made (:func:`pool3.training.split.describe`).
+    precision : str or None
+        The single ``precision`` of the usable rows (None: written before pool3 recorded it).
     """
 
     frame: DataFrame
@@ -54,6 +56,7 @@ class TrainingTable:
     train_counts: dict[str, int]
     test_counts: dict[str, int]
     split: dict[str, Any]
+    precision: str | None = None
 
     @property
     def classes(self) -> list[str]:
@@ -97,6 +100,25 @@ def single_fingerprint(counts: Mapping[str | None, int]) -> str:
             "(into a fresh output, or with output mode 'overwrite') and train again."
         )
     return next(iter(named))
+
+
+def single_precision(counts: Mapping[str | None, int]) -> str | None:
+    """The one ``precision`` of ``{precision or None: rows}`` (None: not recorded), or DataError.
+
+    float32, bfloat16 and int8 features of the same weights differ (cosine ~0.999 and
+    ~0.99), so a classifier is trained on one precision only.
+    """
+    if len(counts) <= 1:
+        return next(iter(counts), None)
+    listed = ", ".join(
+        f"{'<not recorded>' if p is None else p}: {n} rows"
+        for p, n in sorted(counts.items(), key=lambda kv: -kv[1])
+    )
+    raise DataError(
+        f"feature table mixes feature precisions ({listed}); a classifier needs features "
+        "computed one way. Re-featurize all images with one precision (pool3 featurize "
+        "--mode overwrite --precision float32|bfloat16|int8) and train again."
+    )
 
 
 def _examples(table: DataFrame, condition: Column) -> str:
@@ -183,8 +205,9 @@ def prepare(
         classes, a single-image class with ``stratify``, or an empty set after the split.
     """
     check_columns(table.columns)
-    if "sha256" not in table.columns:
-        table = table.withColumn("sha256", F.lit(None).cast("string"))
+    for optional in ("sha256", "precision"):  # absent in tables of older versions
+        if optional not in table.columns:
+            table = table.withColumn(optional, F.lit(None).cast("string"))
     cond = _conditions(n_features)
     found = _count(table, cond, n_features)
     counts = {
@@ -207,11 +230,14 @@ def prepare(
         )
     used = table.filter(cond["used"])
     by_model: dict[str | None, int] = {}
+    by_precision: dict[str | None, int] = {}
     per_class: dict[str, int] = {}
-    for g in used.groupBy("model", "label").count().collect():
+    for g in used.groupBy("model", "precision", "label").count().collect():
         by_model[g["model"]] = by_model.get(g["model"], 0) + int(g["count"])
+        by_precision[g["precision"]] = by_precision.get(g["precision"], 0) + int(g["count"])
         per_class[str(g["label"])] = per_class.get(str(g["label"]), 0) + int(g["count"])
     fingerprint = single_fingerprint(by_model)
+    precision = single_precision(by_precision)
     _check_features(table, found, cond)
     if len(per_class) < 2:
         label, n = next(iter(per_class.items()))
@@ -225,7 +251,7 @@ def prepare(
         r["label"]: int(r["count"]) for r in sizes if not r["is_test"]
     }
     test = {c: 0 for c in per_class} | {r["label"]: int(r["count"]) for r in sizes if r["is_test"]}
-    data = TrainingTable(frame, fingerprint, counts, train, test, describe(params))
+    data = TrainingTable(frame, fingerprint, counts, train, test, describe(params), precision)
     if data.n_test == 0 or len(data.train_classes) < 2:
         raise DataError(
             f"cannot split {counts['rows_used']} images of {len(per_class)} classes with "

@@ -198,6 +198,7 @@ def train_and_evaluate(
     n_iter = _n_iter(estimator)
     meta = {
         "counts": dict(data.counts),
+        "feature_precision": data.precision,
         "n_train": len(parts.y_train),
         "n_test": len(parts.y_test),
         "n_features": n_features,

@@ -219,6 +219,7 @@ def train_and_evaluate_spark(
     model_features = int(_binary_models(fitted)[0].numFeatures)
     meta = {
         "counts": dict(data.counts),
+        "feature_precision": data.precision,
         "n_train": data.n_train,
         "n_test": data.n_test,
         "n_features": model_features,

@@ -1,0 +1,102 @@
+"""int8 calibration: a seeded sample of the job's own images (or of ``model.calibration``).
+
+NNCF post-training quantization needs a few hundred images that look like the data; the
+job's input is the best such set. The sample is the ``model.calibration_images`` files whose
+``sha256(seed:path)`` is smallest (reproducible, independent of listing order), read in one
+small Spark job (the binaryFile reader reads only the sampled files' bytes: its path filter
+runs before any content is read), decoded and resized on the driver exactly as the workers
+do. The quantized IR is cached by the contents of the sample, so a rerun on the same input
+does not calibrate again; the manifest lists the sampled paths.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+from typing import Any
+
+import numpy as np
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from pool3.config import Config
+from pool3.images.decode import ImageDecodeError, decode
+from pool3.model import ModelBundle
+from pool3.model.featurizer import resize_299
+from pool3.model.runtime import Placement
+
+log = logging.getLogger(__name__)
+
+#: Seed of the calibration sample (the tutorial's ``random_state``).
+SEED = 42
+#: Files above this size are not sampled (their bytes come to the driver).
+MAX_SAMPLE_BYTES = 16 << 20
+
+
+def sample_files(files: DataFrame, n: int, seed: int = SEED) -> list[tuple[str, bytes]]:
+    """``(path, bytes)`` of up to ``n`` files of a files frame, by ``sha256(seed:path)``."""
+    keyed = files.filter(
+        F.col("content").isNotNull() & (F.col("length") > 0) & (F.col("length") <= MAX_SAMPLE_BYTES)
+    ).select("path", F.sha2(F.concat(F.lit(f"{seed}:"), F.col("path")), 256).alias("key"))
+    paths = [r["path"] for r in keyed.orderBy("key", "path").limit(n).collect()]
+    rows = files.filter(F.col("path").isin(paths)).select("path", "content").collect()
+    return sorted((r["path"], bytes(r["content"])) for r in rows)
+
+
+def decoded_sample(
+    sample: list[tuple[str, bytes]], config: Config
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """(pixels (N, 299, 299, 3) float32, sha256 of each, path of each) of the decodable ones."""
+    pixels, shas, paths = [], [], []
+    for path, data in sample:
+        try:
+            image = decode(
+                data,
+                max_pixels=config.featurize.max_pixels,
+                apply_exif_orientation=config.featurize.apply_exif_orientation,
+            )
+        except ImageDecodeError as err:
+            log.info("calibration: skipping %s (%s)", path, err.category)
+            continue
+        pixels.append(resize_299(image.pixels))
+        shas.append(hashlib.sha256(data).hexdigest())
+        paths.append(path)
+    stacked = np.stack(pixels) if pixels else np.zeros((0, 299, 299, 3), np.float32)
+    return stacked, shas, paths
+
+
+def int8_bundle(
+    spark: SparkSession,
+    config: Config,
+    bundle: ModelBundle,
+    files: DataFrame,
+    placement: Placement,
+) -> tuple[ModelBundle, Placement]:
+    """The int8 IR of ``bundle`` calibrated on the run's images, and the placement with the
+    calibration recorded (for the manifest)."""
+    from pool3.featurize.listing import input_images
+    from pool3.model.openvino_ir import INT8_SETTINGS, quantize_int8, to_openvino
+
+    source = config.model.calibration
+    if source:
+        files, _ = input_images(spark, config, source)
+    wanted = config.model.calibration_images
+    pixels, shas, paths = decoded_sample(sample_files(files, wanted), config)
+    log.info(
+        "int8 calibration on %d images of %s (seeded sample, seed %d)",
+        len(paths),
+        source or "the input",
+        SEED,
+    )
+    float_ir = to_openvino(bundle, home=config.model.home or None)
+    quantized = quantize_int8(float_ir, pixels, sample_sha256=shas, home=config.model.home or None)
+    calibration: dict[str, Any] = {
+        "id": quantized.extra["variant"].removeprefix("int8-"),
+        "source": source or "input",
+        "images": len(paths),
+        "seed": SEED,
+        "settings": INT8_SETTINGS,
+        "paths": paths,
+    }
+    return quantized, dataclasses.replace(placement, calibration=calibration)
