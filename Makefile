@@ -60,12 +60,15 @@ lint: install
 
 # Full benchmarks (~1 h on 2 cores), appended to bench/RESULTS.md; bench-quick is a smoke run.
 bench: install
+	$(BIN)/python bench/runtime_bench.py
+	$(BIN)/python bench/precision_accuracy.py
 	$(BIN)/python bench/featurize_bench.py
 	$(BIN)/python bench/memory_bench.py
 	$(BIN)/python bench/batch_bench.py
 	$(BIN)/python bench/train_bench.py --sizes 10000,60000 --classes 10,48 --timeout 180
 
 bench-quick: install
+	$(BIN)/python bench/runtime_bench.py --quick --no-write
 	$(BIN)/python bench/featurize_bench.py --quick --no-write
 	$(BIN)/python bench/memory_bench.py --quick --no-write
 	$(BIN)/python bench/train_bench.py --quick --no-write

@@ -154,7 +154,7 @@ def spark_rounds(
             img_dir,
             work / f"out_{r}",
             log_path=work / f"spark_{r}.log",
-            extra=("--precision", args.spark_precision),
+            extra=("--runtime", "tensorflow", "--precision", args.spark_precision),
         )
         load0 = load1()
         t0 = time.perf_counter()

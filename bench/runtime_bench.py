@@ -30,7 +30,7 @@ import numpy as np
 
 from common import append_results, calibrate, load1, machine_info, md_table
 from images_gen import write_jpegs
-from runtime_variants import ALL, BATCH, Variant, prepare_bundles, worker_probe
+from runtime_variants import ALL, Variant, base, batch_of, prepare_bundles, worker_probe
 from spark_cli import featurize_cli
 
 
@@ -124,12 +124,12 @@ def main(argv: list[str] | None = None) -> None:
             rows.append(
                 [
                     v,
-                    BATCH[v],
+                    batch_of(v),
                     s["ips"],
                     s["ips"] / ref["ips"],
                     f"{cos.min():.4f} / {cos.mean():.5f}",
                     float(np.abs(s["feats"] - ref["feats"]).max()),
-                    driver_s[v],
+                    driver_s[base(v)],
                     float(np.mean(s["loads"])),
                 ]
             )
@@ -155,9 +155,9 @@ def main(argv: list[str] | None = None) -> None:
         for p in procs:
             if p is not tf_loop:
                 p.stop()
-        probes: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
+        probes: dict[str, list[dict[str, Any]]] = {v: [] for v in variants if "@" not in v}
         for _ in range(2):
-            for v in variants:
+            for v in probes:
                 probes[v].append(worker_probe(v, work))
         sections.append(
             (
@@ -172,12 +172,12 @@ def main(argv: list[str] | None = None) -> None:
                             max(r["peak_rss_mb"] for r in probes[v]),
                             probes[v][0]["tensorflow"],
                         ]
-                        for v in variants
+                        for v in probes
                     ],
                 ),
             )
         )
-        if not args.no_spark:
+        if not args.no_spark and probes:
             sections.append(spark_section(args, work, paths, jpegs, tf_loop))
         tf_loop.stop()
     after = calibrate()

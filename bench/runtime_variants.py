@@ -8,7 +8,7 @@ featurizer_from_bundle`, decode + resize + featurize JPEG bytes in batches.
 
 Variants: ``tf-float32`` (pool3's TensorFlow path, batch 4), ``tf-bfloat16`` (TF with
 oneDNN's bfloat16 rewrite, batch 16), ``ov-float32``, ``ov-bfloat16``, ``ov-int8``
-(OpenVINO, batch 4).
+(OpenVINO, batch 4). ``<variant>@<n>`` runs a variant at model batch ``n`` (batch sweeps).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import hashlib
 import multiprocessing as mp
 import os
 import pickle
-import resource
 import sys
 import time
 from dataclasses import dataclass
@@ -31,6 +30,16 @@ ALL = ("tf-float32", "tf-bfloat16", "ov-float32", "ov-bfloat16", "ov-int8")
 BATCH = {"tf-float32": 4, "tf-bfloat16": 16, "ov-float32": 4, "ov-bfloat16": 4, "ov-int8": 4}
 
 
+def base(variant: str) -> str:
+    """``ov-bfloat16@16`` -> ``ov-bfloat16``."""
+    return variant.split("@")[0]
+
+
+def batch_of(variant: str) -> int:
+    name, _, n = variant.partition("@")
+    return int(n) if n else BATCH[name]
+
+
 def prepare_bundles(workdir: Path, variants: tuple[str, ...], calibration: list[bytes]) -> dict:
     """Pickle each variant's bundle into ``workdir``; seconds of driver work per variant."""
     from pool3.images.decode import decode
@@ -40,7 +49,7 @@ def prepare_bundles(workdir: Path, variants: tuple[str, ...], calibration: list[
 
     seconds = {}
     bundle = load_bundle("default")
-    for v in variants:
+    for v in dict.fromkeys(base(v) for v in variants):
         t0 = time.perf_counter()
         if v.startswith("tf-"):
             out = bundle
@@ -58,6 +67,7 @@ def prepare_bundles(workdir: Path, variants: tuple[str, ...], calibration: list[
 def build(variant: str, workdir: str, threads: int) -> Any:
     """The variant's featurizer, as a Spark worker builds it from the shipped bytes."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    variant = base(variant)
     bundle = pickle.loads((Path(workdir) / f"{variant}.bundle").read_bytes())
     if variant.startswith("tf-"):
         from pool3.model.featurizer import import_tensorflow_in_worker
@@ -69,7 +79,12 @@ def build(variant: str, workdir: str, threads: int) -> Any:
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident set (``VmHWM``: reset by exec, unlike ``ru_maxrss``,
+    which a child started by a large parent inherits)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def _serve(conn: Connection, variant: str, workdir: str, threads: int) -> None:
@@ -77,7 +92,7 @@ def _serve(conn: Connection, variant: str, workdir: str, threads: int) -> None:
     from pool3.model.featurizer import resize_299
 
     featurizer = build(variant, workdir, threads)
-    batch = BATCH[variant]
+    batch = batch_of(variant)
     conn.send(("ready",))
     while True:
         msg = conn.recv()

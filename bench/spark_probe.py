@@ -1,6 +1,6 @@
 """Start-up probe, run as a fresh process: session + model to the first featurized batch.
 
-    python bench/spark_probe.py IMAGE_DIR [--conf local] [--precision float32]
+    python bench/spark_probe.py IMAGE_DIR [--conf local] [--precision float32] [--runtime auto]
 
 Prints one JSON line of seconds since this process started (``t0`` = the first statement,
 after the interpreter itself started): ``imports`` (pyspark + pool3), ``session``
@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("images")
     parser.add_argument("--conf", default="local")
     parser.add_argument("--precision", default="float32")
+    parser.add_argument("--runtime", default="auto", choices=("auto", "openvino", "tensorflow"))
     parser.add_argument("--no-warm-up", action="store_true", help="featurize.warm_up = false")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -40,7 +41,9 @@ def main() -> None:
     from pool3.session import build_session
 
     marks = {"imports": time.perf_counter() - T0}
-    config = load_config(args.conf, overrides={"model.precision": args.precision})
+    config = load_config(
+        args.conf, overrides={"model.precision": args.precision, "model.runtime": args.runtime}
+    )
     spark = build_session(config, app_name="pool3-bench-startup")
     marks["session"] = time.perf_counter() - T0
     bundle = load_bundle(config.model.source, home=config.model.home or None)

@@ -19,6 +19,7 @@ import clirun
 from conftest import SPARK_TEST_OVERRIDES
 from featuredata import digits_table
 from paths import APPS, GOLDEN, REPO, SAMPLE
+from pool3.commands.classify import run_classify
 from pool3.commands.featurize import run_featurize
 from pool3.commands.train import run_train
 from pool3.config import load_config
@@ -89,6 +90,21 @@ def test_int8_end_to_end_and_incremental_refeaturizes_other_precisions(spark, im
     assert min(cos) > 0.9 and max(np.abs(np.asarray(cos) - 1)) > 1e-6
     third = run_featurize(spark, f32, input_path=str(images), output_path=out)
     assert third["reused"] == len(table)  # same precision: all reused
+
+    # a float32 classifier scores int8 features of the same weights, and says so
+    model_dir = tmp_path / "model"
+    loose = config(**{"train.stratify": False, "train.test_size": 0.25})
+    run_train(spark, loose, features_path=out, model_dir=str(model_dir))
+    meta = json.loads((model_dir / "classifier.json").read_text())["meta"]
+    assert meta["feature_precision"] == "float32"
+    preds = tmp_path / "preds"
+    scored = run_classify(
+        spark, int8, input_path=str(images), model_dir=str(model_dir), output_path=str(preds)
+    )
+    assert scored["trained_precision"] == "float32" and scored["precision"] == precision
+    manifest = json.loads((preds / "_pool3_manifest.json").read_text())
+    assert "trained on float32 features" in manifest["extra"]["precision_note"]
+    assert set(rows(preds)["precision"]) == {precision}
 
 
 def test_train_refuses_a_table_that_mixes_precisions(spark, tmp_path):

@@ -152,6 +152,17 @@ def test_exported_graph_batched_equals_featurizer(exported_pb, featurizer, golde
     assert np.abs(graph.featurize(images) - reference).max() < 1e-4
 
 
+def test_exported_graph_on_openvino_equals_reference(exported_pb, golden, tmp_path):
+    from pool3.model.openvino_ir import to_openvino
+
+    _, images, reference = golden
+    ir = to_openvino(load_bundle(exported_pb), home=tmp_path)
+    assert ir.kind == "openvino-ir" and ir.extra["source_kind"] == "graphdef"
+    graph = featurizer_from_bundle(ir, precision="float32")
+    assert graph.runtime == "openvino" and graph.fingerprint.startswith("graphdef:")
+    assert np.abs(graph.featurize(images) - reference).max() < 1e-4
+
+
 def test_exported_graph_tutorial_sess_run_per_image(exported_pb, featurizer, golden):
     from pool3.model.graphdef import TutorialSession
 
@@ -201,6 +212,12 @@ def test_keras_weights_source(tmp_path, golden):
     ours = feat.featurize(images[:2])
     batch = np.stack([resize_299(i) for i in images[:2]]) / 127.5 - 1.0
     assert np.abs(ours - model.predict(batch, verbose=0)).max() < 1e-4
+    # the same weights on OpenVINO (converted from the same TensorFlow function)
+    from pool3.model.openvino_ir import to_openvino
+
+    ir = to_openvino(load_bundle(path), home=tmp_path / "home")
+    on_ov = featurizer_from_bundle(ir, precision="float32").featurize(images[:2])
+    assert np.abs(on_ov - ours).max() < 1e-4
 
     # the legacy layout of ~/.keras/models/inception_v3_..._notop.h5
     import h5py

@@ -1,4 +1,5 @@
-"""Images: bytes to RGB pixels (:mod:`.decode`) and labels from paths (:mod:`.labels`).
+"""Images: bytes to RGB pixels (:mod:`.decode`), the TF1 resize in numpy (:mod:`.resize`)
+and labels from paths (:mod:`.labels`).
 
 Plain Python, Pillow and numpy; runs in the Spark Python workers and is testable without
 Spark.

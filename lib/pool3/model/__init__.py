@@ -5,11 +5,15 @@ Driver: ``bundle = load_bundle(source)`` (bytes to broadcast). Worker:
 ``load_featurizer(source)``.
 
 Owns the model sources (shipped 2015 weights, ``.pb``, Keras files), their cache, the
-network and its preprocessing (the TF1 bilinear resize), and the fingerprint.
+network and its preprocessing (the TF1 bilinear resize), the fingerprint, and the two
+runtimes behind one :class:`Featurizer`: TensorFlow (GPUs, or on request) and OpenVINO
+(CPU workers; :mod:`.openvino_ir` converts and quantizes on the driver,
+:mod:`.openvino_runtime` compiles in the workers), chosen by :mod:`.runtime` from what the
+executors report.
 
 May import: :mod:`pool3.errors`, :mod:`pool3.config`, :mod:`pool3.images` (the numpy
-TF1 resize reference), TensorFlow (lazily, in the workers). Never
-imports featurize, training, scoring, report or commands.
+TF1 resize), TensorFlow, OpenVINO and NNCF (lazily: an OpenVINO worker never imports
+TensorFlow). Never imports featurize, training, scoring, report or commands.
 """
 
 from __future__ import annotations
