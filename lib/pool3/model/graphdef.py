@@ -106,8 +106,11 @@ def export_graphdef(
     return path
 
 
-def graphdef_forward(data: bytes) -> Callable[[Any], Any]:
-    """A batched forward function of a GraphDef: (N, 299, 299, 3) float32 -> pool_3."""
+def graphdef_concrete(data: bytes) -> Any:
+    """The GraphDef as a TF ``ConcreteFunction`` from its resize output to ``pool_3``.
+
+    Batched: (N, 299, 299, 3) float32 -> (N, 2048). OpenVINO converts this object.
+    """
     import tensorflow as tf
 
     graph_def = _parse(data, "graph")
@@ -123,12 +126,20 @@ def graphdef_forward(data: bytes) -> Callable[[Any], Any]:
 
     spec = tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32)
     wrapped = tf.compat.v1.wrap_function(imported, [spec])
-    pruned = wrapped.prune(wrapped.inputs[0], wrapped.outputs[0])
+    return wrapped.prune(wrapped.inputs[0], wrapped.outputs[0])
 
-    def forward(images: Any) -> Any:
-        return pruned(tf.convert_to_tensor(images, dtype=tf.float32))
 
-    return forward
+def graphdef_forward(data: bytes) -> Callable[[Any], Any]:
+    """A batched ``tf.function`` of a GraphDef: (N, 299, 299, 3) float32 -> pool_3.
+
+    A ``tf.function`` with an input signature (not the pruned function itself), so that
+    OpenVINO's converter takes it like the other sources' functions.
+    """
+    import tensorflow as tf
+
+    pruned = graphdef_concrete(data)
+    spec = tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32, name="images")
+    return tf.function(lambda images: pruned(images), input_signature=[spec])
 
 
 class TutorialSession:
