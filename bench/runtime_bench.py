@@ -11,9 +11,10 @@
 4. Worker start-up and memory: a fresh 1-thread process per variant, as a Spark worker
    (interpreter -> model from the shipped bytes -> first batch), twice, alternated.
 5. Spark end to end, ``--spark-n`` images, ``pool3 featurize --conf local`` with default
-   settings (runtime/precision auto) and with ``--runtime tensorflow --precision float32``
-   (pool3 before OpenVINO), alternated, each next to the one-process TF float32 loop over the
-   same images measured right after it.
+   settings (runtime/precision auto) and with each runtime x precision (``--spark-settings``),
+   alternated, twice; per round the one-process TF float32 loop over the same images is
+   measured once, and each run's ratio is to its round's loop. ``--spark-only`` skips steps
+   3 and 4.
 Prints CPU flags and what this machine can show (bfloat16 and int8 speed need AMX /
 AVX-512-BF16 / VNNI), then appends the tables to bench/RESULTS.md.
 """
@@ -42,6 +43,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--calibration", type=int, default=300, help="int8 calibration images")
     p.add_argument("--variants", default=",".join(ALL), help=f"subset of {ALL}")
     p.add_argument("--no-spark", action="store_true")
+    p.add_argument("--spark-only", action="store_true", help="skip the in-process phases")
+    p.add_argument(
+        "--spark-settings",
+        default="auto,tf-float32",
+        help="Spark runs: auto and/or variants of runtime_variants.ALL (ov-int8, ...)",
+    )
     p.add_argument("--quick", action="store_true", help="smoke run: 64 images, 32 in Spark")
     p.add_argument("--no-write", action="store_true", help="print, do not append to RESULTS.md")
     p.add_argument("--workdir", help="keep images and outputs here (default: a temp dir)")
@@ -111,9 +118,24 @@ def main(argv: list[str] | None = None) -> None:
         rng = np.random.default_rng(42)
         calib = [jpegs[i] for i in sorted(rng.choice(len(jpegs), args.calibration, False))]
         driver_s = prepare_bundles(work, variants, calib)
+        if args.spark_only:
+            variants = ("tf-float32",)
         procs = [Variant.start(v, str(work)) for v in variants]
         for p in procs:  # first (warm-up) batch outside the measurement
             p.run(jpegs[: args.chunk])
+        if args.spark_only:
+            sections.append(spark_section(args, work, paths, jpegs, procs[0]))
+            procs[0].stop()
+            after = calibrate()
+            append_results(
+                "Runtime benchmark, Spark only (bench/runtime_bench.py)",
+                before=before,
+                after=after,
+                sections=sections,
+                notes=[*notes, "ratios are against the TF float32 loop of the same round"],
+                write=not args.no_write,
+            )
+            return
         print("in-process variants, alternated ...", flush=True)
         stats = interleave(procs, jpegs[: args.n], args.chunk)
         ref = stats["tf-float32"]
@@ -202,26 +224,36 @@ def spark_section(
         shutil.copy(p, spark_dir / p.name)
     subset = jpegs[: args.spark_n]
     rows = []
-    settings = {
-        "default (auto)": (),
-        "tensorflow float32": ("--runtime", "tensorflow", "--precision", "float32"),
-    }
+    settings: dict[str, tuple[str, ...]] = {}
+    for name in args.spark_settings.split(","):
+        if name == "auto":
+            settings["default (auto)"] = ()
+        else:
+            runtime, precision = name.split("-")
+            runtime = {"tf": "tensorflow", "ov": "openvino"}[runtime]
+            settings[name] = ("--runtime", runtime, "--precision", precision)
     for r in range(2):
-        for name, extra in settings.items():
+        names = list(settings)
+        names = names[r % len(names) :] + names[: r % len(names)]
+        t0 = time.perf_counter()
+        for i in range(0, len(subset), args.chunk):
+            tf_loop.run(subset[i : i + args.chunk])
+        loop_ips = len(subset) / (time.perf_counter() - t0)
+        for name in names:
             print(f"Spark {name}, round {r + 1} ...", flush=True)
             run = featurize_cli(
-                spark_dir, work / f"out-{r}-{len(rows)}", log_path=work / "spark.log", extra=extra
+                spark_dir,
+                work / f"out-{r}-{len(rows)}",
+                log_path=work / "spark.log",
+                extra=settings[name],
             )
-            t0 = time.perf_counter()
-            for i in range(0, len(subset), args.chunk):
-                tf_loop.run(subset[i : i + args.chunk])
-            loop_ips = len(subset) / (time.perf_counter() - t0)
             s = run.summary
             rows.append(
                 [
                     name,
                     f"{s.get('runtime')} {s.get('precision')}",
                     run.end_to_end_ips,
+                    s.get("images_per_second"),
                     loop_ips,
                     run.end_to_end_ips / loop_ips,
                     s.get("warmup_seconds"),
@@ -231,13 +263,14 @@ def spark_section(
             )
     return (
         f"Spark end to end, {args.spark_n} JPEGs, `pool3 featurize --conf local` (local[*]), "
-        "each next to the one-process TF float32 loop (2 threads) on the same images",
+        "two rounds, each with the one-process TF float32 loop (2 threads) on the same images",
         md_table(
             [
                 "settings",
                 "ran",
                 "end to end images/s",
-                "one-process TF float32 images/s",
+                "featurize phase images/s",
+                "round's TF float32 loop images/s",
                 "ratio",
                 "warm-up s",
                 "peak worker RSS MB",
