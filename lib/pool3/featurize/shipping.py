@@ -1,13 +1,18 @@
-"""Ship the model to the Python workers once, and warm them while the driver lists the input.
+"""Ask the executors what they run on, ship the model once, warm the workers while listing.
 
-A Python worker's first featurize task pays for its start, the TensorFlow import, the model
-build from the broadcast and the first (tracing) inference: ~5-10 s on 2 cores, all before
-its first row. :class:`WarmUp` runs that as a tiny job of one task per task slot, in a
-background thread, as soon as the model is broadcast; the driver meanwhile checks the input
-and lists the files (no task needed for that part). The featurize job then starts on warm
-workers: PySpark reuses idle Python workers (``spark.python.worker.reuse``, set by
-:func:`pool3.session.session_conf`) and the featurizer is cached per worker process
-(:func:`pool3.model.cached_featurizer`), under the same key as the featurize step's.
+:func:`place_model` resolves the runtime and precision from a tiny probe job
+(:func:`probe_executors`, see :mod:`pool3.model.runtime`); :func:`ship_model` converts the
+model to OpenVINO IR where that runtime was chosen (cached on the driver) and broadcasts it.
+
+A Python worker's first featurize task pays for its start, the model build from the
+broadcast and the first inference: ~1 s with OpenVINO, ~5-10 s with TensorFlow (its import
+and graph tracing) on 2 cores, all before its first row. :class:`WarmUp` runs that as a
+tiny job of one task per task slot, in a background thread, as soon as the model is
+broadcast; the driver meanwhile checks the input and lists the files (no task needed for
+that part). The featurize job then starts on warm workers: PySpark reuses idle Python
+workers (``spark.python.worker.reuse``, set by :func:`pool3.session.session_conf`) and the
+featurizer is cached per worker process (:func:`pool3.model.cached_featurizer`), under the
+same key as the featurize step's (:attr:`ShippedModel.cache_key`).
 
 Best effort by design: if the warm-up fails or is slow, the featurize job does the same work
 itself and reports any error properly; a warm-up never changes results.
