@@ -74,3 +74,14 @@ def test_this_host_reads_real_flags(tmp_path):
     fake.write_text("model name\t: X\nflags\t\t: fpu avx2 amx_bf16 sse\n")
     assert cpu_flags(str(fake)) == ("avx2", "amx_bf16")
     assert cpu_flags(str(tmp_path / "missing")) == ()
+
+
+def test_bfloat16_on_gpu_executors_is_refused():
+    with pytest.raises(ConfigError, match="CPU precision"):
+        resolve("auto", "bfloat16", [host(gpus=1)])
+
+
+def test_tensorflow_runtime_without_tensorflow_is_refused():
+    no_tf = HostReport("w1", "test cpu", AMX, 16, 1, "2026.4.1", None)
+    with pytest.raises(ConfigError, match=r"needs TensorFlow.*w1.*--runtime openvino"):
+        resolve("auto", "auto", [no_tf])  # GPU executors pick TensorFlow

@@ -2,11 +2,13 @@
 
 NNCF post-training quantization needs a few hundred images that look like the data; the
 job's input is the best such set. The sample is the ``model.calibration_images`` files whose
-``sha256(seed:path)`` is smallest (reproducible, independent of listing order), read in one
-small Spark job (the binaryFile reader reads only the sampled files' bytes: its path filter
-runs before any content is read), decoded and resized on the driver exactly as the workers
-do. The quantized IR is cached by the contents of the sample, so a rerun on the same input
-does not calibrate again; the manifest lists the sampled paths.
+``sha256(seed:path)`` is smallest (reproducible, independent of listing order), chosen from
+the listing's paths and lengths (no file content is read for that), then only the sampled
+files are read (a binaryFile scan of their paths), streamed to the driver a partition at a
+time (``toLocalIterator``) and decoded and resized there exactly as the workers do, so the
+driver holds the 299x299 pixels, not the files. The quantized IR is cached by the contents
+of the sample, so a rerun on the same input does not calibrate again; the manifest lists the
+sampled paths.
 """
 
 from __future__ import annotations
@@ -34,36 +36,54 @@ SEED = 42
 MAX_SAMPLE_BYTES = 16 << 20
 
 
-def sample_files(files: DataFrame, n: int, seed: int = SEED) -> list[tuple[str, bytes]]:
-    """``(path, bytes)`` of up to ``n`` files of a files frame, by ``sha256(seed:path)``."""
-    keyed = files.filter(
-        F.col("content").isNotNull() & (F.col("length") > 0) & (F.col("length") <= MAX_SAMPLE_BYTES)
-    ).select("path", F.sha2(F.concat(F.lit(f"{seed}:"), F.col("path")), 256).alias("key"))
-    paths = [r["path"] for r in keyed.orderBy("key", "path").limit(n).collect()]
-    rows = files.filter(F.col("path").isin(paths)).select("path", "content").collect()
-    return sorted((r["path"], bytes(r["content"])) for r in rows)
+def _glob_escaped(path: str) -> str:
+    """``path`` with Hadoop glob characters escaped, so a file is loaded as named."""
+    return "".join("\\" + c if c in "{}[]*?\\" else c for c in path)
+
+
+def sample_paths(files: DataFrame, n: int, seed: int = SEED) -> list[str]:
+    """Up to ``n`` paths of a files frame, those with the smallest ``sha256(seed:path)``."""
+    keyed = files.filter((F.col("length") > 0) & (F.col("length") <= MAX_SAMPLE_BYTES)).select(
+        "path", F.sha2(F.concat(F.lit(f"{seed}:"), F.col("path")), 256).alias("key")
+    )
+    return [r["path"] for r in keyed.orderBy("key", "path").limit(n).collect()]
 
 
 def decoded_sample(
-    sample: list[tuple[str, bytes]], config: Config
+    spark: SparkSession, paths: list[str], config: Config
 ) -> tuple[np.ndarray, list[str], list[str]]:
-    """(pixels (N, 299, 299, 3) float32, sha256 of each, path of each) of the decodable ones."""
-    pixels, shas, paths = [], [], []
-    for path, data in sample:
-        try:
-            image = decode(
-                data,
-                max_pixels=config.featurize.max_pixels,
-                apply_exif_orientation=config.featurize.apply_exif_orientation,
-            )
-        except ImageDecodeError as err:
-            log.info("calibration: skipping %s (%s)", path, err.category)
-            continue
-        pixels.append(resize_299(image.pixels))
-        shas.append(hashlib.sha256(data).hexdigest())
-        paths.append(path)
+    """(pixels (N, 299, 299, 3) float32, sha256 of each, path of each) of the decodable ones.
+
+    A file that cannot be read or decoded is skipped with a log line (the featurize step
+    gives it its error row); the sample is then smaller by one.
+    """
+    found: dict[str, tuple[np.ndarray, str]] = {}
+    if paths:
+        rows = (
+            spark.read.format("binaryFile")
+            .load([_glob_escaped(p) for p in paths])
+            .select("path", "content")
+            .toLocalIterator()
+        )
+        for row in rows:
+            data = bytes(row["content"])
+            try:
+                image = decode(
+                    data,
+                    max_pixels=config.featurize.max_pixels,
+                    apply_exif_orientation=config.featurize.apply_exif_orientation,
+                )
+                found[row["path"]] = (resize_299(image.pixels), hashlib.sha256(data).hexdigest())
+            except ImageDecodeError as err:
+                log.info("calibration: skipping %s (%s)", row["path"], err.category)
+            except Exception as err:  # as the workers do: one odd file never stops the run
+                log.warning(
+                    "calibration: skipping %s (%s: %s)", row["path"], type(err).__name__, err
+                )
+    kept = sorted(found)
+    pixels = [found[p][0] for p in kept]
     stacked = np.stack(pixels) if pixels else np.zeros((0, 299, 299, 3), np.float32)
-    return stacked, shas, paths
+    return stacked, [found[p][1] for p in kept], kept
 
 
 def int8_bundle(
@@ -82,7 +102,7 @@ def int8_bundle(
     if source:
         files, _ = input_images(spark, config, source)
     wanted = config.model.calibration_images
-    pixels, shas, paths = decoded_sample(sample_files(files, wanted), config)
+    pixels, shas, paths = decoded_sample(spark, sample_paths(files, wanted), config)
     log.info(
         "int8 calibration on %d images of %s (seeded sample, seed %d)",
         len(paths),

@@ -26,20 +26,24 @@ def reuse_previous(
 
     Rows are reused by content (``sha256``), model fingerprint and ``precision``: a changed
     model or precision reuses nothing (rows of older versions, without a ``precision``
-    column, count as another precision); a float32 row of the other runtime is reused, as
-    both runtimes' float32 features agree within 1e-4; error rows are retried; paths no
+    column, count as another precision); a float32 row of the other runtime is reused (both
+    runtimes' float32 features agree within 1e-4) and keeps its own ``runtime``, a bfloat16
+    row only from the same runtime; error rows are retried; paths no
     longer present are dropped, so the result equals a full run over the current collection.
     """
     old = spark.read.parquet(previous)
-    if "precision" not in old.columns:
-        old = old.withColumn("precision", F.lit(None).cast("string"))
+    for column in ("runtime", "precision"):
+        if column not in old.columns:
+            old = old.withColumn(column, F.lit(None).cast("string"))
+    same_runtime = F.lit(True) if precision == "float32" else F.col("runtime") == runtime
     old = (
         old.filter(
             (F.col("model") == fingerprint)
             & (F.col("precision") == precision)
+            & same_runtime
             & F.col("error").isNull()
         )
-        .select("sha256", "width", "height", "features")
+        .select("sha256", "width", "height", "features", "runtime")
         .dropDuplicates(["sha256"])
     )
     keyed = files.withColumn("sha256", F.sha2(F.col("content"), 256))
@@ -58,10 +62,9 @@ def reuse_previous(
         .mapInPandas(
             label,
             "path string, sha256 string, width int, height int, "
-            "features array<float>, label string",
+            "features array<float>, runtime string, label string",
         )
         .withColumn("model", F.lit(fingerprint))
-        .withColumn("runtime", F.lit(runtime))
         .withColumn("precision", F.lit(precision))
         .withColumn("error", F.lit(None).cast("string"))
         .select(*FEATURE_COLUMNS)

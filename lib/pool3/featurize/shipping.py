@@ -36,7 +36,7 @@ from pyspark.sql import SparkSession
 
 from pool3.config import Config
 from pool3.model import ModelBundle, cached_featurizer
-from pool3.model.runtime import HostReport, Placement, resolve, this_host
+from pool3.model.runtime import HostReport, Placement, resolve
 
 log = logging.getLogger(__name__)
 
@@ -123,12 +123,10 @@ def probe_executors(spark: SparkSession) -> list[HostReport]:
 def place_model(spark: SparkSession, config: Config) -> Placement:
     """Resolve ``model.runtime`` and ``model.precision`` from the executors, and log it."""
     settings = (config.model.runtime, config.model.precision)
-    hosts: list[HostReport] = []
-    if "auto" in settings or "bfloat16" in settings or "openvino" in settings:
-        hosts = probe_executors(spark)
-    else:  # tensorflow + float32 needs no answer from the executors
-        hosts = [this_host()]
-    placement = resolve(config.model.runtime, config.model.precision, hosts)
+    if settings == ("tensorflow", "float32"):  # needs no answer from the executors
+        placement = Placement("tensorflow", "float32", "as configured (no executor probe)")
+    else:
+        placement = resolve(config.model.runtime, config.model.precision, probe_executors(spark))
     flags = sorted({f for h in placement.hosts for f in h.flags})
     log.info(
         "model runtime %s, precision %s (%s; executor CPU flags: %s)",

@@ -8,7 +8,8 @@ with NNCF post-training quantization on calibration images.
 
 Cache: ``<POOL3_HOME>/openvino/<name>.{xml,bin,json}``, keyed by the source fingerprint, the
 variant (``float``, or ``int8-<calibration id>`` with the quantization settings) and the
-OpenVINO (and NNCF) version. Files are written atomically and the JSON holds the SHA-256 of
+OpenVINO, TensorFlow (and NNCF) versions; a change to pool3's own graph code bumps
+``IR_CACHE_FORMAT``. Files are written atomically and the JSON holds the SHA-256 of
 both; an entry that does not match is rebuilt with a warning, never trusted.
 """
 
@@ -141,7 +142,13 @@ def _convert(bundle: ModelBundle) -> Any:
     from pool3.model.featurizer import tensorflow_forward
 
     ov = import_openvino()
-    forward = tensorflow_forward(bundle)
+    try:
+        forward = tensorflow_forward(bundle)
+    except ImportError as err:
+        raise ModelError(
+            f"converting {bundle.description} to OpenVINO IR needs TensorFlow on the driver "
+            f"({err}): install pool3[cpu] where the driver runs (the workers do not need it)"
+        ) from err
     try:
         return ov.convert_model(forward, input=[(-1, 299, 299, 3)])
     except Exception as err:
@@ -156,7 +163,8 @@ def to_openvino(bundle: ModelBundle, *, home: str | os.PathLike[str] | None = No
     """The float IR of ``bundle`` (from the cache, or converted and cached: ~2-10 s)."""
     if bundle.kind == IR_KIND:
         return bundle
-    version = openvino_version()
+    # the converter's output depends on the TensorFlow that traced the function, too
+    version = f"{openvino_version()}|tf-{_installed_tensorflow()}"
     expect = {
         "ir_cache_format": IR_CACHE_FORMAT,
         "fingerprint": bundle.fingerprint,
@@ -174,6 +182,17 @@ def to_openvino(bundle: ModelBundle, *, home: str | os.PathLike[str] | None = No
     log.info("converted %s to OpenVINO IR in %.1f s", bundle.fingerprint, seconds)
     _write_entry(base, xml, weights, meta)
     return _ir_bundle(bundle, xml, weights, meta)
+
+
+def _installed_tensorflow() -> str:
+    import importlib.metadata
+
+    for name in ("tensorflow-cpu", "tensorflow"):
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "none"
 
 
 def calibration_id(sha256s: list[str], settings: dict[str, Any] = INT8_SETTINGS) -> str:

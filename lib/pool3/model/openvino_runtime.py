@@ -84,6 +84,16 @@ def compile_ir(
         config[props.inference_num_threads] = threads
     compiled = core.compile_model(model, device, config)
     actual = str(compiled.get_property(hints.inference_precision))
+    if precision == "bfloat16" and "bf16" not in actual and "bfloat16" not in actual:
+        # a host the driver's probe did not reach (late executor): never record a lie
+        import socket
+
+        from pool3.errors import ConfigError
+
+        raise ConfigError(
+            f"model.precision=bfloat16, but OpenVINO on {socket.gethostname()} compiled for "
+            f"{actual} (no native bfloat16 on this CPU): use --precision auto or float32"
+        )
     log.info(
         "OpenVINO %s: %s, inference precision %s, %s threads",
         device,

@@ -13,9 +13,11 @@ Rules (``resolve``):
   where every reporting host has it installed, else TensorFlow (with a warning).
 - precision ``auto``: float32 on GPUs; on CPUs bfloat16 where every reporting host runs it
   natively (AMX-BF16 or AVX-512-BF16), else float32. Mixed hosts get float32.
-- ``bfloat16`` asked for on a host without native bfloat16 is refused (both runtimes would
-  quietly compute float32 there, and the rows would say bfloat16); ``int8`` runs on OpenVINO
-  only.
+- ``bfloat16`` asked for on a host without native bfloat16, or on GPU executors, is refused
+  (both runtimes would quietly compute float32 there, and the rows would say bfloat16); the
+  OpenVINO worker also checks the precision it compiled for, in case a host was not probed
+  (:func:`pool3.model.openvino_runtime.compile_ir`); ``int8`` runs on OpenVINO only; the
+  chosen runtime must be installed on every reporting host.
 """
 
 from __future__ import annotations
@@ -162,6 +164,12 @@ def resolve(runtime: str, precision: str, hosts: Sequence[HostReport]) -> Placem
         else:
             runtime, w = "openvino", "CPU executors"
         why.append(f"runtime {runtime}: {w}")
+    no_tf = [h for h in hosts if h.tensorflow is None]
+    if runtime == "tensorflow" and no_tf:
+        raise ConfigError(
+            f"model.runtime={runtime} needs TensorFlow, which is not installed on "
+            f"{_names(no_tf)}: install pool3[cpu] (or [gpu]) there, or use --runtime openvino"
+        )
     if runtime == "openvino" and no_ov:
         raise ConfigError(
             f"model.runtime=openvino, but OpenVINO is not installed on {_names(no_ov)}: "
@@ -178,7 +186,13 @@ def resolve(runtime: str, precision: str, hosts: Sequence[HostReport]) -> Placem
         else:
             precision, w = "bfloat16", "every executor has AMX-BF16 or AVX-512-BF16"
         why.append(f"precision {precision}: {w}")
-    elif precision == "bfloat16" and not on_gpu and slow:
+    elif precision == "bfloat16" and on_gpu:
+        raise ConfigError(
+            "model.precision=bfloat16 is a CPU precision (oneDNN/OpenVINO); on GPU executors "
+            "TensorFlow would compute float32 while the rows said bfloat16: use --precision "
+            "auto or float32 there"
+        )
+    elif precision == "bfloat16" and slow:
         raise ConfigError(
             f"model.precision=bfloat16, but {_names(slow)} has no native bfloat16 (AMX-BF16 or "
             "AVX-512-BF16): the model would run float32 there while its rows said bfloat16; "
