@@ -233,6 +233,12 @@ def append_results(
     return text
 
 
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine of two (N, D) feature arrays (float64 accumulation)."""
+    num = np.sum(a.astype(np.float64) * b, axis=1)
+    return num / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
 def mean_calibration(before: Calibration, after: Calibration) -> float:
     """Median GFLOP/s averaged over the two calibrations: the denominator of utilisation."""
     return (before.median_gflops + after.median_gflops) / 2

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from common import BENCH_DIR, calibrate, load1
+from common import BENCH_DIR, calibrate, cosines, load1
 from featurize_report import report
 from images_gen import sample_photos, write_jpegs
 from spark_cli import CliRun, featurize_cli
@@ -82,11 +82,6 @@ def interleave(procs: list[VariantProcess], jpegs: list[bytes], chunk: int) -> d
         s["feats"] = np.concatenate(s["feats"])
         s["ips"] = s["images"] / s["seconds"]
     return stats
-
-
-def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    num = np.sum(a.astype(np.float64) * b, axis=1)
-    return num / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
 def real_images() -> dict[str, list[np.ndarray]]:

@@ -5,7 +5,8 @@
 Writes ``--per-class`` images per class of Fashion-MNIST's train split (Debian's
 ``dataset-fashion-mnist``) as PNGs, featurizes them in-process with OpenVINO float32,
 bfloat16 (where the CPU has it natively) and int8 under several NNCF settings (each
-calibrated on ``--calibration`` images of the set, sampled as pool3 samples them), writes
+calibrated on ``--calibration`` images of the set, chosen by pool3's rule, the smallest
+``sha256(42:path)``, over the local paths, where pool3 hashes the listing's ``file:`` URIs), writes
 each as a pool3 feature table and trains the tutorial's ``LinearSVC`` through
 pool3's own rules, split (``content``: the same held-out images for every variant, as the
 split hashes the image contents) and solver on a local Spark session. Reports accuracy,
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from common import append_results, calibrate, machine_info, md_table
+from common import append_results, calibrate, cosines, machine_info, md_table
 
 INT8_VARIANTS: dict[str, dict[str, Any]] = {  # changes to pool3's INT8_SETTINGS
     "int8 all layers": {"keep_float": []},
@@ -151,11 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     ref = results["float32"]
     rows = []
     for name, r in results.items():
-        cos = (
-            (r["feats"] * ref["feats"]).sum(1)
-            / np.linalg.norm(r["feats"], axis=1)
-            / np.linalg.norm(ref["feats"], axis=1)
-        )
+        cos = cosines(r["feats"], ref["feats"])
         changed = np.mean([r["pred"][k] != v for k, v in ref["pred"].items()])
         rows.append(
             [

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from common import append_results, calibrate, load1, machine_info, md_table
+from common import append_results, calibrate, cosines, load1, machine_info, md_table
 from images_gen import write_jpegs
 from runtime_variants import ALL, Variant, base, batch_of, prepare_bundles, worker_probe
 from spark_cli import featurize_cli
@@ -74,11 +74,6 @@ def capabilities(flags: tuple[str, ...]) -> list[str]:
     return notes
 
 
-def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    num = np.sum(a.astype(np.float64) * b, axis=1)
-    return num / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
-
-
 def interleave(procs: list[Variant], jpegs: list[bytes], chunk: int) -> dict[str, Any]:
     stats = {p.name: {"images": 0, "seconds": 0.0, "feats": [], "loads": []} for p in procs}
     for k, start in enumerate(range(0, len(jpegs), chunk)):
@@ -98,6 +93,76 @@ def interleave(procs: list[Variant], jpegs: list[bytes], chunk: int) -> dict[str
     return stats
 
 
+def inprocess_sections(
+    args: argparse.Namespace,
+    work: Path,
+    variants: tuple[str, ...],
+    procs: list[Variant],
+    jpegs: list[bytes],
+    driver_s: dict[str, float],
+) -> list[tuple[str, str]]:
+    """Steps 3 and 4: the alternated in-process run, then the fresh worker probes."""
+    print("in-process variants, alternated ...", flush=True)
+    stats = interleave(procs, jpegs[: args.n], args.chunk)
+    ref = stats["tf-float32"]
+    rows = []
+    for v in variants:
+        s = stats[v]
+        cos = cosines(s["feats"], ref["feats"])
+        rows.append(
+            [
+                v,
+                batch_of(v),
+                s["ips"],
+                s["ips"] / ref["ips"],
+                f"{cos.min():.4f} / {cos.mean():.5f}",
+                float(np.abs(s["feats"] - ref["feats"]).max()),
+                driver_s[base(v)],
+                float(np.mean(s["loads"])),
+            ]
+        )
+    inproc = (
+        f"In-process, 2 threads, {args.n} JPEGs alternated every {args.chunk}",
+        md_table(
+            [
+                "variant",
+                "batch",
+                "images/s",
+                "ratio to tf-float32",
+                "cosine to tf-float32 (min / mean)",
+                "max abs diff",
+                "driver prep s",
+                "load",
+            ],
+            rows,
+        ),
+    )
+    for p in procs:  # only the TF float32 loop is needed after this
+        if p.name != "tf-float32":
+            p.stop()
+    probes: dict[str, list[dict[str, Any]]] = {v: [] for v in variants if "@" not in v}
+    for _ in range(2):
+        for v in probes:
+            probes[v].append(worker_probe(v, work))
+    startup = (
+        "Worker start-up (fresh 1-thread process: interpreter -> model from shipped "
+        "bytes -> first batch of 4) and peak RSS, 2 rounds alternated",
+        md_table(
+            ["variant", "ready s", "peak RSS MB", "imports tensorflow"],
+            [
+                [
+                    v,
+                    " / ".join(f"{r['ready_s']:.2f}" for r in probes[v]),
+                    max(r["peak_rss_mb"] for r in probes[v]),
+                    probes[v][0]["tensorflow"],
+                ]
+                for v in probes
+            ],
+        ),
+    )
+    return [inproc, startup]
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     info = machine_info()
@@ -107,6 +172,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"note: {n}", flush=True)
     native_bf16 = bool({"amx_bf16", "avx512_bf16"} & set(info.simd))
     variants = tuple(v for v in args.variants if native_bf16 or "bfloat16" not in v)
+    if args.spark_only:  # the TF float32 loop is the only in-process variant needed
+        variants = ("tf-float32",)
     before = calibrate()
     print(f"calibration before: {before.describe()}", flush=True)
     sections = []
@@ -118,97 +185,27 @@ def main(argv: list[str] | None = None) -> None:
         rng = np.random.default_rng(42)
         calib = [jpegs[i] for i in sorted(rng.choice(len(jpegs), args.calibration, False))]
         driver_s = prepare_bundles(work, variants, calib)
-        if args.spark_only:
-            variants = ("tf-float32",)
         procs = [Variant.start(v, str(work)) for v in variants]
         for p in procs:  # first (warm-up) batch outside the measurement
             p.run(jpegs[: args.chunk])
-        if args.spark_only:
-            sections.append(spark_section(args, work, paths, jpegs, procs[0]))
-            procs[0].stop()
-            after = calibrate()
-            append_results(
-                "Runtime benchmark, Spark only (bench/runtime_bench.py)",
-                before=before,
-                after=after,
-                sections=sections,
-                notes=[*notes, "ratios are against the TF float32 loop of the same round"],
-                write=not args.no_write,
-            )
-            return
-        print("in-process variants, alternated ...", flush=True)
-        stats = interleave(procs, jpegs[: args.n], args.chunk)
-        ref = stats["tf-float32"]
-        rows = []
-        for v in variants:
-            s = stats[v]
-            cos = cosines(s["feats"], ref["feats"])
-            rows.append(
-                [
-                    v,
-                    batch_of(v),
-                    s["ips"],
-                    s["ips"] / ref["ips"],
-                    f"{cos.min():.4f} / {cos.mean():.5f}",
-                    float(np.abs(s["feats"] - ref["feats"]).max()),
-                    driver_s[base(v)],
-                    float(np.mean(s["loads"])),
-                ]
-            )
-        sections.append(
-            (
-                f"In-process, 2 threads, {args.n} JPEGs alternated every {args.chunk}",
-                md_table(
-                    [
-                        "variant",
-                        "batch",
-                        "images/s",
-                        "ratio to tf-float32",
-                        "cosine to tf-float32 (min / mean)",
-                        "max abs diff",
-                        "driver prep s",
-                        "load",
-                    ],
-                    rows,
-                ),
-            )
-        )
+        if not args.spark_only:
+            sections += inprocess_sections(args, work, variants, procs, jpegs, driver_s)
         tf_loop = next(p for p in procs if p.name == "tf-float32")
-        for p in procs:
-            if p is not tf_loop:
-                p.stop()
-        probes: dict[str, list[dict[str, Any]]] = {v: [] for v in variants if "@" not in v}
-        for _ in range(2):
-            for v in probes:
-                probes[v].append(worker_probe(v, work))
-        sections.append(
-            (
-                "Worker start-up (fresh 1-thread process: interpreter -> model from shipped "
-                "bytes -> first batch of 4) and peak RSS, 2 rounds alternated",
-                md_table(
-                    ["variant", "ready s", "peak RSS MB", "imports tensorflow"],
-                    [
-                        [
-                            v,
-                            " / ".join(f"{r['ready_s']:.2f}" for r in probes[v]),
-                            max(r["peak_rss_mb"] for r in probes[v]),
-                            probes[v][0]["tensorflow"],
-                        ]
-                        for v in probes
-                    ],
-                ),
-            )
-        )
-        if not args.no_spark and probes:
+        if not args.no_spark:
             sections.append(spark_section(args, work, paths, jpegs, tf_loop))
         tf_loop.stop()
     after = calibrate()
     append_results(
-        "Runtime benchmark (bench/runtime_bench.py)",
+        "Runtime benchmark"
+        + (", Spark only" if args.spark_only else "")
+        + " (bench/runtime_bench.py)",
         before=before,
         after=after,
         sections=sections,
-        notes=[*notes, "ratios are against tf-float32 measured in the same run"],
+        notes=[
+            *notes,
+            "ratios are against tf-float32 measured in the same run (in Spark: the same round)",
+        ],
         write=not args.no_write,
     )
 
