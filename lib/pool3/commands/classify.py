@@ -13,9 +13,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pool3.commands.lifecycle import finish_run, staged_counts
 from pool3.config import Config
 from pool3.errors import ModelError
-from pool3.featurize.calibration import int8_bundle
+from pool3.featurize.calibration import ship_for_input
 from pool3.featurize.listing import add_skipped_rows, input_images
-from pool3.featurize.shipping import WarmUp, place_model, ship_model
+from pool3.featurize.shipping import WarmUp
 from pool3.featurize.step import Telemetry
 from pool3.model import load_bundle
 from pool3.scoring.predict import classify_files
@@ -46,12 +46,7 @@ def run_classify(
             f"the featurizer is {bundle.fingerprint}: score with the model source it was "
             "trained with (model.source), or retrain on features of this model"
         )
-    placement = place_model(spark, config)
-    listed = None
-    if placement.precision == "int8":  # calibrates on the input: list it first
-        listed = input_images(spark, config, input_path)
-        bundle, placement = int8_bundle(spark, config, bundle, listed[0], placement)
-    shipped = ship_model(spark, bundle, config, placement)
+    shipped, listed = ship_for_input(spark, config, bundle, input_path)
     trained_at = model.meta.get("feature_precision")
     precision_note = None
     if trained_at is not None and trained_at != shipped.row_precision:
@@ -103,7 +98,7 @@ def run_classify(
             counts={"images": total, "errors": counts["errors"]},
             durations={"total": summary["wall_seconds"]},
             manifest_extra={
-                "model_runtime": placement.manifest(),
+                "model_runtime": shipped.placement.manifest(),
                 **({"precision_note": precision_note} if precision_note else {}),
             },
         )

@@ -11,10 +11,10 @@ from pyspark.sql import SparkSession
 
 from pool3.commands.lifecycle import finish_run, row_count, staged_counts
 from pool3.config import Config
-from pool3.featurize.calibration import int8_bundle
+from pool3.featurize.calibration import ship_for_input
 from pool3.featurize.incremental import reuse_previous
 from pool3.featurize.listing import add_skipped_rows, input_images
-from pool3.featurize.shipping import WarmUp, place_model, ship_model
+from pool3.featurize.shipping import WarmUp
 from pool3.featurize.step import Progress, Telemetry, featurize_files
 from pool3.images.labels import parse_label_mode, read_manifest
 from pool3.model import load_bundle
@@ -44,12 +44,7 @@ def run_featurize(
     label_mode, manifest_path = parse_label_mode(config.featurize.labels)
     check_input(spark, input_path)
     bundle = load_bundle(config.model.source, home=config.model.home or None)
-    placement = place_model(spark, config)
-    listed = None
-    if placement.precision == "int8":  # calibrates on the input: list it first
-        listed = input_images(spark, config, input_path)
-        bundle, placement = int8_bundle(spark, config, bundle, listed[0], placement)
-    model = ship_model(spark, bundle, config, placement)
+    model, listed = ship_for_input(spark, config, bundle, input_path)
     with WarmUp(spark, model, enabled=config.featurize.warm_up) as warm:
         files, total = listed or input_images(spark, config, input_path)
         manifest = read_manifest(manifest_path) if manifest_path else None
@@ -117,7 +112,7 @@ def run_featurize(
             inputs={"images": input_path, "labels": config.featurize.labels},
             counts={"images": total, "errors": counts["errors"], "reused": n_reused},
             durations={k: summary[k] for k in ("startup_seconds", "featurize_seconds")},
-            manifest_extra={"model_runtime": placement.manifest()},
+            manifest_extra={"model_runtime": model.placement.manifest()},
         )
     except BaseException:
         abort_output(spark, target)

@@ -23,6 +23,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pool3.config import Config
+from pool3.featurize.shipping import ShippedModel, place_model, ship_model
 from pool3.images.decode import ImageDecodeError, decode
 from pool3.model import ModelBundle
 from pool3.model.featurizer import resize_299
@@ -120,3 +121,21 @@ def int8_bundle(
         "paths": paths,
     }
     return quantized, dataclasses.replace(placement, calibration=calibration)
+
+
+def ship_for_input(
+    spark: SparkSession, config: Config, bundle: ModelBundle, input_path: str
+) -> tuple[ShippedModel, tuple[DataFrame, int] | None]:
+    """Place and ship the model of a featurize or classify run over ``input_path``.
+
+    For int8 the input is listed first and the model calibrated on it; the listing is then
+    returned too. Otherwise the listing is None: the caller lists while the workers warm up.
+    """
+    from pool3.featurize.listing import input_images
+
+    placement = place_model(spark, config)
+    listed = None
+    if placement.precision == "int8":
+        listed = input_images(spark, config, input_path)
+        bundle, placement = int8_bundle(spark, config, bundle, listed[0], placement)
+    return ship_model(spark, bundle, config, placement), listed

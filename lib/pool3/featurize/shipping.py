@@ -51,17 +51,23 @@ class ShippedModel:
     ``fingerprint, precision, threads`` is the key of the per-worker featurizer cache, so a
     warm-up and the featurize step that share a ``ShippedModel`` share the built model. It
     holds no model bytes itself (only the broadcast's handle): closures that capture it stay
-    small. ``runtime`` and ``precision`` are resolved (:func:`place_model`);
+    small. ``placement`` is the run's resolved runtime and precision (:func:`place_model`);
     ``row_precision`` is what the rows record (``int8-<calibration id>`` for int8).
     """
 
     fingerprint: str
     broadcast: Any
     threads: int
-    precision: str
-    runtime: str = "tensorflow"
-    row_precision: str = ""
-    placement: Placement | None = None
+    placement: Placement
+    row_precision: str
+
+    @property
+    def runtime(self) -> str:
+        return self.placement.runtime
+
+    @property
+    def precision(self) -> str:
+        return self.placement.precision
 
     @property
     def cache_key(self) -> tuple[str, str, int]:
@@ -169,10 +175,8 @@ def ship_model(
         fingerprint=bundle.fingerprint,
         broadcast=spark.sparkContext.broadcast(bundle),
         threads=config.model.threads or task_cpus,
-        precision=placement.precision,
-        runtime=placement.runtime,
-        row_precision=row_precision,
         placement=placement,
+        row_precision=row_precision,
     )
 
 

@@ -112,7 +112,7 @@ def featurize_files(
     opts = WorkerOptions(
         fingerprint=shipped.fingerprint,
         runtime=shipped.runtime,
-        precision=shipped.row_precision or shipped.precision,
+        precision=shipped.row_precision,
         batch_size=config.model.batch_size,
         worker_memory_mb=config.featurize.worker_memory_mb,
         max_pixels=config.featurize.max_pixels,

@@ -31,6 +31,7 @@ import numpy as np
 from pool3.errors import ModelError
 from pool3.model.cache import atomic_write, pool3_home
 from pool3.model.openvino_runtime import import_openvino, openvino_version
+from pool3.model.runtime import tensorflow_version
 from pool3.model.sources import ModelBundle
 
 log = logging.getLogger(__name__)
@@ -164,7 +165,7 @@ def to_openvino(bundle: ModelBundle, *, home: str | os.PathLike[str] | None = No
     if bundle.kind == IR_KIND:
         return bundle
     # the converter's output depends on the TensorFlow that traced the function, too
-    version = f"{openvino_version()}|tf-{_installed_tensorflow()}"
+    version = f"{openvino_version()}|tf-{tensorflow_version() or 'none'}"
     expect = {
         "ir_cache_format": IR_CACHE_FORMAT,
         "fingerprint": bundle.fingerprint,
@@ -182,17 +183,6 @@ def to_openvino(bundle: ModelBundle, *, home: str | os.PathLike[str] | None = No
     log.info("converted %s to OpenVINO IR in %.1f s", bundle.fingerprint, seconds)
     _write_entry(base, xml, weights, meta)
     return _ir_bundle(bundle, xml, weights, meta)
-
-
-def _installed_tensorflow() -> str:
-    import importlib.metadata
-
-    for name in ("tensorflow-cpu", "tensorflow"):
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return "none"
 
 
 def calibration_id(sha256s: list[str], settings: dict[str, Any] = INT8_SETTINGS) -> str:
@@ -218,7 +208,9 @@ def quantize_int8(
 
     ident = calibration_id(sample_sha256, settings)
     variant = f"int8-{ident}"
-    versions = f"{openvino_version()}|nncf-{nncf.__version__}"
+    # the float IR's own versions (OpenVINO, TensorFlow), so a rebuilt float IR is never
+    # paired with an int8 entry quantized from an older one
+    versions = f"{float_ir.extra['openvino']}|nncf-{nncf.__version__}"
     expect = {
         "ir_cache_format": IR_CACHE_FORMAT,
         "fingerprint": float_ir.fingerprint,

@@ -80,6 +80,11 @@ def _installed(package: str) -> str | None:
         return None
 
 
+def tensorflow_version() -> str | None:
+    """The installed TensorFlow distribution's version (CPU or GPU build), or None."""
+    return _installed("tensorflow-cpu") or _installed("tensorflow")
+
+
 @dataclass(frozen=True)
 class HostReport:
     """What one Python worker says about its host (cheap: imports no ML library)."""
@@ -114,7 +119,7 @@ def this_host(gpu_addresses: Sequence[str] = ()) -> HostReport:
         cores=os.cpu_count() or 1,
         gpus=gpus,
         openvino=_installed("openvino"),
-        tensorflow=_installed("tensorflow-cpu") or _installed("tensorflow"),
+        tensorflow=tensorflow_version(),
     )
 
 
