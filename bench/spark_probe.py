@@ -34,7 +34,7 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     from pool3.config import load_config
-    from pool3.featurize.listing import list_images
+    from pool3.featurize.listing import input_images
     from pool3.featurize.shipping import WarmUp, ship_model
     from pool3.featurize.step import featurize_files
     from pool3.model import load_bundle
@@ -50,20 +50,19 @@ def main() -> None:
     marks["bundle"] = time.perf_counter() - T0
     model = ship_model(spark, bundle, config)
     with WarmUp(spark, model, enabled=not args.no_warm_up):
-        files, _ = list_images(
-            spark,
-            args.images,
-            extensions=config.featurize.extensions,
-            max_file_mb=config.featurize.max_file_mb,
-        )
+        files, listing = input_images(spark, config, args.images)
         marks["listed"] = time.perf_counter() - T0
     marks["warm"] = time.perf_counter() - T0
     one = files.limit(1)
-    rows = featurize_files(spark, one, model, config).select("features", "error").collect()
+    rows = (
+        featurize_files(spark, one, model, config, root=listing.root)
+        .select("features", "error")
+        .collect()
+    )
     marks["first_batch"] = time.perf_counter() - T0
     if not rows or rows[0]["error"] is not None:
         raise SystemExit(f"probe: first batch failed: {rows}")
-    featurize_files(spark, one, model, config).select("features").collect()
+    featurize_files(spark, one, model, config, root=listing.root).select("features").collect()
     marks["second_batch"] = time.perf_counter() - T0
     spark.stop()
     print(json.dumps({k: round(v, 3) for k, v in marks.items()}))

@@ -92,12 +92,6 @@ def session_conf(config: Config, *, app_name: str | None = None) -> dict[str, st
             ),
             "spark.python.worker.reuse": "true",
             "spark.sql.parquet.compression.codec": "snappy",
-            # A file's "open cost" decides how many images a scan task gets (Spark's default,
-            # 4 MB, gives 32 small images per task): inference costs the same for every image,
-            # and at OpenVINO speeds 32 images per task made per-task overhead visible.
-            # 1 MB: 128 small images per task, the featurize phase 1.15-1.23x faster on 800
-            # JPEGs (bench/RESULTS.md 2026-12-01); large photos still split by their bytes.
-            "spark.sql.files.openCostInBytes": "1m",
             # Our commit writes _SUCCESS last, after the manifest (storage.outputs.commit_output).
             "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
             # Executors on a cluster do not inherit the driver's environment.

@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+import hostile
 from conftest import SPARK_TEST_OVERRIDES
 from paths import SAMPLE
 from pool3.commands.classify import run_classify
@@ -233,7 +234,7 @@ def test_label_with_html_is_escaped_in_report(spark, tmp_path):
 
 
 def test_classify_gives_zero_byte_file_an_error_row(spark, split_dirs, trained, tmp_path):
-    # Spark's scan skips zero-length files; they are found after the write and get their row.
+    # The workers read every listed file themselves, zero-byte ones too.
     _, held = split_dirs
     src = tmp_path / "in"
     src.mkdir()
@@ -255,3 +256,25 @@ def test_classify_gives_zero_byte_file_an_error_row(spark, split_dirs, trained, 
         and rows["blank_1.png"]["predicted"] is None
     )
     assert rows[good.name]["error"] is None and summary["errors_by_reason"] == {"empty": 1}
+
+
+def test_classify_scores_a_hostile_collection(spark, trained, tmp_path):
+    # The same names, leftovers and damage as featurize's test, through classify.
+    col = hostile.build(tmp_path / "new [photos]")
+    preds = tmp_path / "preds"
+    summary = run_classify(
+        spark,
+        config(**{"featurize.max_error_rate": 1.0}),
+        input_path=str(col.root),
+        model_dir=str(trained["model"]),
+        output_path=str(preds),
+    )
+    rows = {hostile.relative(r["path"], col.root): r for r in pq.read_table(preds).to_pylist()}
+    assert set(rows) == col.images and summary["images"] == len(col.images)
+    assert summary["images"] + summary["ignored"] == hostile.find_count(col.root)
+    assert summary["ignored_by_reason"] == col.ignored
+    for name, row in rows.items():
+        if name in col.failing:
+            assert row["error"].startswith(col.failing[name]) and row["predicted"] is None
+        else:
+            assert row["error"] is None and row["predicted"] in FASHION_MNIST_CLASSES, name

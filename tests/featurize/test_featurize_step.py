@@ -17,7 +17,6 @@ from pool3.commands.featurize import run_featurize
 from pool3.commands.lifecycle import SUMMARY_NAME
 from pool3.config import load_config
 from pool3.errors import InputError, OutputError
-from pool3.featurize.listing import extension_glob
 from pool3.storage.schemas import FEATURES_SCHEMA
 
 MESSY = IMAGES
@@ -41,10 +40,6 @@ def image_dir(tmp_path):
 def read_rows(path):
     table = pq.read_table(path)
     return {Path(r["path"]).name: r for r in table.to_pylist()}, table
-
-
-def test_extension_glob_is_case_insensitive():
-    assert extension_glob(("jpg", "png")) == "*.{[jJ][pP][gG],[pP][nN][gG]}"
 
 
 def test_spark_features_equal_direct_featurizer(spark, image_dir, tmp_path, featurizer):

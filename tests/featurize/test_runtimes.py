@@ -123,11 +123,13 @@ def test_train_refuses_a_table_that_mixes_precisions(spark, tmp_path):
         run_train(spark, config(), features_path=str(feats), model_dir=str(tmp_path / "m"))
 
 
-def test_calibration_reads_files_named_with_glob_characters(spark, tmp_path):
-    from pool3.featurize.calibration import decoded_sample
+def test_calibration_reads_files_named_with_glob_characters(tmp_path):
+    from pool3.featurize.calibration import decoded_sample, sample_paths
+    from pool3.featurize.listing import list_input
 
     src = next(iter(sorted(SAMPLE.glob("*.png"))))
     odd = tmp_path / "a [1] {x} b*.png"
     shutil.copy(src, odd)
-    pixels, shas, paths = decoded_sample(spark, [f"file:{odd}"], config())
+    listing = list_input(str(tmp_path), extensions=("png",))
+    pixels, shas, paths = decoded_sample(listing, sample_paths(listing, 10), config())
     assert pixels.shape == (1, 299, 299, 3) and len(shas) == 1 and paths[0].endswith("b*.png")

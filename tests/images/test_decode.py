@@ -19,6 +19,7 @@ from paths import IMAGES
 from pool3.images.decode import (
     CATEGORIES,
     ImageDecodeError,
+    decode,
     decode_image,
     sniff_format,
 )
@@ -246,3 +247,35 @@ def test_decode_rejects_nonsense_limits() -> None:
 def test_resize_rejects_bad_shapes(shape: tuple[int, ...]) -> None:
     with pytest.raises(ValueError, match="height, width"):
         resize_bilinear_tf1(np.zeros(shape, np.uint8))
+
+
+def _chunk(kind: bytes, data: bytes, *, crc_off: int = 0) -> bytes:
+    crc = (zlib.crc32(kind + data) + crc_off) & 0xFFFFFFFF
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+
+def test_png_damage_tolerated_where_viewers_tolerate_it() -> None:
+    png = (IMAGES / "flower.png").read_bytes()
+    sound = decode(png).pixels
+    # an ancillary chunk (text, time) with a bad CRC is dropped, as libpng does
+    for kind, data in ((b"tEXt", b"Comment\x00hi"), (b"tIME", b"\x07\xea\x0c\x01\x00\x00\x00")):
+        damaged = png[:33] + _chunk(kind, data, crc_off=1) + png[33:]
+        with pytest.raises(Exception):  # Pillow alone refuses it
+            Image.open(io.BytesIO(damaged)).load()
+        assert np.array_equal(decode(damaged).pixels, sound)
+    # bytes after IEND, and a file without IEND whose image data is complete
+    assert np.array_equal(decode(png + b"\0garbage" * 8).pixels, sound)
+    assert np.array_equal(decode(png[:-12]).pixels, sound)
+
+
+def test_png_and_jpeg_damage_refused_where_pixels_would_be_wrong() -> None:
+    png = bytearray((IMAGES / "flower.png").read_bytes())
+    png[32] ^= 1  # IHDR's CRC: a critical chunk
+    with pytest.raises(ImageDecodeError) as err:
+        decode(bytes(png))
+    assert err.value.category == "corrupt"
+    jpeg = (IMAGES / "baseline.jpg").read_bytes()
+    assert jpeg.endswith(b"\xff\xd9")
+    with pytest.raises(ImageDecodeError) as err:
+        decode(jpeg[:-2])  # no end marker: its last scan lines may be missing
+    assert err.value.category == "truncated"

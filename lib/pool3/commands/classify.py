@@ -14,7 +14,7 @@ from pool3.commands.lifecycle import finish_run, staged_counts
 from pool3.config import Config
 from pool3.errors import ModelError
 from pool3.featurize.calibration import ship_for_input
-from pool3.featurize.listing import add_skipped_rows, input_images
+from pool3.featurize.listing import input_images
 from pool3.featurize.shipping import WarmUp
 from pool3.featurize.step import Telemetry
 from pool3.model import load_bundle
@@ -46,7 +46,7 @@ def run_classify(
             f"the featurizer is {bundle.fingerprint}: score with the model source it was "
             "trained with (model.source), or retrain on features of this model"
         )
-    shipped, listed = ship_for_input(spark, config, bundle, input_path)
+    shipped, listed = ship_for_input(spark, config, bundle, input_path, exclude=output_path)
     trained_at = model.meta.get("feature_precision")
     precision_note = None
     if trained_at is not None and trained_at != shipped.row_precision:
@@ -57,7 +57,8 @@ def run_classify(
         )
         log.warning("classify: %s", precision_note)
     with WarmUp(spark, shipped, enabled=config.featurize.warm_up):
-        files, total = listed or input_images(spark, config, input_path)
+        files, listing = listed or input_images(spark, config, input_path, exclude=output_path)
+        total = listing.total
         target = prepare_output(spark, output_path, mode=config.output.mode, run_id=run_id)
     tel = Telemetry.create(spark)
     # labels are not part of a prediction: skip computing them in the workers
@@ -65,17 +66,24 @@ def run_classify(
 
     def predictions(frame: DataFrame) -> DataFrame:
         return classify_files(
-            spark, frame, shipped, model, cfg, telemetry=tel, worker_hook=worker_hook
+            spark,
+            frame,
+            shipped,
+            model,
+            cfg,
+            telemetry=tel,
+            worker_hook=worker_hook,
+            root=listing.root,
         )
 
     try:
         predictions(files).write.mode("overwrite").parquet(target.staging)
-        add_skipped_rows(spark, files, target.staging, total, predictions)
         counts = staged_counts(spark, target.staging, PREDICTIONS_SCHEMA, expected=total)
         summary = {
             "input": input_path,
             "output": target.final,
             "images": total,
+            **listing.summary(),
             "errors": counts["errors"],
             "errors_by_reason": counts["errors_by_reason"],
             "error_rate": round(counts["errors"] / total, 6),
@@ -95,10 +103,11 @@ def run_classify(
             summary=summary,
             run_id=run_id,
             inputs={"images": input_path, "classifier": model_dir},
-            counts={"images": total, "errors": counts["errors"]},
+            counts={"images": total, "ignored": listing.ignored, "errors": counts["errors"]},
             durations={"total": summary["wall_seconds"]},
             manifest_extra={
                 "model_runtime": shipped.placement.manifest(),
+                "listing": listing.manifest(),
                 **({"precision_note": precision_note} if precision_note else {}),
             },
         )

@@ -13,12 +13,14 @@ from pool3.commands.lifecycle import finish_run, row_count, staged_counts
 from pool3.config import Config
 from pool3.featurize.calibration import ship_for_input
 from pool3.featurize.incremental import reuse_previous
-from pool3.featurize.listing import add_skipped_rows, input_images
+from pool3.featurize.kernel import MB
+from pool3.featurize.listing import input_images
 from pool3.featurize.shipping import WarmUp
 from pool3.featurize.step import Progress, Telemetry, featurize_files
 from pool3.images.labels import parse_label_mode, read_manifest
 from pool3.model import load_bundle
-from pool3.storage.outputs import abort_output, check_input, prepare_output
+from pool3.storage.files import resolve, stat
+from pool3.storage.outputs import abort_output, prepare_output
 from pool3.storage.schemas import FEATURES_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -42,11 +44,12 @@ def run_featurize(
     """
     started = time.monotonic()
     label_mode, manifest_path = parse_label_mode(config.featurize.labels)
-    check_input(spark, input_path)
+    stat(resolve(input_path))  # a missing input fails before the model is loaded
     bundle = load_bundle(config.model.source, home=config.model.home or None)
-    model, listed = ship_for_input(spark, config, bundle, input_path)
+    model, listed = ship_for_input(spark, config, bundle, input_path, exclude=output_path)
     with WarmUp(spark, model, enabled=config.featurize.warm_up) as warm:
-        files, total = listed or input_images(spark, config, input_path)
+        files, listing = listed or input_images(spark, config, input_path, exclude=output_path)
+        total = listing.total
         manifest = read_manifest(manifest_path) if manifest_path else None
         target = prepare_output(spark, output_path, mode=config.output.mode, run_id=run_id)
     ready = time.monotonic()
@@ -54,7 +57,14 @@ def run_featurize(
 
     def featurize(frame: Any) -> Any:
         return featurize_files(
-            spark, frame, model, config, manifest=manifest, telemetry=tel, worker_hook=worker_hook
+            spark,
+            frame,
+            model,
+            config,
+            manifest=manifest,
+            telemetry=tel,
+            worker_hook=worker_hook,
+            root=listing.root,
         )
 
     try:
@@ -69,6 +79,8 @@ def run_featurize(
                 manifest,
                 runtime=model.runtime,
                 precision=model.row_precision,
+                root=listing.root,
+                max_file_bytes=config.featurize.max_file_mb * MB,
             )
         with Progress(tel, every=config.featurize.progress_every, total=total):
             featurize(todo).write.mode("overwrite").parquet(target.staging)
@@ -78,7 +90,6 @@ def run_featurize(
                 before = row_count(spark, target.staging)
                 reused.write.mode("append").parquet(target.staging)
                 n_reused = row_count(spark, target.staging) - before
-            add_skipped_rows(spark, files, target.staging, total, featurize)
         written = time.monotonic()
         counts = staged_counts(spark, target.staging, FEATURES_SCHEMA, expected=total)
         featurized = total - n_reused
@@ -86,6 +97,7 @@ def run_featurize(
             "input": input_path,
             "output": target.final,
             "images": total,
+            **listing.summary(),
             "featurized": featurized,
             "reused": n_reused,
             **{k: counts[k] for k in ("errors", "errors_by_reason", "unlabelled")},
@@ -110,9 +122,17 @@ def run_featurize(
             summary=summary,
             run_id=run_id,
             inputs={"images": input_path, "labels": config.featurize.labels},
-            counts={"images": total, "errors": counts["errors"], "reused": n_reused},
+            counts={
+                "images": total,
+                "ignored": listing.ignored,
+                "errors": counts["errors"],
+                "reused": n_reused,
+            },
             durations={k: summary[k] for k in ("startup_seconds", "featurize_seconds")},
-            manifest_extra={"model_runtime": model.placement.manifest()},
+            manifest_extra={
+                "model_runtime": model.placement.manifest(),
+                "listing": listing.manifest(),
+            },
         )
     except BaseException:
         abort_output(spark, target)

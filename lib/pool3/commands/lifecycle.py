@@ -18,6 +18,7 @@ from pyspark.sql.types import StructType
 
 from pool3.config import Config
 from pool3.errors import ThresholdError
+from pool3.storage.fs import literal
 from pool3.storage.outputs import OutputTarget, build_run_manifest, commit_output
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def staged_counts(
     ``unlabelled``. Raises RuntimeError (nothing is committed then) unless there is exactly
     one row per input file: ``expected`` rows for ``expected`` distinct paths.
     """
-    table = spark.read.schema(schema).parquet(staging)
+    table = spark.read.schema(schema).parquet(literal(staging))
     by_reason = errors_by_reason(table)
     aggs = [F.count("*").alias("rows"), F.countDistinct("path").alias("paths")]
     if "label" in schema.fieldNames():
@@ -69,7 +70,7 @@ def staged_counts(
 
 def row_count(spark: SparkSession, path: str) -> int:
     """Rows of a Parquet folder (from the files' footers: no data is read)."""
-    return spark.read.parquet(path).count()
+    return spark.read.parquet(literal(path)).count()
 
 
 def finish_run(

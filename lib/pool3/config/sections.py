@@ -70,7 +70,8 @@ class FeaturizeConfig:
     max_error_rate: float = _opt(0.05, ge=0.0, le=1.0)
     worker_memory_mb: int = _opt(2048, ge=64)
     progress_every: int = _opt(500, ge=0)
-    partitions: int = _opt(0, ge=0)  # 0: auto
+    # Spark tasks the listed files are spread over; 0: one per 128 files, at least one per slot
+    partitions: int = _opt(0, ge=0)
     max_file_mb: int = _opt(64, gt=0)
     # build the model in the Python workers while the driver lists (pool3.featurize.shipping)
     warm_up: bool = True

@@ -4,9 +4,9 @@ NNCF post-training quantization needs a few hundred images that look like the da
 job's input is the best such set. The sample is the ``model.calibration_images`` files whose
 ``sha256(seed:path)`` is smallest (reproducible, independent of listing order), chosen from
 the listing's paths and lengths (no file content is read for that), then only the sampled
-files are read (a binaryFile scan of their paths), streamed to the driver a partition at a
-time (``toLocalIterator``) and decoded and resized there exactly as the workers do, so the
-driver holds the 299x299 pixels, not the files. The quantized IR is cached by the contents
+files are read, one at a time on the driver (:func:`pool3.storage.files.read_file`, as the
+workers read them), and decoded and resized exactly as the workers do, so the driver holds
+the 299x299 pixels, not the files. The quantized IR is cached by the contents
 of the sample, so a rerun on the same input does not calibrate again; the manifest lists the
 sampled paths.
 """
@@ -20,14 +20,15 @@ from typing import Any
 
 import numpy as np
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 from pool3.config import Config
+from pool3.featurize.listing import Listing, input_images
 from pool3.featurize.shipping import ShippedModel, place_model, ship_model
 from pool3.images.decode import ImageDecodeError, decode
 from pool3.model import ModelBundle
 from pool3.model.featurizer import resize_299
 from pool3.model.runtime import Placement
+from pool3.storage.files import read_file
 
 log = logging.getLogger(__name__)
 
@@ -37,21 +38,18 @@ SEED = 42
 MAX_SAMPLE_BYTES = 16 << 20
 
 
-def _glob_escaped(path: str) -> str:
-    """``path`` with Hadoop glob characters escaped, so a file is loaded as named."""
-    return "".join("\\" + c if c in "{}[]*?\\" else c for c in path)
-
-
-def sample_paths(files: DataFrame, n: int, seed: int = SEED) -> list[str]:
-    """Up to ``n`` paths of a files frame, those with the smallest ``sha256(seed:path)``."""
-    keyed = files.filter((F.col("length") > 0) & (F.col("length") <= MAX_SAMPLE_BYTES)).select(
-        "path", F.sha2(F.concat(F.lit(f"{seed}:"), F.col("path")), 256).alias("key")
+def sample_paths(listing: Listing, n: int, seed: int = SEED) -> list[str]:
+    """Up to ``n`` paths of a listing, those with the smallest ``sha256(seed:path)``."""
+    keyed = sorted(
+        (hashlib.sha256(f"{seed}:{p}".encode()).hexdigest(), p)
+        for p, length in zip(listing.paths, listing.lengths, strict=True)
+        if 0 < length <= MAX_SAMPLE_BYTES
     )
-    return [r["path"] for r in keyed.orderBy("key", "path").limit(n).collect()]
+    return [p for _, p in keyed[:n]]
 
 
 def decoded_sample(
-    spark: SparkSession, paths: list[str], config: Config
+    listing: Listing, paths: list[str], config: Config
 ) -> tuple[np.ndarray, list[str], list[str]]:
     """(pixels (N, 299, 299, 3) float32, sha256 of each, path of each) of the decodable ones.
 
@@ -59,28 +57,23 @@ def decoded_sample(
     gives it its error row); the sample is then smaller by one.
     """
     found: dict[str, tuple[np.ndarray, str]] = {}
-    if paths:
-        rows = (
-            spark.read.format("binaryFile")
-            .load([_glob_escaped(p) for p in paths])
-            .select("path", "content")
-            .toLocalIterator()
-        )
-        for row in rows:
-            data = bytes(row["content"])
-            try:
-                image = decode(
-                    data,
-                    max_pixels=config.featurize.max_pixels,
-                    apply_exif_orientation=config.featurize.apply_exif_orientation,
-                )
-                found[row["path"]] = (resize_299(image.pixels), hashlib.sha256(data).hexdigest())
-            except ImageDecodeError as err:
-                log.info("calibration: skipping %s (%s)", row["path"], err.category)
-            except Exception as err:  # as the workers do: one odd file never stops the run
-                log.warning(
-                    "calibration: skipping %s (%s: %s)", row["path"], type(err).__name__, err
-                )
+    sizes = dict(zip(listing.paths, listing.lengths, strict=True))
+    for path in paths:
+        data, error = read_file(listing.root, path, sizes[path], max_bytes=MAX_SAMPLE_BYTES)
+        if data is None:
+            log.info("calibration: skipping %s (%s)", path, error)
+            continue
+        try:
+            image = decode(
+                data,
+                max_pixels=config.featurize.max_pixels,
+                apply_exif_orientation=config.featurize.apply_exif_orientation,
+            )
+            found[path] = (resize_299(image.pixels), hashlib.sha256(data).hexdigest())
+        except ImageDecodeError as err:
+            log.info("calibration: skipping %s (%s)", path, err.category)
+        except Exception as err:  # as the workers do: one odd file never stops the run
+            log.warning("calibration: skipping %s (%s: %s)", path, type(err).__name__, err)
     kept = sorted(found)
     pixels = [found[p][0] for p in kept]
     stacked = np.stack(pixels) if pixels else np.zeros((0, 299, 299, 3), np.float32)
@@ -91,19 +84,18 @@ def int8_bundle(
     spark: SparkSession,
     config: Config,
     bundle: ModelBundle,
-    files: DataFrame,
+    listing: Listing,
     placement: Placement,
 ) -> tuple[ModelBundle, Placement]:
     """The int8 IR of ``bundle`` calibrated on the run's images, and the placement with the
     calibration recorded (for the manifest)."""
-    from pool3.featurize.listing import input_images
     from pool3.model.openvino_ir import INT8_SETTINGS, quantize_int8, to_openvino
 
     source = config.model.calibration
     if source:
-        files, _ = input_images(spark, config, source)
+        _, listing = input_images(spark, config, source)
     wanted = config.model.calibration_images
-    pixels, shas, paths = decoded_sample(spark, sample_paths(files, wanted), config)
+    pixels, shas, paths = decoded_sample(listing, sample_paths(listing, wanted), config)
     log.info(
         "int8 calibration on %d images of %s (seeded sample, seed %d)",
         len(paths),
@@ -124,18 +116,22 @@ def int8_bundle(
 
 
 def ship_for_input(
-    spark: SparkSession, config: Config, bundle: ModelBundle, input_path: str
-) -> tuple[ShippedModel, tuple[DataFrame, int] | None]:
+    spark: SparkSession,
+    config: Config,
+    bundle: ModelBundle,
+    input_path: str,
+    *,
+    exclude: str | None = None,
+) -> tuple[ShippedModel, tuple[DataFrame, Listing] | None]:
     """Place and ship the model of a featurize or classify run over ``input_path``.
 
     For int8 the input is listed first and the model calibrated on it; the listing is then
     returned too. Otherwise the listing is None: the caller lists while the workers warm up.
+    ``exclude`` is the run's output (see :func:`pool3.featurize.listing.list_input`).
     """
-    from pool3.featurize.listing import input_images
-
     placement = place_model(spark, config)
     listed = None
     if placement.precision == "int8":
-        listed = input_images(spark, config, input_path)
-        bundle, placement = int8_bundle(spark, config, bundle, listed[0], placement)
+        listed = input_images(spark, config, input_path, exclude=exclude)
+        bundle, placement = int8_bundle(spark, config, bundle, listed[1], placement)
     return ship_model(spark, bundle, config, placement), listed

@@ -7,7 +7,10 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from pool3.featurize.kernel import WorkerOptions, hash_frame
 from pool3.images.labels import labels_for_paths
+from pool3.storage.files import Root
+from pool3.storage.fs import literal
 from pool3.storage.schemas import FEATURE_COLUMNS
 
 
@@ -21,6 +24,8 @@ def reuse_previous(
     *,
     runtime: str,
     precision: str,
+    root: Root,
+    max_file_bytes: int,
 ) -> tuple[DataFrame, DataFrame]:
     """Split ``files`` into (to featurize, reused rows) against a committed output.
 
@@ -30,8 +35,11 @@ def reuse_previous(
     runtimes' float32 features agree within 1e-4) and keeps its own ``runtime``, a bfloat16
     row only from the same runtime; error rows are retried; paths no
     longer present are dropped, so the result equals a full run over the current collection.
+    Each file under ``root`` is read once in a worker to hash it (kept, not recomputed, for
+    the two halves); a file that cannot be read has no hash and is featurized, which gives
+    it its error row.
     """
-    old = spark.read.parquet(previous)
+    old = spark.read.parquet(literal(previous))
     for column in ("runtime", "precision"):
         if column not in old.columns:
             old = old.withColumn(column, F.lit(None).cast("string"))
@@ -46,10 +54,14 @@ def reuse_previous(
         .select("sha256", "width", "height", "features", "runtime")
         .dropDuplicates(["sha256"])
     )
-    keyed = files.withColumn("sha256", F.sha2(F.col("content"), 256))
-    todo = keyed.join(old.select("sha256"), "sha256", "left_anti").select(
-        "path", "length", "content"
-    )
+    opts = WorkerOptions(fingerprint=fingerprint, root=root, max_file_bytes=max_file_bytes)
+
+    def hashed(frames: Any) -> Any:
+        for frame in frames:
+            yield hash_frame(frame, opts)
+
+    keyed = files.mapInPandas(hashed, "path string, length long, sha256 string").persist()
+    todo = keyed.join(old.select("sha256"), "sha256", "left_anti").select("path", "length")
 
     def label(frames: Any) -> Any:
         for frame in frames:

@@ -3,7 +3,10 @@
 Plain pandas/numpy over an iterator of frames, so it is testable without Spark; the Spark
 layer (:mod:`pool3.featurize.step`) only moves bytes in and arrays out. Memory is bounded by the
 model batch, not by the Arrow batch: images are decoded, resized and run ``batch_size`` at a
-time. A file that cannot be decoded becomes a row with ``error`` set; nothing is dropped.
+time. Each file's bytes are read here, a model batch at a time, through
+:mod:`pool3.storage.files` (frames carry ``path, length``; a frame with a ``content`` column
+is used as is). A file that cannot be read or decoded becomes a row with ``error`` set;
+nothing is dropped.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import pandas as pd
 from pool3.images.decode import ImageDecodeError, decode
 from pool3.images.labels import labels_for_paths
 from pool3.model.featurizer import Featurizer, resize_299
+from pool3.storage.files import Root, read_file
 from pool3.storage.schemas import FEATURE_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -62,6 +66,8 @@ class WorkerOptions:
     max_file_bytes: int = 64 * MB
     apply_exif_orientation: bool = False
     label_mode: str = "filename"
+    #: where the frames' paths live; None when frames carry the bytes (``content``)
+    root: Root | None = None
     manifest: dict[str, str] | None = field(default=None, repr=False)
     #: called in the worker after each frame of rows has been sent (tests inject faults)
     after_batch: Callable[[], None] | None = field(default=None, repr=False)
@@ -77,14 +83,34 @@ class BatchStats:
     infer_s: float = 0.0
 
 
-def _decode_one(content: Any, length: int, opts: WorkerOptions) -> tuple[Any, str | None]:
+def read_bytes(frame: pd.DataFrame, i: int, opts: WorkerOptions) -> tuple[bytes | None, str | None]:
+    """(bytes, None) or (None, error) for row ``i`` of a files frame."""
+    length = int(frame["length"].iat[i])
+    if "content" in frame.columns:
+        content = frame["content"].iat[i]
+        if content is None:
+            limit = opts.max_file_bytes / MB
+            return None, f"too_large: file is {length / MB:.1f} MB, above max_file_mb={limit:.0f}"
+        return bytes(content), None
+    if opts.root is None:
+        raise ValueError("a files frame without content needs WorkerOptions.root")
+    return read_file(opts.root, frame["path"].iat[i], length, max_bytes=opts.max_file_bytes)
+
+
+def hash_frame(frame: pd.DataFrame, opts: WorkerOptions) -> pd.DataFrame:
+    """``path, length, sha256`` of a files frame (sha256 None where the file is unreadable)."""
+    shas = []
+    for i in range(len(frame)):
+        data, _ = read_bytes(frame, i, opts)
+        shas.append(None if data is None else hashlib.sha256(data).hexdigest())
+    return pd.DataFrame({"path": frame["path"], "length": frame["length"], "sha256": shas})
+
+
+def _decode_one(content: bytes, opts: WorkerOptions) -> tuple[Any, str | None]:
     """(DecodedImage or None, error string or None) for one file's bytes."""
-    if content is None:
-        limit = opts.max_file_bytes / MB
-        return None, f"too_large: file is {length / MB:.1f} MB, above max_file_mb={limit:.0f}"
     try:
         return decode(
-            bytes(content),
+            content,
             max_pixels=opts.max_pixels,
             apply_exif_orientation=opts.apply_exif_orientation,
         ), None
@@ -98,23 +124,27 @@ def _decode_one(content: Any, length: int, opts: WorkerOptions) -> tuple[Any, st
 def featurize_frame(
     frame: pd.DataFrame, featurizer: Featurizer, opts: WorkerOptions, stats: BatchStats
 ) -> pd.DataFrame:
-    """Feature rows for a frame with columns ``path``, ``length``, ``content``.
+    """Feature rows for a frame with columns ``path``, ``length`` (and maybe ``content``).
 
     Returns a frame with exactly :data:`pool3.storage.schemas.FEATURE_COLUMNS`, one row per input
     row, in input order; ``features`` holds float32 arrays of shape (2048,) or None.
     """
     n = len(frame)
-    sha = [None if c is None else hashlib.sha256(c).hexdigest() for c in frame["content"]]
+    sha: list[str | None] = [None] * n
     width: list[int | None] = [None] * n
     height: list[int | None] = [None] * n
     errors: list[str | None] = [None] * n
     features: list[np.ndarray | None] = [None] * n
-    contents, lengths = frame["content"].tolist(), frame["length"].tolist()
     for start in range(0, n, opts.batch_size):
         t0 = time.perf_counter()
         ok_rows, pixels = [], []
         for i in range(start, min(n, start + opts.batch_size)):
-            image, errors[i] = _decode_one(contents[i], lengths[i], opts)
+            data, errors[i] = read_bytes(frame, i, opts)
+            if data is None:
+                continue
+            sha[i] = hashlib.sha256(data).hexdigest()
+            image, errors[i] = _decode_one(data, opts)
+            del data
             if image is not None:
                 width[i], height[i] = image.width, image.height
                 ok_rows.append(i)

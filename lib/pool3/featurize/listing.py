@@ -1,120 +1,298 @@
-"""Listing the input: every image file under a path, and the rows Spark's scan skips.
+"""Listing the input: every file under a path, each one an image row or an ignored count.
 
-Listing runs on the driver only (Spark's file index, no task), so it overlaps with the
-workers' warm-up. Featurize and classify list their input the same way
-(:func:`input_images`) and give zero-byte files their error rows the same way
-(:func:`add_skipped_rows`).
+The input is a literal path or URI (never a glob). It is listed on the driver through
+:mod:`pool3.storage.files` (pyarrow.fs; no Spark job, no Hadoop path parsing), and every
+regular file under it ends up in exactly one place:
+
+image
+    Its name ends in one of ``featurize.extensions`` (case-insensitive) and no rule below
+    applies: it gets a row, with an error if it cannot be read or decoded. Names starting
+    with ``_`` (Canon's ``_MG_1234.JPG``, a ``_selects/`` folder) are ordinary files.
+ignored, ``output``
+    It lies in a folder holding ``_SUCCESS`` or ``_pool3_manifest.json`` (what pool3 and
+    Spark write into an output: a model directory, a feature table), or under the run's
+    own ``--output``. An output inside the input is never read back as images.
+ignored, ``hidden``
+    A path component below the input starts with ``.`` (``.DS_Store``, AppleDouble
+    ``._IMG_1.jpg``, ``.Trashes/``, ``.git/``, pool3's own ``.staging-*``), or is a folder
+    that tools keep their thumbnails and trash in (:data:`HIDDEN_FOLDERS`: ``__MACOSX``,
+    Synology's ``@eaDir`` ...), or is Windows' ``Thumbs.db`` / ``desktop.ini``.
+ignored, ``not_image``
+    Any other extension (``notes.txt``, ``IMG_1.jpg._COPYING_`` of an upload in progress).
+ignored, ``special``
+    A FIFO, socket or device node with any name (reading one could block the job).
+
+So ``images + ignored`` is the number of files under the input. Folders that cannot be
+listed (permissions) are logged and named in the manifest; the files in them are unknown.
+On the local file system symbolic links are followed (a link farm of class folders works),
+a folder reached twice through links is listed once, and a broken link to an image name
+gets its row (``missing``). A single file given as the input is an image whatever its name.
+
+Featurize and classify list their input the same way (:func:`input_images`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import math
+import os
+import stat as st
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
+import pandas as pd
+import pyarrow.fs as pafs
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 from pool3.config import Config
 from pool3.errors import InputError
-from pool3.featurize.kernel import MB
-from pool3.storage.outputs import check_input
+from pool3.storage import files as storage_files
+from pool3.storage.commit import MANIFEST_NAME, SUCCESS_NAME
+from pool3.storage.files import Root
 
 log = logging.getLogger(__name__)
 
+#: Folders of thumbnails, resource forks and trash that tools create next to photos.
+HIDDEN_FOLDERS = frozenset(
+    {"__MACOSX", "@eaDir", "#recycle", "#snapshot", "$RECYCLE.BIN", "System Volume Information"}
+)
+#: Files Windows creates in picture folders.
+HIDDEN_FILES = frozenset({"Thumbs.db", "ehthumbs.db", "desktop.ini"})
+#: A folder holding one of these is an output of pool3 or Spark, not input.
+OUTPUT_MARKERS = frozenset({SUCCESS_NAME, MANIFEST_NAME})
+IGNORE_REASONS = ("output", "hidden", "not_image", "special")
+#: Files per Spark task when ``featurize.partitions`` is 0 (auto): small enough for retries
+#: and progress, large enough that task start-up (~10 ms) is noise.
+FILES_PER_TASK = 128
+#: Example paths kept per ignore reason, for the manifest and the log.
+EXAMPLES = 5
 
-def extension_glob(extensions: tuple[str, ...] | list[str]) -> str:
-    """Case-insensitive Hadoop glob for file extensions: ``*.{[jJ][pP][gG],...}``."""
-    alts = [
-        "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in ext.lstrip("."))
-        for ext in extensions
-    ]
-    return "*.{" + ",".join(alts) + "}"
+
+@dataclass
+class Listing:
+    """What the input holds: image files (row URI and size), and counts of the rest."""
+
+    root: Root
+    paths: list[str] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+    ignored_by_reason: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(IGNORE_REASONS, 0)
+    )
+    examples: dict[str, list[str]] = field(default_factory=dict)
+    unlisted: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return len(self.paths)
+
+    @property
+    def ignored(self) -> int:
+        return sum(self.ignored_by_reason.values())
+
+    def ignore(self, reason: str, uri: str) -> None:
+        self.ignored_by_reason[reason] += 1
+        kept = self.examples.setdefault(reason, [])
+        if len(kept) < EXAMPLES:
+            kept.append(uri)
+
+    def summary(self) -> dict[str, Any]:
+        """The counts for a run summary: ``images + ignored`` = files under the input."""
+        return {
+            "ignored": self.ignored,
+            "ignored_by_reason": {k: v for k, v in self.ignored_by_reason.items() if v},
+            **({"unlisted_folders": len(self.unlisted)} if self.unlisted else {}),
+        }
+
+    def manifest(self) -> dict[str, Any]:
+        """Counts, example paths per reason and the folders that could not be listed."""
+        return {**self.summary(), "ignored_examples": self.examples, "unlisted": self.unlisted}
 
 
-def list_images(
-    spark: SparkSession, path: str, *, extensions: tuple[str, ...], max_file_mb: int
-) -> tuple[DataFrame, int]:
-    """Image files under ``path`` (recursive): (frame of ``path, length, content``, count).
+@dataclass(frozen=True)
+class _Entry:
+    parts: tuple[str, ...]  # path components below the root
+    fs_path: str
+    size: int
+    kind: str  # "file", "special"
 
-    Listing runs on the driver only (Spark's file index; no task), so that it overlaps with
-    the workers' warm-up. Files above ``max_file_mb`` keep their row with ``content`` null
-    (the length filter is pushed into the binaryFile reader, so their bytes are never read).
-    Zero-byte files are counted but Spark's scan skips them: they get their rows after the
-    main write, from :func:`skipped_files` (see :func:`add_skipped_rows`).
+
+def _walk_local(root: Root, listing: Listing) -> Iterator[_Entry]:
+    """Files under a local folder, following links, each real folder once."""
+    seen: set[tuple[int, int]] = set()
+    stack: list[tuple[str, tuple[str, ...]]] = [(root.fs_path, ())]
+    while stack:
+        folder, parts = stack.pop()
+        try:
+            info = os.stat(folder)
+            if (info.st_dev, info.st_ino) in seen:
+                continue
+            seen.add((info.st_dev, info.st_ino))
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError as err:
+            listing.unlisted.append(f"{root.uri_of(folder)} ({err.strerror or err})")
+            log.warning("cannot list folder %r: %s; its files are not read", folder, err)
+            continue
+        for entry in entries:
+            sub = (*parts, entry.name)
+            try:
+                mode = entry.stat(follow_symlinks=True).st_mode
+            except OSError:  # broken or looping link: a file as far as the name goes
+                yield _Entry(sub, entry.path, 0, "file")
+                continue
+            if st.S_ISDIR(mode):
+                stack.append((entry.path, sub))
+            elif st.S_ISREG(mode):
+                yield _Entry(sub, entry.path, entry.stat().st_size, "file")
+            else:
+                yield _Entry(sub, entry.path, 0, "special")
+
+
+def _walk_remote(root: Root, listing: Listing) -> Iterator[_Entry]:
+    """Files under a folder of HDFS or an object store: one recursive listing, or folder by
+    folder where that fails (so one unreadable folder costs only its own files)."""
+    fs = root.filesystem()
+    base = root.fs_path.rstrip("/")
+
+    def entries(infos: list[pafs.FileInfo]) -> Iterator[_Entry]:
+        for info in infos:
+            if info.type == pafs.FileType.File:
+                parts = tuple(info.path[len(base) + 1 :].split("/"))
+                yield _Entry(parts, info.path, int(info.size or 0), "file")
+
+    try:
+        yield from entries(fs.get_file_info(pafs.FileSelector(base, recursive=True)))
+        return
+    except OSError as err:
+        log.info("recursive listing of %s failed (%s); listing folder by folder", root.uri, err)
+    stack = [base]
+    while stack:
+        folder = stack.pop()
+        try:
+            infos = fs.get_file_info(pafs.FileSelector(folder, recursive=False))
+        except OSError as err:
+            listing.unlisted.append(f"{root.uri_of(folder)} ({err})")
+            log.warning("cannot list folder %s: %s; its files are not read", folder, err)
+            continue
+        stack.extend(i.path for i in infos if i.type == pafs.FileType.Directory)
+        yield from entries(infos)
+
+
+def _hidden(parts: tuple[str, ...]) -> bool:
+    *folders, name = parts
+    return (
+        any(p.startswith(".") or p in HIDDEN_FOLDERS for p in folders)
+        or name.startswith(".")
+        or name in HIDDEN_FILES
+    )
+
+
+def list_input(
+    input_path: str, *, extensions: tuple[str, ...] | list[str], exclude: str | None = None
+) -> Listing:
+    """List ``input_path`` (a folder, or one file): image files and ignored counts.
+
+    ``exclude`` is the run's output: files under it are ignored as ``output`` when it lies
+    inside the input. Raises InputError if the input does not exist or cannot be listed.
     """
-    files = (
-        spark.read.format("binaryFile")
-        .option("recursiveFileLookup", "true")
-        .option("pathGlobFilter", extension_glob(extensions))
-        .load(path)
-    )
-    listed = len(files.inputFiles())
-    limit = max_file_mb * MB
-    small = files.filter(F.col("length") <= limit).select("path", "length", "content")
-    big = files.filter(F.col("length") > limit).select(
-        "path", "length", F.lit(None).cast("binary").alias("content")
-    )
-    return small.unionByName(big), listed
+    root = storage_files.resolve(input_path)
+    info = storage_files.stat(root)
+    listing = Listing(root)
+    if info.type == pafs.FileType.File:
+        listing.paths.append(root.uri)
+        listing.lengths.append(int(info.size or 0))
+        return listing
+    walk = _walk_local if root.local else _walk_remote
+    found = sorted(walk(root, listing), key=lambda e: e.parts)
+    outputs = {e.parts[:-1] for e in found if e.parts[-1] in OUTPUT_MARKERS}
+    if exclude is not None:
+        inside = _below(root, exclude)
+        if inside is not None:
+            outputs.add(inside)
+    wanted = {"." + e.lower().lstrip(".") for e in extensions}
+    for entry in found:
+        uri = root.uri_of(entry.fs_path)
+        if any(entry.parts[:i] in outputs for i in range(len(entry.parts))):
+            listing.ignore("output", uri)
+        elif _hidden(entry.parts):
+            listing.ignore("hidden", uri)
+        elif entry.kind == "special":
+            listing.ignore("special", uri)
+        elif os.path.splitext(entry.parts[-1])[1].lower() not in wanted:
+            listing.ignore("not_image", uri)
+        else:
+            listing.paths.append(uri)
+            listing.lengths.append(entry.size)
+    return listing
 
 
-def skipped_files(spark: SparkSession, files: DataFrame, rows: DataFrame) -> list[str]:
-    """Listed files of ``files`` that have no row in ``rows`` (a frame with ``path``).
+def _below(root: Root, output: str) -> tuple[str, ...] | None:
+    """Components of the ``output`` URI below ``root`` (same file system), or None."""
+    try:
+        other = storage_files.resolve(output)
+    except Exception:  # an unusable output URI is reported by the output checks
+        return None
+    if (root.scheme, root.resolver.split("/", 3)[:3]) != (
+        other.scheme,
+        other.resolver.split("/", 3)[:3],
+    ):
+        return None
+    if other.fs_path == root.fs_path:
+        return ()
+    prefix = root.fs_path.rstrip("/") + "/"
+    if not other.fs_path.startswith(prefix):
+        return None
+    return tuple(other.fs_path[len(prefix) :].split("/"))
 
-    Spark drops zero-length files when it plans a file scan, so they never reach a reader;
-    the file index still lists them (``inputFiles``). The difference is found on the driver
-    (a collect of the paths), so call it only when the row count is short.
+
+def default_parallelism(spark: SparkSession) -> int:
+    """Task slots to spread the files over (``spark.default.parallelism`` where set)."""
+    conf = spark.conf.get("spark.default.parallelism", None)
+    if conf:
+        return max(1, int(conf))
+    try:
+        return max(1, spark.sparkContext.defaultParallelism)
+    except Exception:  # Spark Connect: no SparkContext
+        return 2
+
+
+def files_frame(spark: SparkSession, listing: Listing, *, partitions: int = 0) -> DataFrame:
+    """The image files as a Spark frame (``path, length``), spread over tasks.
+
+    ``partitions`` 0 means one task per :data:`FILES_PER_TASK` files, at least one per
+    slot; the bytes are read in the workers, so a task's memory does not depend on it.
     """
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    index = {str(jvm.org.apache.hadoop.fs.Path(jvm.java.net.URI(u))) for u in files.inputFiles()}
-    seen = {row.path for row in rows.select("path").collect()}
-    return sorted(index - seen)
+    n = partitions or max(default_parallelism(spark), math.ceil(listing.total / FILES_PER_TASK))
+    n = max(1, min(n, listing.total))
+    frame = pd.DataFrame({"path": listing.paths, "length": listing.lengths})
+    return spark.createDataFrame(frame, "path string, length long").repartition(n)
 
 
-def empty_files_frame(spark: SparkSession, paths: list[str]) -> DataFrame:
-    """A files frame (``path, length, content``) of zero-byte files, to get their error rows."""
-    return spark.createDataFrame(
-        [(p, 0, b"") for p in paths], "path string, length long, content binary"
+def input_images(
+    spark: SparkSession, config: Config, input_path: str, *, exclude: str | None = None
+) -> tuple[DataFrame, Listing]:
+    """List the input and frame its images; InputError if missing, unreadable or empty."""
+    listing = list_input(input_path, extensions=config.featurize.extensions, exclude=exclude)
+    ignored = listing.summary()["ignored_by_reason"]
+    log.info(
+        "listed %d images under %s; ignored %d files%s",
+        listing.total,
+        listing.root.uri,
+        listing.ignored,
+        f" ({', '.join(f'{k}: {v}' for k, v in ignored.items())})" if ignored else "",
     )
-
-
-def input_images(spark: SparkSession, config: Config, input_path: str) -> tuple[DataFrame, int]:
-    """Check the input and list its images; InputError if missing, unreadable or empty."""
-    check_input(spark, input_path)
-    files, total = list_images(
-        spark,
-        input_path,
-        extensions=config.featurize.extensions,
-        max_file_mb=config.featurize.max_file_mb,
-    )
-    if total == 0:
+    if listing.total == 0:
         raise InputError(
             f"no images found under {input_path}: expected files with extensions "
-            f"{', '.join(config.featurize.extensions)} (case-insensitive); check --input or "
-            "featurize.extensions"
+            f"{', '.join(config.featurize.extensions)} (case-insensitive)"
+            + (
+                f"; {listing.ignored} files were ignored "
+                f"({', '.join(f'{k}: {v}' for k, v in ignored.items())}; see README "
+                "'Data quality and failures')"
+                if listing.ignored
+                else ""
+            )
+            + "; check --input or featurize.extensions"
         )
-    return files, total
-
-
-def add_skipped_rows(
-    spark: SparkSession,
-    files: DataFrame,
-    staging: str,
-    expected: int,
-    make_rows: Callable[[DataFrame], DataFrame],
-) -> int:
-    """Append the rows of listed files that the scan skipped (zero-byte files) to ``staging``.
-
-    Spark's file scan drops zero-length files without a trace, so they are found after the
-    main write, when ``staging`` holds fewer than ``expected`` rows (one more count; the path
-    collect only then), and get their error rows from ``make_rows`` (the same featurize or
-    classify step, on empty content). Returns how many rows were added.
-    """
-    staged = spark.read.parquet(staging)
-    if staged.count() >= expected:
-        return 0
-    missing = skipped_files(spark, files, staged)
-    if missing:
-        log.warning("%d zero-byte files found; they get error rows", len(missing))
-        make_rows(empty_files_frame(spark, missing)).write.mode("append").parquet(staging)
-    return len(missing)
+    return files_frame(spark, listing, partitions=config.featurize.partitions), listing

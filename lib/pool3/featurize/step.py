@@ -2,10 +2,10 @@
 
 The model is resolved once on the driver, its bytes broadcast, and built once per Python
 worker (:func:`pool3.model.cached_featurizer`, whose cache lives in an importable module, so
-reused workers keep it across tasks). Decode, RGB conversion and resize run in the worker;
-inference is batched inside ``mapInPandas``. A ``then`` function turns each batch of feature
-rows into other rows in the same worker (scoring does so), so features need not cross
-Arrow twice.
+reused workers keep it across tasks). Reading each file, decode, RGB conversion and resize
+run in the worker; inference is batched inside ``mapInPandas``. A ``then`` function turns
+each batch of feature rows into other rows in the same worker (scoring does so), so
+features need not cross Arrow twice.
 
 :class:`Telemetry` (accumulators) carries timings and the live progress count only: Spark
 may apply a transformation's accumulator updates more than once (retried tasks), so every
@@ -31,6 +31,7 @@ from pool3.featurize.kernel import MB, BatchStats, WorkerOptions, auto_batch_siz
 from pool3.featurize.shipping import ShippedModel, ship_model
 from pool3.images.labels import parse_label_mode
 from pool3.model import ModelBundle
+from pool3.storage.files import Root
 from pool3.storage.schemas import FEATURES_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -98,8 +99,13 @@ def featurize_files(
     then: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
     schema: StructType = FEATURES_SCHEMA,
     worker_hook: Callable[[], None] | None = None,
+    root: Root | None = None,
 ) -> DataFrame:
-    """Feature rows (``FEATURES_SCHEMA``) for a frame of files (``path, length, content``).
+    """Feature rows (``FEATURES_SCHEMA``) for a frame of files (``path, length``).
+
+    The workers read each file under ``root`` (the listing's, see
+    :func:`pool3.featurize.listing.input_images`); a frame that carries the bytes in a
+    ``content`` column (tests, benchmarks) needs no root.
 
     ``model`` is a bundle (broadcast here) or one already shipped with
     :func:`pool3.featurize.shipping.ship_model`, e.g. to share workers warmed by
@@ -119,6 +125,7 @@ def featurize_files(
         max_file_bytes=config.featurize.max_file_mb * MB,
         apply_exif_orientation=config.featurize.apply_exif_orientation,
         label_mode=label_mode,
+        root=root,
         manifest=manifest,
         after_batch=worker_hook,
     )
@@ -141,8 +148,6 @@ def featurize_files(
         rows = featurize_batches(frames, shipped.featurizer, opts, record)
         yield from rows if then is None else map(then, rows)
 
-    if config.featurize.partitions:
-        files = files.repartition(config.featurize.partitions)
     log.info(
         "featurize: %s %s, batch size %s, %d threads per worker",
         shipped.runtime,

@@ -23,6 +23,14 @@ Size
     reported as ``too_large``. JPEGs whose both sides exceed ``2 * target_size`` are
     decoded at a reduced DCT scale (Pillow draft mode) that keeps both sides
     >= ``target_size``; smaller images are decoded exactly.
+Damage
+    Tolerant where viewers are and the pixels are intact: a PNG ancillary chunk (text,
+    time, colour hints) with a bad CRC is dropped, as libpng does, instead of failing the
+    image; bytes after a JPEG's end marker or a PNG's ``IEND`` are ignored; a PNG without
+    ``IEND`` decodes when its image data is complete. Strict where pixels would be wrong or
+    made up: a JPEG that ends before its end marker is ``truncated`` (its last scan lines
+    may be missing; Pillow cannot tell), a critical PNG chunk (``IHDR``, ``PLTE``) with a bad
+    CRC is ``corrupt``, and so are bytes before the signature.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import io
 import logging
 import struct
 import warnings
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -175,6 +184,8 @@ def decode(
         raise ImageDecodeError(
             UNSUPPORTED_FORMAT, f"{fmt} is refused; supported: {', '.join(SUPPORTED_FORMATS)}"
         )
+    if fmt == "png":
+        data = drop_damaged_ancillary_chunks(data)
     # Our own limit is checked from the header; Pillow's softer warning would only be noise
     # (or an exception under -W error). Spark runs a worker's UDF in one thread.
     with warnings.catch_warnings():
@@ -211,6 +222,38 @@ def decode_image(
         target_size=target_size,
         apply_exif_orientation=apply_exif_orientation,
     ).pixels
+
+
+def drop_damaged_ancillary_chunks(data: bytes) -> bytes:
+    """``data`` without the PNG ancillary chunks whose CRC is wrong (libpng's default).
+
+    Ancillary chunks (first letter lower case: ``tEXt``, ``tIME``, ``gAMA``, ...) carry no
+    pixels; one with a bad CRC is dropped and the image decodes. Critical chunks and the
+    bytes after ``IEND`` are left as they are (Pillow then decides). Returns ``data`` itself
+    when nothing is dropped, so a sound file costs one pass over its chunk headers.
+    """
+    pos, keep, dropped = 8, [data[:8]], False
+    while pos + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        end = pos + 12 + length
+        if end > len(data):
+            break
+        if kind[0] & 0x20:  # ancillary
+            (crc,) = struct.unpack(">I", data[end - 4 : end])
+            if zlib.crc32(data[pos + 4 : end - 4]) != crc:
+                logger.debug("dropping PNG %r chunk with a bad CRC", kind)
+                dropped = True
+                pos = end
+                continue
+        keep.append(data[pos:end])
+        pos = end
+        if kind == b"IEND":
+            break
+    if not dropped:
+        return data
+    keep.append(data[pos:])
+    return b"".join(keep)
 
 
 def _open_checked(data: bytes, fmt: str, max_pixels: int) -> Image.Image:

@@ -21,7 +21,7 @@ LABEL_MODES = ("filename", "folder", "manifest", "none")
 
 # The tutorial: re.split('_\d+', name)[0]. We anchor at the end, so the label is everything
 # before the *last* "_<digits>" of the stem: car_GPS_12.JPG -> car_GPS, a_1_b_2.jpg -> a_1_b.
-_NUMBERED_STEM = re.compile(r"(.+)_\d+")
+_NUMBERED_STEM = re.compile(r"(.+)_\d+", re.DOTALL)  # a newline in a name is a character
 _FILE_SCHEME = re.compile(r"^file:(//(?=/))?")
 
 

@@ -17,6 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pool3.config import Config
 from pool3.featurize.shipping import ShippedModel
 from pool3.featurize.step import Telemetry, featurize_files
+from pool3.storage.files import Root
 from pool3.storage.schemas import PREDICTION_COLUMNS, PREDICTIONS_SCHEMA
 from pool3.training.classifier import LinearModel
 
@@ -62,8 +63,10 @@ def classify_files(
     *,
     telemetry: Telemetry | None = None,
     worker_hook: Callable[[], None] | None = None,
+    root: Root | None = None,
 ) -> DataFrame:
-    """Predictions (``PREDICTIONS_SCHEMA``) for a frame of files (``path, length, content``)."""
+    """Predictions (``PREDICTIONS_SCHEMA``) for a frame of files (``path, length``) under
+    ``root`` (see :func:`pool3.featurize.step.featurize_files`)."""
     top_k = config.classify.top_k
 
     def predict(features: pd.DataFrame) -> pd.DataFrame:
@@ -78,4 +81,5 @@ def classify_files(
         then=predict,
         schema=PREDICTIONS_SCHEMA,
         worker_hook=worker_hook,
+        root=root,
     )

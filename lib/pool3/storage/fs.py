@@ -56,6 +56,12 @@ def qualify(spark: SparkSession, path: str) -> str:
     return str(qualified.toString())
 
 
+def literal(path: str) -> str:
+    """``path`` with Hadoop glob characters escaped, for Spark readers (which glob every
+    path they are given): an output under ``/data/fm [2019]`` is read as named."""
+    return "".join("\\" + c if c in "{}[]*?\\" else c for c in path)
+
+
 def join(path: str, name: str) -> str:
     """``path/name`` without doubling the slash."""
     return f"{path.rstrip('/')}/{name}"
