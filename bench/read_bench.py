@@ -51,7 +51,11 @@ def main() -> None:
         overrides={
             "spark.master": "local[2]",
             "spark.log_level": "ERROR",
-            "spark.extra": {"spark.ui.enabled": "false", "spark.driver.host": "127.0.0.1"},
+            "spark.extra": {
+                "spark.ui.enabled": "false",
+                "spark.ui.showConsoleProgress": "false",
+                "spark.driver.host": "127.0.0.1",
+            },
         },
         env={},
     )

@@ -71,7 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     f = sub.add_parser("featurize", help="images -> Parquet of pool_3 features")
-    f.add_argument("--input", required=True, help="image folder (local, file://, hdfs://, s3a://)")
+    f.add_argument(
+        "--input",
+        required=True,
+        help="image folder or file, taken literally (no globs): local, file://, hdfs://, "
+        "s3a://, gs://, abfss://",
+    )
     f.add_argument("--output", required=True, help="Parquet output folder")
     f.add_argument("--labels", help="filename (default), folder, manifest:FILE or none")
     f.add_argument(
@@ -109,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(t)
 
     c = sub.add_parser("classify", help="images + model -> Parquet of predictions")
-    c.add_argument("--input", required=True)
+    c.add_argument(
+        "--input", required=True, help="image folder or file, taken literally (as featurize)"
+    )
     c.add_argument("--model", required=True, help="model directory written by train")
     c.add_argument("--output", required=True)
     c.add_argument("--top-k", type=int)
