@@ -9,6 +9,7 @@ files there are, so a test can check ``images + ignored`` against it.
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import struct
 import subprocess
@@ -38,9 +39,14 @@ GOOD = (
     "_selects/pick_12.png",  # a folder starting with "_"
     "_selects/_temporary/kept_13.png",
     "badcrc_14.png",  # a tEXt chunk with a wrong CRC: viewers show it, so do we
+    "spark export/e_19.png",  # a folder a Spark job wrote images into: _SUCCESS alone
 )
 #: images that get an error row, with the category
 FAILING = {"zero_15.jpg": "empty", "cut_16.jpg": "truncated"}
+#: a Latin-1 name from an old camera or zip: not UTF-8, so it cannot be a Parquet string as
+#: is; its row names it with the byte escaped, and says how to fix it
+LATIN1_NAME = b"caf\xe9_20.png"
+LATIN1_ROW = "caf\\xe9_20.png"
 HIDDEN = (
     ".DS_Store",
     "._shot 12:30:00_0.png",  # AppleDouble resource fork
@@ -52,7 +58,13 @@ HIDDEN = (
     "_selects/desktop.ini",
     ".git/objects/ab.png",
 )
-NOT_IMAGE = ("notes.txt", "upload_17.png._COPYING_", "README", "clip_18.mov")
+NOT_IMAGE = (
+    "notes.txt",
+    "upload_17.png._COPYING_",
+    "README",
+    "clip_18.mov",
+    "spark export/_SUCCESS",
+)
 #: a pool3 model directory someone wrote inside the collection
 OUTPUT = (
     "old model/_SUCCESS",
@@ -104,6 +116,9 @@ def build(root: Path) -> Collection:
     write("cut_16.jpg", buf.getvalue()[: len(buf.getvalue()) // 2])
     col.images.update(FAILING)
     col.failing.update(FAILING)
+    (root / os.fsdecode(LATIN1_NAME)).write_bytes(sources[2].read_bytes())
+    col.images.add(LATIN1_ROW)
+    col.failing[LATIN1_ROW] = "unreadable"
     for rel in HIDDEN + NOT_IMAGE:
         write(rel, sources[0].read_bytes() if rel.endswith((".png", ".jpg")) else b"x")
     for rel in OUTPUT:
@@ -112,11 +127,17 @@ def build(root: Path) -> Collection:
     return col
 
 
-def find_count(root: Path) -> int:
-    """Regular files under ``root``, as the real ``find`` counts them."""
+def find_count(root: Path, *, follow: bool = False) -> int:
+    """Regular files under ``root``, as the real ``find -type f`` counts them; with
+    ``follow``, every entry but folders, links followed (``find -L ! -type d``)."""
+    args = (
+        ["find", "-L", str(root), "!", "-type", "d"]
+        if follow
+        else ["find", str(root), "-type", "f"]
+    )
     out = subprocess.run(
-        ["find", str(root), "-type", "f", "-printf", "."],
-        check=True,
+        [*args, "-printf", "."],
+        check=not follow,  # find -L exits 1 after reporting a loop, having counted the rest
         capture_output=True,
         text=True,
     ).stdout

@@ -118,7 +118,8 @@ def test_hostile_collection_featurizes_every_image_and_survives_a_race(
     assert rows["shot 12:30:00_0.png"]["label"] == "shot 12:30:00"
     assert rows["new\nline_8.png"]["label"] == "new\nline"
     reasons = summary["errors_by_reason"]
-    assert reasons == {"changed": 1, "empty": 1, "missing": 1, "truncated": 1, "unreadable": 1}
+    # unreadable: the folder now, and the Latin-1 name
+    assert reasons == {"changed": 1, "empty": 1, "missing": 1, "truncated": 1, "unreadable": 2}
 
     manifest = (out / "_pool3_manifest.json").read_text()
     assert '"ignored_by_reason"' in manifest and "confusion_matrix.png" in manifest
@@ -132,7 +133,7 @@ def test_hostile_collection_featurizes_every_image_and_survives_a_race(
     assert again["images"] == len(expected) - 2  # gone, and a folder now
     assert again["ignored_by_reason"]["output"] == len(hostile.OUTPUT) + in_output
     assert again["images"] + again["ignored"] == files_now
-    assert again["errors_by_reason"] == {"empty": 1, "truncated": 1}
+    assert again["errors_by_reason"] == {"empty": 1, "truncated": 1, "unreadable": 1}
 
 
 def test_listing_rules(tmp_path):
@@ -158,18 +159,30 @@ def test_links_fifos_and_single_files(tmp_path):
     src = sorted(SAMPLE.glob("*.png"))[0]
     shutil.copy(src, real / "boot_1.png")
     (root / "boot").symlink_to(real, target_is_directory=True)  # a link farm of class folders
-    (root / "loop").symlink_to(root, target_is_directory=True)  # a cycle: listed once
+    (root / "boot again").symlink_to(real, target_is_directory=True)  # reached twice: two rows
+    (root / "loop").symlink_to(root, target_is_directory=True)  # a cycle: not followed
     (root / "gone_2.png").symlink_to(tmp_path / "nowhere.png")  # broken: a row, "missing"
     os.mkfifo(root / "pipe_3.png")  # reading it would block: ignored as special
     listing = list_input(str(root), extensions=EXTENSIONS)
-    names = sorted(p.removeprefix(f"file:{root}/") for p in listing.paths)
-    assert names == ["boot/boot_1.png", "gone_2.png"]
+    names = [p.removeprefix(f"file:{root}/") for p in listing.paths]
+    assert names == ["boot/boot_1.png", "boot again/boot_1.png", "gone_2.png"]
     assert listing.ignored_by_reason["special"] == 1
-    data, error = files.read_file(listing.root, listing.paths[1], 0, max_bytes=1 << 20)
+    # every entry but folders, links followed, loops skipped: what find -L counts
+    assert listing.total + listing.ignored == hostile.find_count(root, follow=True) == 4
+    data, error = files.read_file(listing.root, listing.paths[2], 0, max_bytes=1 << 20)
     assert data is None and error.startswith("missing:")
     # one file given as the input is an image whatever its extension
     one = list_input(str(real / "boot_1.png"), extensions=("jpg",))
     assert one.paths == [f"file:{real}/boot_1.png"] and one.lengths == [src.stat().st_size]
+
+
+def test_a_name_that_is_not_utf8_gets_its_row(tmp_path):
+    (tmp_path / os.fsdecode(hostile.LATIN1_NAME)).write_bytes(b"x")
+    listing = list_input(str(tmp_path), extensions=EXTENSIONS)
+    (path,) = listing.paths
+    assert path == f"file:{tmp_path}/{hostile.LATIN1_ROW}"
+    path.encode("utf-8")  # a valid Parquet string
+    assert listing.errors[path].startswith("unreadable: the file name is not valid UTF-8")
 
 
 def test_read_file_never_raises_for_a_file(tmp_path):
@@ -191,11 +204,34 @@ def test_input_uris_and_their_errors(tmp_path):
     assert root.uri == f"file:{tmp_path}/x [1]" and root.fs_path == f"{tmp_path}/x [1]"
     assert root.uri_of(f"{tmp_path}/x [1]/a:b.png") == f"file:{tmp_path}/x [1]/a:b.png"
     assert root.fs_path_of(f"file:{tmp_path}/x [1]/a:b.png") == f"{tmp_path}/x [1]/a:b.png"
-    rel = files.resolve("relative dir")
-    assert rel.fs_path == os.path.abspath("relative dir")
+    assert files.resolve("relative dir").fs_path == os.path.abspath("relative dir")
+    assert files.resolve("a:b.png").fs_path == os.path.abspath("a:b.png")  # a name, no scheme
+    assert files.resolve("//data//x/").uri == "file:/data/x"
+    assert files.resolve("FILE:///data/x").uri == "file:/data/x"
+    top = files.resolve("/")
+    assert (top.uri, top.fs_path, top.uri_of("/a b")) == ("file:/", "/", "file:/a b")
+    # remote URIs: the path is literal (no query, fragment or percent decoding)
+    assert files._split("s3a://b/fm [2019]/100%25#x?y") == ("s3a", "b", "/fm [2019]/100%25#x?y")
+    assert files._split("hdfs:/x") == ("hdfs", "", "/x")
+    assert files._split("hdfs:///x") == ("hdfs", "", "/x")
     with pytest.raises(InputError, match=r"does not exist"):
         list_input(str(tmp_path / "missing"), extensions=EXTENSIONS)
     with pytest.raises(ConfigError, match=r"not ftp://"):
         files.resolve("ftp://host/x")
     with pytest.raises(ConfigError, match=r"names host 'server'"):
         files.resolve("file://server/share/x")
+    with pytest.raises(ConfigError, match=r"names no bucket"):
+        files.resolve("s3a:///x")
+    # no libhdfs on this machine: said before any work, with what to set
+    with pytest.raises(files.FileSystemUnavailable, match=r"libhdfs.*CLASSPATH"):
+        files.resolve("hdfs:///data/x")
+
+
+def test_outputs_on_the_same_store_are_recognised():
+    hdfs = files.Root("hdfs://nn:8020/in", "/in", "hdfs", "hdfs://nn:8020")
+    assert files.same_store(hdfs, files.Root("hdfs://nn/in/o", "/in/o", "hdfs", "hdfs://nn"))
+    assert files.same_store(hdfs, files.Root("hdfs:///in/o", "/in/o", "hdfs", "hdfs://"))
+    s3 = files.Root("s3://b/in", "b/in", "s3", "s3://b")
+    assert files.same_store(s3, files.Root("s3a://b/in/o", "b/in/o", "s3a", "s3://b"))
+    assert not files.same_store(s3, files.Root("s3a://c/in", "c/in", "s3a", "s3://c"))
+    assert not files.same_store(s3, hdfs)

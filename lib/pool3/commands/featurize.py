@@ -14,7 +14,7 @@ from pool3.config import Config
 from pool3.featurize.calibration import ship_for_input
 from pool3.featurize.incremental import reuse_previous
 from pool3.featurize.kernel import MB
-from pool3.featurize.listing import input_images
+from pool3.featurize.listing import input_images, on_default_fs, task_count
 from pool3.featurize.shipping import WarmUp
 from pool3.featurize.step import Progress, Telemetry, featurize_files
 from pool3.images.labels import parse_label_mode, read_manifest
@@ -44,7 +44,7 @@ def run_featurize(
     """
     started = time.monotonic()
     label_mode, manifest_path = parse_label_mode(config.featurize.labels)
-    stat(resolve(input_path))  # a missing input fails before the model is loaded
+    stat(resolve(on_default_fs(spark, input_path)))  # fail before the model is loaded
     bundle = load_bundle(config.model.source, home=config.model.home or None)
     model, listed = ship_for_input(spark, config, bundle, input_path, exclude=output_path)
     with WarmUp(spark, model, enabled=config.featurize.warm_up) as warm:
@@ -68,9 +68,9 @@ def run_featurize(
         )
 
     try:
-        todo, reused = files, None
+        todo, reused, hashed = files, None, None
         if config.output.mode == "incremental" and target.existing == "complete":
-            todo, reused = reuse_previous(
+            todo, reused, hashed = reuse_previous(
                 spark,
                 files,
                 target.final,
@@ -81,6 +81,7 @@ def run_featurize(
                 precision=model.row_precision,
                 root=listing.root,
                 max_file_bytes=config.featurize.max_file_mb * MB,
+                tasks=task_count(spark, listing, config.featurize.partitions),
             )
         with Progress(tel, every=config.featurize.progress_every, total=total):
             featurize(todo).write.mode("overwrite").parquet(target.staging)
@@ -90,6 +91,8 @@ def run_featurize(
                 before = row_count(spark, target.staging)
                 reused.write.mode("append").parquet(target.staging)
                 n_reused = row_count(spark, target.staging) - before
+            if hashed is not None:
+                hashed.unpersist()
         written = time.monotonic()
         counts = staged_counts(spark, target.staging, FEATURES_SCHEMA, expected=total)
         featurized = total - n_reused

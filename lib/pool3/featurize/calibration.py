@@ -43,7 +43,7 @@ def sample_paths(listing: Listing, n: int, seed: int = SEED) -> list[str]:
     keyed = sorted(
         (hashlib.sha256(f"{seed}:{p}".encode()).hexdigest(), p)
         for p, length in zip(listing.paths, listing.lengths, strict=True)
-        if 0 < length <= MAX_SAMPLE_BYTES
+        if 0 < length <= MAX_SAMPLE_BYTES and p not in listing.errors
     )
     return [p for _, p in keyed[:n]]
 

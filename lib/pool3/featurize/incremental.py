@@ -26,8 +26,9 @@ def reuse_previous(
     precision: str,
     root: Root,
     max_file_bytes: int,
-) -> tuple[DataFrame, DataFrame]:
-    """Split ``files`` into (to featurize, reused rows) against a committed output.
+    tasks: int,
+) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """Split ``files`` into (to featurize, reused rows, hashed) against a committed output.
 
     Rows are reused by content (``sha256``), model fingerprint and ``precision``: a changed
     model or precision reuses nothing (rows of older versions, without a ``precision``
@@ -35,9 +36,10 @@ def reuse_previous(
     runtimes' float32 features agree within 1e-4) and keeps its own ``runtime``, a bfloat16
     row only from the same runtime; error rows are retried; paths no
     longer present are dropped, so the result equals a full run over the current collection.
-    Each file under ``root`` is read once in a worker to hash it (kept, not recomputed, for
-    the two halves); a file that cannot be read has no hash and is featurized, which gives
-    it its error row.
+    Each file under ``root`` is read once in a worker to hash it (``hashed``, persisted for
+    the two halves: unpersist it when both are written); a file that cannot be read has no
+    hash and is featurized, which gives it its error row. The files to featurize are spread
+    over ``tasks`` tasks again (the join's shuffle would leave them in a few).
     """
     old = spark.read.parquet(literal(previous))
     for column in ("runtime", "precision"):
@@ -60,8 +62,13 @@ def reuse_previous(
         for frame in frames:
             yield hash_frame(frame, opts)
 
-    keyed = files.mapInPandas(hashed, "path string, length long, sha256 string").persist()
-    todo = keyed.join(old.select("sha256"), "sha256", "left_anti").select("path", "length")
+    schema = "path string, length long, listing_error string, sha256 string"
+    keyed = files.mapInPandas(hashed, schema).persist()
+    todo = (
+        keyed.join(old.select("sha256"), "sha256", "left_anti")
+        .select("path", "length", "listing_error")
+        .repartition(tasks)
+    )
 
     def label(frames: Any) -> Any:
         for frame in frames:
@@ -81,4 +88,4 @@ def reuse_previous(
         .withColumn("error", F.lit(None).cast("string"))
         .select(*FEATURE_COLUMNS)
     )
-    return todo, reused
+    return todo, reused, keyed

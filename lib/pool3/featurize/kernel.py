@@ -86,6 +86,8 @@ class BatchStats:
 def read_bytes(frame: pd.DataFrame, i: int, opts: WorkerOptions) -> tuple[bytes | None, str | None]:
     """(bytes, None) or (None, error) for row ``i`` of a files frame."""
     length = int(frame["length"].iat[i])
+    if "listing_error" in frame.columns and frame["listing_error"].iat[i] is not None:
+        return None, str(frame["listing_error"].iat[i])
     if "content" in frame.columns:
         content = frame["content"].iat[i]
         if content is None:
@@ -98,12 +100,12 @@ def read_bytes(frame: pd.DataFrame, i: int, opts: WorkerOptions) -> tuple[bytes 
 
 
 def hash_frame(frame: pd.DataFrame, opts: WorkerOptions) -> pd.DataFrame:
-    """``path, length, sha256`` of a files frame (sha256 None where the file is unreadable)."""
+    """A files frame with ``sha256`` added (None where the file cannot be read)."""
     shas = []
     for i in range(len(frame)):
         data, _ = read_bytes(frame, i, opts)
         shas.append(None if data is None else hashlib.sha256(data).hexdigest())
-    return pd.DataFrame({"path": frame["path"], "length": frame["length"], "sha256": shas})
+    return frame.assign(sha256=shas)
 
 
 def _decode_one(content: bytes, opts: WorkerOptions) -> tuple[Any, str | None]:

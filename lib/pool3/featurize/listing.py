@@ -49,7 +49,8 @@ from pool3.config import Config
 from pool3.errors import InputError
 from pool3.storage import files as storage_files
 from pool3.storage.commit import MANIFEST_NAME, SUCCESS_NAME
-from pool3.storage.files import Root
+from pool3.storage.files import UNREADABLE, Root
+from pool3.storage.fs import default_fs, qualify
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,8 @@ class Listing:
     )
     examples: dict[str, list[str]] = field(default_factory=dict)
     unlisted: list[str] = field(default_factory=list)
+    #: rows decided at listing time (a name that is not UTF-8), by path
+    errors: dict[str, str] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -118,48 +121,55 @@ class _Entry:
 
 
 def _walk_local(root: Root, listing: Listing) -> Iterator[_Entry]:
-    """Files under a local folder, following links, each real folder once."""
-    seen: set[tuple[int, int]] = set()
-    stack: list[tuple[str, tuple[str, ...]]] = [(root.fs_path, ())]
+    """Entries under a local folder, in sorted order, following links like ``find -L``
+    (a link that leads back into its own ancestors is a loop and is not followed)."""
+    first = os.stat(root.fs_path)
+    stack: list[tuple[str, tuple[str, ...], frozenset[tuple[int, int]]]] = [
+        (root.fs_path, (), frozenset({(first.st_dev, first.st_ino)}))
+    ]
     while stack:
-        folder, parts = stack.pop()
+        folder, parts, ancestors = stack.pop()
         try:
-            info = os.stat(folder)
-            if (info.st_dev, info.st_ino) in seen:
-                continue
-            seen.add((info.st_dev, info.st_ino))
             with os.scandir(folder) as it:
-                entries = list(it)
+                entries = sorted(it, key=lambda e: e.name)
         except OSError as err:
-            listing.unlisted.append(f"{root.uri_of(folder)} ({err.strerror or err})")
+            listing.unlisted.append(f"{_printable(root, folder)} ({err.strerror or err})")
             log.warning("cannot list folder %r: %s; its files are not read", folder, err)
             continue
+        subfolders = []
         for entry in entries:
             sub = (*parts, entry.name)
             try:
-                mode = entry.stat(follow_symlinks=True).st_mode
-            except OSError:  # broken or looping link: a file as far as the name goes
+                info = entry.stat(follow_symlinks=True)
+            except OSError:  # a broken or looping link: a file as far as the name goes
                 yield _Entry(sub, entry.path, 0, "file")
                 continue
-            if st.S_ISDIR(mode):
-                stack.append((entry.path, sub))
-            elif st.S_ISREG(mode):
-                yield _Entry(sub, entry.path, entry.stat().st_size, "file")
+            if st.S_ISDIR(info.st_mode):
+                key = (info.st_dev, info.st_ino)
+                if key in ancestors:
+                    log.warning("not following %r: a link back into its own folder", entry.path)
+                    continue
+                subfolders.append((entry.path, sub, ancestors | {key}))
+            elif st.S_ISREG(info.st_mode):
+                yield _Entry(sub, entry.path, info.st_size, "file")
             else:
                 yield _Entry(sub, entry.path, 0, "special")
+        stack.extend(reversed(subfolders))
 
 
 def _walk_remote(root: Root, listing: Listing) -> Iterator[_Entry]:
-    """Files under a folder of HDFS or an object store: one recursive listing, or folder by
-    folder where that fails (so one unreadable folder costs only its own files)."""
+    """Entries under a folder of HDFS or an object store: one recursive listing, or folder
+    by folder where that fails (so one unreadable folder costs only its own files)."""
     fs = root.filesystem()
     base = root.fs_path.rstrip("/")
 
     def entries(infos: list[pafs.FileInfo]) -> Iterator[_Entry]:
         for info in infos:
-            if info.type == pafs.FileType.File:
-                parts = tuple(info.path[len(base) + 1 :].split("/"))
-                yield _Entry(parts, info.path, int(info.size or 0), "file")
+            if info.type == pafs.FileType.Directory:
+                continue
+            parts = tuple(info.path[len(base) + 1 :].split("/"))
+            kind = "file" if info.type == pafs.FileType.File else "special"
+            yield _Entry(parts, info.path, int(info.size or 0), kind)
 
     try:
         yield from entries(fs.get_file_info(pafs.FileSelector(base, recursive=True)))
@@ -177,6 +187,21 @@ def _walk_remote(root: Root, listing: Listing) -> Iterator[_Entry]:
             continue
         stack.extend(i.path for i in infos if i.type == pafs.FileType.Directory)
         yield from entries(infos)
+
+
+def _printable(root: Root, fs_path: str) -> str:
+    """The row URI of ``fs_path``; bytes that are not UTF-8 shown as ``\\xNN``."""
+    uri = root.uri_of(fs_path)
+    return uri.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _is_output(names: set[str]) -> bool:
+    """Whether a folder holding these names is an output of pool3 or Spark."""
+    if MANIFEST_NAME in names:
+        return True
+    return SUCCESS_NAME in names and (
+        "classifier.json" in names or any(n.startswith("part-") for n in names)
+    )
 
 
 def _hidden(parts: tuple[str, ...]) -> bool:
@@ -205,14 +230,17 @@ def list_input(
         return listing
     walk = _walk_local if root.local else _walk_remote
     found = sorted(walk(root, listing), key=lambda e: e.parts)
-    outputs = {e.parts[:-1] for e in found if e.parts[-1] in OUTPUT_MARKERS}
+    names: dict[tuple[str, ...], set[str]] = {}
+    for e in found:
+        names.setdefault(e.parts[:-1], set()).add(e.parts[-1])
+    outputs = {folder for folder, held in names.items() if _is_output(held)}
     if exclude is not None:
         inside = _below(root, exclude)
         if inside is not None:
             outputs.add(inside)
     wanted = {"." + e.lower().lstrip(".") for e in extensions}
     for entry in found:
-        uri = root.uri_of(entry.fs_path)
+        uri = _printable(root, entry.fs_path)
         if any(entry.parts[:i] in outputs for i in range(len(entry.parts))):
             listing.ignore("output", uri)
         elif _hidden(entry.parts):
@@ -224,6 +252,11 @@ def list_input(
         else:
             listing.paths.append(uri)
             listing.lengths.append(entry.size)
+            if uri != root.uri_of(entry.fs_path):  # the name is not UTF-8
+                listing.errors[uri] = (
+                    f"{UNREADABLE}: the file name is not valid UTF-8 (written by another "
+                    "system's encoding); rename it, e.g. convmv -f latin1 -t utf8"
+                )
     return listing
 
 
@@ -233,17 +266,14 @@ def _below(root: Root, output: str) -> tuple[str, ...] | None:
         other = storage_files.resolve(output)
     except Exception:  # an unusable output URI is reported by the output checks
         return None
-    if (root.scheme, root.resolver.split("/", 3)[:3]) != (
-        other.scheme,
-        other.resolver.split("/", 3)[:3],
-    ):
+    if not storage_files.same_store(root, other):
         return None
-    if other.fs_path == root.fs_path:
+    if other.fs_path.rstrip("/") == root.fs_path.rstrip("/"):
         return ()
     prefix = root.fs_path.rstrip("/") + "/"
     if not other.fs_path.startswith(prefix):
         return None
-    return tuple(other.fs_path[len(prefix) :].split("/"))
+    return tuple(other.fs_path[len(prefix) :].rstrip("/").split("/"))
 
 
 def default_parallelism(spark: SparkSession) -> int:
@@ -263,17 +293,47 @@ def files_frame(spark: SparkSession, listing: Listing, *, partitions: int = 0) -
     ``partitions`` 0 means one task per :data:`FILES_PER_TASK` files, at least one per
     slot; the bytes are read in the workers, so a task's memory does not depend on it.
     """
+    frame = pd.DataFrame(
+        {
+            "path": listing.paths,
+            "length": listing.lengths,
+            "listing_error": [listing.errors.get(p) for p in listing.paths],
+        }
+    )
+    schema = "path string, length long, listing_error string"
+    return spark.createDataFrame(frame, schema).repartition(task_count(spark, listing, partitions))
+
+
+def task_count(spark: SparkSession, listing: Listing, partitions: int = 0) -> int:
+    """Spark tasks for the listing's files: ``partitions``, or one per
+    :data:`FILES_PER_TASK` files and at least one per slot."""
     n = partitions or max(default_parallelism(spark), math.ceil(listing.total / FILES_PER_TASK))
-    n = max(1, min(n, listing.total))
-    frame = pd.DataFrame({"path": listing.paths, "length": listing.lengths})
-    return spark.createDataFrame(frame, "path string, length long").repartition(n)
+    return max(1, min(n, listing.total))
+
+
+def on_default_fs(spark: SparkSession, path: str) -> str:
+    """``path`` as Spark would read it: a path without scheme is on ``fs.defaultFS``
+    (HDFS on most clusters, the local disk in ``local[*]``), as it is for the outputs."""
+    if storage_files.is_uri(path):
+        return path
+    default = default_fs(spark)
+    if not default or default.lower().startswith("file:"):
+        return path
+    return default.rstrip("/") + path if path.startswith("/") else qualify(spark, path)
 
 
 def input_images(
     spark: SparkSession, config: Config, input_path: str, *, exclude: str | None = None
 ) -> tuple[DataFrame, Listing]:
-    """List the input and frame its images; InputError if missing, unreadable or empty."""
-    listing = list_input(input_path, extensions=config.featurize.extensions, exclude=exclude)
+    """List the input and frame its images; InputError if missing, unreadable or empty.
+
+    Paths without scheme are taken on ``fs.defaultFS``, like Spark's own readers.
+    """
+    listing = list_input(
+        on_default_fs(spark, input_path),
+        extensions=config.featurize.extensions,
+        exclude=None if exclude is None else on_default_fs(spark, exclude),
+    )
     ignored = listing.summary()["ignored_by_reason"]
     log.info(
         "listed %d images under %s; ignored %d files%s",

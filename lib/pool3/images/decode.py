@@ -232,28 +232,28 @@ def drop_damaged_ancillary_chunks(data: bytes) -> bytes:
     bytes after ``IEND`` are left as they are (Pillow then decides). Returns ``data`` itself
     when nothing is dropped, so a sound file costs one pass over its chunk headers.
     """
-    pos, keep, dropped = 8, [data[:8]], False
+    pos, spans, dropped = 8, [(0, 8)], False
     while pos + 12 <= len(data):
         (length,) = struct.unpack(">I", data[pos : pos + 4])
         kind = data[pos + 4 : pos + 8]
         end = pos + 12 + length
-        if end > len(data):
+        if end > len(data) or not kind.isalpha():  # truncated, or off the chunk grid
             break
         if kind[0] & 0x20:  # ancillary
             (crc,) = struct.unpack(">I", data[end - 4 : end])
-            if zlib.crc32(data[pos + 4 : end - 4]) != crc:
+            if zlib.crc32(memoryview(data)[pos + 4 : end - 4]) != crc:
                 logger.debug("dropping PNG %r chunk with a bad CRC", kind)
                 dropped = True
                 pos = end
                 continue
-        keep.append(data[pos:end])
+        spans.append((pos, end))
         pos = end
         if kind == b"IEND":
             break
     if not dropped:
         return data
-    keep.append(data[pos:])
-    return b"".join(keep)
+    spans.append((pos, len(data)))
+    return b"".join(data[a:b] for a, b in spans)
 
 
 def _open_checked(data: bytes, fmt: str, max_pixels: int) -> Image.Image:

@@ -56,6 +56,16 @@ def qualify(spark: SparkSession, path: str) -> str:
     return str(qualified.toString())
 
 
+def default_fs(spark: SparkSession) -> str | None:
+    """Hadoop's ``fs.defaultFS`` of this session (``hdfs://nn:8020`` on most clusters), or
+    None where it is not set; read from the JVM, or from the Spark conf over Connect."""
+    jsc = getattr(spark, "_jsc", None)
+    if jsc is not None:
+        value = jsc.hadoopConfiguration().get("fs.defaultFS")
+        return str(value) if value else None
+    return spark.conf.get("spark.hadoop.fs.defaultFS", None) or None
+
+
 def literal(path: str) -> str:
     """``path`` with Hadoop glob characters escaped, for Spark readers (which glob every
     path they are given): an output under ``/data/fm [2019]`` is read as named."""
