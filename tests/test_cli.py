@@ -9,6 +9,7 @@ reads its own result.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -18,8 +19,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import hostile
 from clirun import SPARK_LOG_MARK, Result, assert_error, finish, kill_group, run, start
 from paths import SAMPLE
+from pool3.commands.lifecycle import SUMMARY_NAME
 from pool3.model import load_bundle
 from pool3.training.classifier import LinearModel, save_model
 
@@ -118,15 +121,21 @@ def _spark_cases(root: Path) -> dict[str, list[str]]:
     model = LinearModel(np.ones((3, 2048)), np.zeros(3), ("a", "b", "c"), OTHER_FINGERPRINT)
     save_model(model, root / "other_model")
     master = " --master local[1]"
+    hostile.build(root / "new [photos] {raw}*")  # names with spaces: not split below
+    hostile_case = ["featurize", "--input", "new [photos] {raw}*", "--output", "hostile out"]
     return {
-        name: line.split()
-        for name, line in {
-            "missing-input": "featurize --input no_such_dir --output o1" + master,
-            "empty-input": "featurize --input empty --output o2" + master,
-            "existing-output": "featurize --input imgs --output done" + master,
-            "single-class": "train --features one_class --output m1" + master,
-            "other-fingerprint": "classify --input imgs --model other_model --output o3" + master,
-        }.items()
+        "hostile": [*hostile_case, "--max-error-rate", "1", *master.split()],
+        **{
+            name: line.split()
+            for name, line in {
+                "missing-input": "featurize --input no_such_dir --output o1" + master,
+                "empty-input": "featurize --input empty --output o2" + master,
+                "existing-output": "featurize --input imgs --output done" + master,
+                "single-class": "train --features one_class --output m1" + master,
+                "other-fingerprint": "classify --input imgs --model other_model --output o3"
+                + master,
+            }.items()
+        },
     }
 
 
@@ -143,6 +152,17 @@ def spark_failures(tmp_path_factory) -> tuple[Path, dict[str, Result]]:
         for proc in procs.values():
             kill_group(proc)
     return root, results
+
+
+def test_hostile_collection_exits_0_with_every_file_counted(spark_failures):
+    root, results = spark_failures
+    result = results["hostile"]
+    assert result.rc == 0, result.stderr[-3000:]
+    summary = json.loads((root / "hostile out" / SUMMARY_NAME).read_text())
+    col_root = root / "new [photos] {raw}*"
+    assert summary["images"] + summary["ignored"] == hostile.find_count(col_root)
+    rows = pq.read_table(root / "hostile out", columns=["path", "error"]).to_pylist()
+    assert len(rows) == summary["images"] == len({r["path"] for r in rows})
 
 
 def test_missing_input_exits_3(spark_failures):

@@ -9,9 +9,10 @@ image
     applies: it gets a row, with an error if it cannot be read or decoded. Names starting
     with ``_`` (Canon's ``_MG_1234.JPG``, a ``_selects/`` folder) are ordinary files.
 ignored, ``output``
-    It lies in a folder holding ``_SUCCESS`` or ``_pool3_manifest.json`` (what pool3 and
-    Spark write into an output: a model directory, a feature table), or under the run's
-    own ``--output``. An output inside the input is never read back as images.
+    It lies in a folder holding ``_pool3_manifest.json``, or ``_SUCCESS`` next to
+    ``part-*`` files or ``classifier.json`` (a feature table, any Spark table, a model
+    directory), or under the run's own ``--output``. An output inside the input is never
+    read back as images; ``_SUCCESS`` alone (images a Spark job exported) is not enough.
 ignored, ``hidden``
     A path component below the input starts with ``.`` (``.DS_Store``, AppleDouble
     ``._IMG_1.jpg``, ``.Trashes/``, ``.git/``, pool3's own ``.staging-*``), or is a folder
@@ -22,11 +23,13 @@ ignored, ``not_image``
 ignored, ``special``
     A FIFO, socket or device node with any name (reading one could block the job).
 
-So ``images + ignored`` is the number of files under the input. Folders that cannot be
-listed (permissions) are logged and named in the manifest; the files in them are unknown.
-On the local file system symbolic links are followed (a link farm of class folders works),
-a folder reached twice through links is listed once, and a broken link to an image name
-gets its row (``missing``). A single file given as the input is an image whatever its name.
+So ``images + ignored`` is what ``find -L INPUT ! -type d`` counts. Folders that cannot
+be listed (permissions) are logged and named in the manifest; the files in them are
+unknown. On the local file system symbolic links are followed (:mod:`pool3.storage.walk`:
+a link farm of class folders works, a link back into its own ancestors is not followed),
+a broken link to an image name gets its row (``missing``), and a name that is not UTF-8
+gets an ``unreadable`` row that shows the byte escaped. A single file given as the input
+is an image whatever its name.
 
 Featurize and classify list their input the same way (:func:`input_images`).
 """
@@ -36,8 +39,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import stat as st
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +52,7 @@ from pool3.storage import files as storage_files
 from pool3.storage.commit import MANIFEST_NAME, SUCCESS_NAME
 from pool3.storage.files import UNREADABLE, Root
 from pool3.storage.fs import default_fs, qualify
+from pool3.storage.walk import printable, walk_local, walk_remote
 
 log = logging.getLogger(__name__)
 
@@ -112,89 +114,6 @@ class Listing:
         return {**self.summary(), "ignored_examples": self.examples, "unlisted": self.unlisted}
 
 
-@dataclass(frozen=True)
-class _Entry:
-    parts: tuple[str, ...]  # path components below the root
-    fs_path: str
-    size: int
-    kind: str  # "file", "special"
-
-
-def _walk_local(root: Root, listing: Listing) -> Iterator[_Entry]:
-    """Entries under a local folder, in sorted order, following links like ``find -L``
-    (a link that leads back into its own ancestors is a loop and is not followed)."""
-    first = os.stat(root.fs_path)
-    stack: list[tuple[str, tuple[str, ...], frozenset[tuple[int, int]]]] = [
-        (root.fs_path, (), frozenset({(first.st_dev, first.st_ino)}))
-    ]
-    while stack:
-        folder, parts, ancestors = stack.pop()
-        try:
-            with os.scandir(folder) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError as err:
-            listing.unlisted.append(f"{_printable(root, folder)} ({err.strerror or err})")
-            log.warning("cannot list folder %r: %s; its files are not read", folder, err)
-            continue
-        subfolders = []
-        for entry in entries:
-            sub = (*parts, entry.name)
-            try:
-                info = entry.stat(follow_symlinks=True)
-            except OSError:  # a broken or looping link: a file as far as the name goes
-                yield _Entry(sub, entry.path, 0, "file")
-                continue
-            if st.S_ISDIR(info.st_mode):
-                key = (info.st_dev, info.st_ino)
-                if key in ancestors:
-                    log.warning("not following %r: a link back into its own folder", entry.path)
-                    continue
-                subfolders.append((entry.path, sub, ancestors | {key}))
-            elif st.S_ISREG(info.st_mode):
-                yield _Entry(sub, entry.path, info.st_size, "file")
-            else:
-                yield _Entry(sub, entry.path, 0, "special")
-        stack.extend(reversed(subfolders))
-
-
-def _walk_remote(root: Root, listing: Listing) -> Iterator[_Entry]:
-    """Entries under a folder of HDFS or an object store: one recursive listing, or folder
-    by folder where that fails (so one unreadable folder costs only its own files)."""
-    fs = root.filesystem()
-    base = root.fs_path.rstrip("/")
-
-    def entries(infos: list[pafs.FileInfo]) -> Iterator[_Entry]:
-        for info in infos:
-            if info.type == pafs.FileType.Directory:
-                continue
-            parts = tuple(info.path[len(base) + 1 :].split("/"))
-            kind = "file" if info.type == pafs.FileType.File else "special"
-            yield _Entry(parts, info.path, int(info.size or 0), kind)
-
-    try:
-        yield from entries(fs.get_file_info(pafs.FileSelector(base, recursive=True)))
-        return
-    except OSError as err:
-        log.info("recursive listing of %s failed (%s); listing folder by folder", root.uri, err)
-    stack = [base]
-    while stack:
-        folder = stack.pop()
-        try:
-            infos = fs.get_file_info(pafs.FileSelector(folder, recursive=False))
-        except OSError as err:
-            listing.unlisted.append(f"{root.uri_of(folder)} ({err})")
-            log.warning("cannot list folder %s: %s; its files are not read", folder, err)
-            continue
-        stack.extend(i.path for i in infos if i.type == pafs.FileType.Directory)
-        yield from entries(infos)
-
-
-def _printable(root: Root, fs_path: str) -> str:
-    """The row URI of ``fs_path``; bytes that are not UTF-8 shown as ``\\xNN``."""
-    uri = root.uri_of(fs_path)
-    return uri.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
 def _is_output(names: set[str]) -> bool:
     """Whether a folder holding these names is an output of pool3 or Spark."""
     if MANIFEST_NAME in names:
@@ -228,8 +147,8 @@ def list_input(
         listing.paths.append(root.uri)
         listing.lengths.append(int(info.size or 0))
         return listing
-    walk = _walk_local if root.local else _walk_remote
-    found = sorted(walk(root, listing), key=lambda e: e.parts)
+    walk = walk_local if root.local else walk_remote
+    found = sorted(walk(root, listing.unlisted), key=lambda e: e.parts)
     names: dict[tuple[str, ...], set[str]] = {}
     for e in found:
         names.setdefault(e.parts[:-1], set()).add(e.parts[-1])
@@ -240,7 +159,7 @@ def list_input(
             outputs.add(inside)
     wanted = {"." + e.lower().lstrip(".") for e in extensions}
     for entry in found:
-        uri = _printable(root, entry.fs_path)
+        uri = printable(root, entry.fs_path)
         if any(entry.parts[:i] in outputs for i in range(len(entry.parts))):
             listing.ignore("output", uri)
         elif _hidden(entry.parts):

@@ -1,8 +1,8 @@
 """Storage: where runs read and write, and the contracts of what they write.
 
 Owns input files by URI through pyarrow.fs (:mod:`.files`: resolve, stat, list, read; used
-on the driver and in the workers, no JVM), the Hadoop-FileSystem helpers for outputs
-(:mod:`.fs`), the all-or-nothing commit of an output
+on the driver and in the workers, no JVM; :mod:`.walk` enumerates a folder), the
+Hadoop-FileSystem helpers for outputs (:mod:`.fs`), the all-or-nothing commit of an output
 directory (:mod:`.commit`), input checks and output preparation (:mod:`.outputs`), run
 manifests (:mod:`.manifest`) and the Spark schemas of the feature and prediction tables
 (:mod:`.schemas`).
