@@ -120,6 +120,7 @@ def _spark_cases(root: Path) -> dict[str, list[str]]:
     _single_class_table(root / "one_class", load_bundle("default").fingerprint)
     model = LinearModel(np.ones((3, 2048)), np.zeros(3), ("a", "b", "c"), OTHER_FINGERPRINT)
     save_model(model, root / "other_model")
+    (root / "other_model" / "_SUCCESS").write_text("")  # committed, of another fingerprint
     master = " --master local[1]"
     hostile.build(root / "new [photos] {raw}*")  # names with spaces: not split below
     hostile_case = ["featurize", "--input", "new [photos] {raw}*", "--output", "hostile out"]

@@ -278,3 +278,37 @@ def test_classify_scores_a_hostile_collection(spark, trained, tmp_path):
             assert row["error"].startswith(col.failing[name]) and row["predicted"] is None
         else:
             assert row["error"] is None and row["predicted"] in FASHION_MNIST_CLASSES, name
+
+
+def test_train_refuses_uncommitted_and_truncated_tables(spark, trained, tmp_path):
+    from pool3.errors import InputError
+
+    parts = sorted(trained["features"].glob("part-*.parquet"))
+    assert len(parts) >= 2, parts
+    uncommitted = tmp_path / "uncommitted"
+    shutil.copytree(trained["features"], uncommitted)
+    (uncommitted / "_SUCCESS").unlink()
+    with pytest.raises(InputError, match=r"has no _SUCCESS: it is not a committed output"):
+        run_train(spark, config(), features_path=str(uncommitted), model_dir=str(tmp_path / "m1"))
+    truncated = tmp_path / "truncated [copy]"  # glob characters: read literally
+    shutil.copytree(trained["features"], truncated)
+    (truncated / parts[0].name).unlink()
+    with pytest.raises(InputError, match=r"holds \d+ rows but its _pool3_manifest.json records"):
+        run_train(spark, config(), features_path=str(truncated), model_dir=str(tmp_path / "m2"))
+    assert not (tmp_path / "m1").exists() and not (tmp_path / "m2").exists()
+
+
+def test_classify_refuses_an_uncommitted_model_directory(spark, split_dirs, trained, tmp_path):
+    from pool3.errors import ModelError
+
+    model = tmp_path / "model"
+    shutil.copytree(trained["model"], model)
+    (model / "_SUCCESS").unlink()
+    with pytest.raises(ModelError, match=r"has no _SUCCESS: it is not a committed model"):
+        run_classify(
+            spark,
+            config(),
+            input_path=str(split_dirs[1]),
+            model_dir=str(model),
+            output_path=str(tmp_path / "p"),
+        )

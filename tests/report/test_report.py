@@ -142,3 +142,21 @@ def test_unwritable_directory_is_an_output_error(result, tmp_path):
     blocker.write_text("not a directory")
     with pytest.raises(OutputError, match="cannot write the report"):
         write_report(result, blocker / "model")
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(result, tmp_path):
+    from pool3.report.write import confusion_frame, spreadsheet_safe
+
+    formula = "=cmd|' /C calc'!A0"
+    assert spreadsheet_safe(formula) == "'" + formula
+    for cell in ("+SUM(A1)", "-2+3", "@x", "\tx", "\rx"):
+        assert spreadsheet_safe(cell) == "'" + cell
+    for cell in ("-1", "+3.5", "boot", "a=b", ""):
+        assert spreadsheet_safe(cell) == cell
+    metrics = {**result.metrics, "labels": [formula, "-1", "boot"]}
+    metrics["confusion_matrix"] = [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
+    path = tmp_path / "cm.csv"
+    confusion_frame(metrics).to_csv(path, encoding="utf-8")
+    frame = pd.read_csv(path, index_col=0, dtype=str)
+    assert list(frame.columns) == ["'" + formula, "-1", "boot"]
+    assert list(frame.index) == ["'" + formula, "-1", "boot"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -145,6 +146,7 @@ def test_binary_problem_has_one_row_scoring_classes_1(spark):
 
 def write_features(spark: SparkSession, frame: pd.DataFrame, path: str) -> str:
     table(spark, frame).write.parquet(path)
+    (Path(path) / "_SUCCESS").write_text("")  # committed: train reads only committed tables
     return path
 
 

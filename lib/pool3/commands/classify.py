@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -19,7 +20,7 @@ from pool3.featurize.shipping import WarmUp
 from pool3.featurize.step import Telemetry
 from pool3.model import load_bundle
 from pool3.scoring.predict import classify_files
-from pool3.storage.outputs import abort_output, prepare_output
+from pool3.storage.outputs import SUCCESS_NAME, abort_output, prepare_output
 from pool3.storage.schemas import PREDICTIONS_SCHEMA
 from pool3.training.classifier import load_model
 
@@ -38,6 +39,12 @@ def run_classify(
 ) -> dict[str, Any]:
     """Score every image under ``input_path`` with the classifier in ``model_dir``."""
     started = time.monotonic()
+    if not (Path(model_dir).expanduser() / SUCCESS_NAME).is_file():
+        raise ModelError(
+            f"{model_dir} has no {SUCCESS_NAME}: it is not a committed model directory (a "
+            "train run still writing, or one that failed); point --model at the output of "
+            "a finished pool3 train"
+        )
     model = load_model(model_dir)
     bundle = load_bundle(config.model.source, home=config.model.home or None)
     if model.fingerprint != bundle.fingerprint:

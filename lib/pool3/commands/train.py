@@ -17,7 +17,7 @@ from pool3.config import Config, TrainParams
 from pool3.errors import DataError, OutputError, ThresholdError
 from pool3.report.write import summary_line, write_report
 from pool3.storage.manifest import build_run_manifest
-from pool3.storage.outputs import check_input, check_run_id
+from pool3.storage.outputs import check_run_id, read_committed
 from pool3.training.classifier import save_model
 from pool3.training.rules import TrainingTable, prepare
 from pool3.training.sklearn_solver import train_and_evaluate
@@ -109,8 +109,7 @@ def run_train(
     params = config.train
     final, staging = prepare_model_dir(model_dir, mode=config.output.mode, run_id=run_id)
     try:
-        check_input(spark, features_path)
-        data = prepare(spark.read.parquet(features_path), params)
+        data = prepare(read_committed(spark, features_path, made_by="pool3 featurize"), params)
         limit = params.max_collect_mb
         why = spark_reason(data, params, features_path=features_path, max_collect_mb=limit)
         if why is None:

@@ -89,9 +89,26 @@ def _split_text(split: Mapping[str, Any], params: Any) -> str:
     )
 
 
+#: First characters that make a spreadsheet read a cell as a formula (OWASP, CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """``cell`` with a leading ``'`` if a spreadsheet would run it as a formula (OWASP's
+    advice for CSV injection); numbers such as ``-1`` or ``+3.5`` stay numbers."""
+    if not cell.startswith(FORMULA_STARTS):
+        return cell
+    try:
+        float(cell)
+        return cell
+    except ValueError:
+        return "'" + cell
+
+
 def confusion_frame(metrics: Mapping[str, Any]) -> pd.DataFrame:
-    """The full confusion matrix as a DataFrame: index = true, columns = predicted."""
-    labels = list(metrics["labels"])
+    """The full confusion matrix as a DataFrame: index = true, columns = predicted; labels
+    made safe to open in a spreadsheet (:func:`spreadsheet_safe`)."""
+    labels = [spreadsheet_safe(str(label)) for label in metrics["labels"]]
     frame = pd.DataFrame(metrics["confusion_matrix"], index=labels, columns=labels)
     frame.index.name = "true\\predicted"
     return frame

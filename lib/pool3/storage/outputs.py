@@ -27,7 +27,7 @@ import re
 import uuid
 
 from py4j.protocol import Py4JJavaError
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from pool3.config import OutputConfig, choices_of
 from pool3.errors import ConfigError, InputError, OutputError
@@ -48,6 +48,7 @@ from pool3.storage.fs import (
     join,
     list_files,
     list_names,
+    literal,
     mkdirs,
     parent_and_name,
     qualify,
@@ -70,6 +71,7 @@ __all__ = [
     "is_complete",
     "list_files",
     "prepare_output",
+    "read_committed",
     "read_json",
     "read_text",
     "write_text",
@@ -104,6 +106,36 @@ def check_input(spark: SparkSession, path: str) -> None:
             fs.open(jpath).close()
     except Py4JJavaError as err:
         raise InputError(f"cannot read input {path!r}: {java_message(err)}; {hint}") from err
+
+
+def read_committed(spark: SparkSession, path: str, *, made_by: str) -> DataFrame:
+    """The Parquet table at ``path``, only if it is a committed output that is all there.
+
+    Refuses (InputError) a folder without ``_SUCCESS`` (a run still writing, or one that
+    failed) and one whose row count differs from what its ``_pool3_manifest.json`` records
+    (part files deleted or added after the commit). The path is literal, not a glob.
+    ``made_by`` names the command that writes such tables, for the fix in the message.
+    """
+    check_input(spark, literal(path))
+    if not is_complete(spark, path):
+        raise InputError(
+            f"{path!r} has no {SUCCESS_NAME}: it is not a committed output (a run still "
+            f"writing, or one that failed or was killed); wait for it, or rerun {made_by} "
+            "and point at its committed output"
+        )
+    table = spark.read.parquet(literal(path))
+    manifest_path = join(path, MANIFEST_NAME)
+    if exists(spark, manifest_path):
+        recorded = read_json(spark, manifest_path).get("counts", {}).get("images")
+        if isinstance(recorded, int):
+            rows = table.count()
+            if rows != recorded:
+                raise InputError(
+                    f"{path!r} holds {rows} rows but its {MANIFEST_NAME} records {recorded}: "
+                    f"part files were deleted or added after the commit; rerun {made_by} "
+                    "into a new output"
+                )
+    return table
 
 
 def check_run_id(run_id: str) -> str:
