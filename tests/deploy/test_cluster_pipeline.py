@@ -220,7 +220,7 @@ def test_manifests_record_the_run(scenario):
     feats = manifest(root / "features" / f"run_id={RUN}")
     fingerprint = scenario["reference"][0]["model"]
     assert feats["run_id"] == RUN and feats["command"] == "featurize"
-    assert feats["counts"] == {"images": 40, "errors": 0, "reused": 0}
+    assert feats["counts"] == {"images": 40, "ignored": 0, "errors": 0, "reused": 0}
     assert set(feats["durations_s"]) == {"startup_seconds", "featurize_seconds"}
     assert all(v > 0 for v in feats["durations_s"].values())
     assert feats["versions"]["pyspark"] and feats["versions"]["pool3"]
@@ -232,7 +232,11 @@ def test_manifests_record_the_run(scenario):
     assert train["config"]["train"]["test_size"] == 0.25
     assert train["counts"]["n_train"] == 30 and train["counts"]["n_test"] == 10
     classify = manifest(root / "predictions" / f"run_id={RUN}")
-    assert classify["run_id"] == RUN and classify["counts"] == {"images": 20, "errors": 0}
+    assert classify["run_id"] == RUN and classify["counts"] == {
+        "images": 20,
+        "ignored": 0,
+        "errors": 0,
+    }
 
 
 @pytest.mark.cluster

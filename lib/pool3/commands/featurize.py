@@ -44,7 +44,7 @@ def run_featurize(
     """
     started = time.monotonic()
     label_mode, manifest_path = parse_label_mode(config.featurize.labels)
-    stat(resolve(on_default_fs(spark, input_path)))  # fail before the model is loaded
+    stat(resolve(on_default_fs(spark, input_path)), shown=input_path)  # before the model loads
     bundle = load_bundle(config.model.source, home=config.model.home or None)
     model, listed = ship_for_input(spark, config, bundle, input_path, exclude=output_path)
     with WarmUp(spark, model, enabled=config.featurize.warm_up) as warm:

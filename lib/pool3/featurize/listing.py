@@ -141,7 +141,7 @@ def list_input(
     inside the input. Raises InputError if the input does not exist or cannot be listed.
     """
     root = storage_files.resolve(input_path)
-    info = storage_files.stat(root)
+    info = storage_files.stat(root, shown=input_path)
     listing = Listing(root)
     if info.type == pafs.FileType.File:
         listing.paths.append(root.uri)

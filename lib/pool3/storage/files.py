@@ -233,8 +233,12 @@ def same_store(a: Root, b: Root) -> bool:
     return host_a == host_b
 
 
-def stat(root: Root) -> pafs.FileInfo:
-    """The input root's FileInfo; InputError if it does not exist or cannot be read."""
+def stat(root: Root, *, shown: str | None = None) -> pafs.FileInfo:
+    """The input root's FileInfo; InputError if it does not exist or cannot be read.
+
+    ``shown`` is the path as the user gave it, for the message (default: the root's URI).
+    """
+    name = root.uri if shown is None else shown
     hint = (
         "check the path; on a cluster a local path must exist on every node "
         "(use hdfs://, s3a:// or a shared mount)"
@@ -242,9 +246,9 @@ def stat(root: Root) -> pafs.FileInfo:
     try:
         info = root.filesystem().get_file_info(root.fs_path)
     except OSError as err:
-        raise InputError(f"cannot read input {root.uri!r}: {err}; {hint}") from err
+        raise InputError(f"cannot read input {name!r}: {err}; {hint}") from err
     if info.type == pafs.FileType.NotFound:
-        raise InputError(f"input {root.uri!r} does not exist; {hint}")
+        raise InputError(f"input {name!r} does not exist; {hint}")
     return info
 
 
