@@ -6,21 +6,12 @@ the input side works the same in classic Spark and over Spark Connect, and nothi
 file's name is ever parsed as a Hadoop path or glob (``:``, ``[``, ``{``, ``*``, ``?``,
 ``#``, ``%``, newlines are ordinary characters; a name is never percent-decoded).
 
-URIs and their file systems
-    ===========================  =========================================================
-    ``/data/x``, ``data/x``      the local file system (a relative path is made absolute)
-    ``file:/data/x``,            the local file system
-    ``file:///data/x``
-    ``hdfs://nn:8020/x``         ``pyarrow.fs.HadoopFileSystem`` (libhdfs: needs
-    ``hdfs:///x``                ``JAVA_HOME``, ``HADOOP_HOME`` and ``CLASSPATH=$(hadoop
-                                 classpath --glob)`` on the driver and every worker;
-                                 ``hdfs:///`` uses ``fs.defaultFS``)
-    ``s3a://b/k``, ``s3://b/k``  ``pyarrow.fs.S3FileSystem`` (credentials and region from the
-                                 AWS default chain: ``AWS_*`` variables, profile, instance
-                                 role; ``AWS_ENDPOINT_URL`` for other S3 stores)
-    ``gs://b/k``                 ``pyarrow.fs.GcsFileSystem``
-    ``abfs://``, ``abfss://``    ``pyarrow.fs.AzureFileSystem``
-    ===========================  =========================================================
+URIs and their file systems: a local path, ``file:/x`` or ``file:///x`` (local; relative
+paths made absolute); ``hdfs://nn:8020/x``, ``hdfs:///x`` (``HadoopFileSystem`` through
+libhdfs, needing ``JAVA_HOME``, ``HADOOP_HOME`` and ``CLASSPATH=$(hadoop classpath --glob)``
+on the driver and every worker; no host: ``fs.defaultFS``); ``s3a://b/k``, ``s3://b/k``
+(``S3FileSystem``, AWS default credential chain, ``AWS_ENDPOINT_URL`` for other stores);
+``gs://b/k``; ``abfs(s)://container@account.dfs.core.windows.net/k``.
 
 Rows name files as Hadoop does (``file:/data/a b.jpg``, ``hdfs://nn:8020/x/a.jpg``,
 ``s3a://b/k/a.jpg``): the input's own scheme and authority, then the path, unencoded.
