@@ -160,15 +160,19 @@ def _quiet_hidden_path_warning(spark: SparkSession) -> None:
     """Silence DataSource's "All paths were ignored" for our hidden staging directories.
 
     pool3 reads back its own staging output (a dot-directory, so that readers of the parent
-    skip it); Spark reads it correctly but warns as if nothing had been read.
+    skip it); Spark reads it correctly but warns as if nothing had been read. Likewise
+    FileStreamSink's metadata probe prints a stack trace for an output under a folder with
+    glob characters (``fm [2019]``), which pool3 reads glob-escaped; the read is correct.
     """
     jvm = spark.sparkContext._jvm
     if jvm is None:
         return
     log4j = jvm.org.apache.logging.log4j
-    log4j.core.config.Configurator.setLevel(
-        "org.apache.spark.sql.execution.datasources.DataSource", log4j.Level.ERROR
-    )
+    for name in (
+        "org.apache.spark.sql.execution.datasources.DataSource",
+        "org.apache.spark.sql.execution.streaming.sinks.FileStreamSink",
+    ):
+        log4j.core.config.Configurator.setLevel(name, log4j.Level.ERROR)
 
 
 def build_session(config: Config, *, app_name: str | None = None) -> SparkSession:
