@@ -6,8 +6,8 @@ job's input is the best such set. The sample is the ``model.calibration_images``
 the listing's paths and lengths (no file content is read for that), then only the sampled
 files are read, one at a time on the driver (:func:`pool3.storage.files.read_file`, as the
 workers read them), and decoded and resized exactly as the workers do, so the driver holds
-the 299x299 pixels, not the files. The quantized IR is cached by the contents
-of the sample, so a rerun on the same input does not calibrate again; the manifest lists the
+the 299x299 pixels, not the files. The quantized IR is cached by the contents of the
+sample, so a rerun on the same input does not calibrate again; the manifest lists the
 sampled paths.
 """
 

@@ -24,7 +24,7 @@ import pandas as pd
 from pool3.images.decode import ImageDecodeError, decode
 from pool3.images.labels import labels_for_paths
 from pool3.model.featurizer import Featurizer, resize_299
-from pool3.storage.files import Root, read_file
+from pool3.storage.files import Root, read_file, too_large_error
 from pool3.storage.schemas import FEATURE_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -90,9 +90,8 @@ def read_bytes(frame: pd.DataFrame, i: int, opts: WorkerOptions) -> tuple[bytes 
         return None, str(frame["listing_error"].iat[i])
     if "content" in frame.columns:
         content = frame["content"].iat[i]
-        if content is None:
-            limit = opts.max_file_bytes / MB
-            return None, f"too_large: file is {length / MB:.1f} MB, above max_file_mb={limit:.0f}"
+        if content is None:  # left out by the caller for its size
+            return None, too_large_error(length, opts.max_file_bytes)
         return bytes(content), None
     if opts.root is None:
         raise ValueError("a files frame without content needs WorkerOptions.root")

@@ -62,8 +62,6 @@ HIDDEN_FOLDERS = frozenset(
 )
 #: Files Windows creates in picture folders.
 HIDDEN_FILES = frozenset({"Thumbs.db", "ehthumbs.db", "desktop.ini"})
-#: A folder holding one of these is an output of pool3 or Spark, not input.
-OUTPUT_MARKERS = frozenset({SUCCESS_NAME, MANIFEST_NAME})
 IGNORE_REASONS = ("output", "hidden", "not_image", "special")
 #: Files per Spark task when ``featurize.partitions`` is 0 (auto): small enough for retries
 #: and progress, large enough that task start-up (~10 ms) is noise.
@@ -159,7 +157,8 @@ def list_input(
             outputs.add(inside)
     wanted = {"." + e.lower().lstrip(".") for e in extensions}
     for entry in found:
-        uri = printable(root, entry.fs_path)
+        raw = root.uri_of(entry.fs_path)
+        uri = printable(raw)
         if any(entry.parts[:i] in outputs for i in range(len(entry.parts))):
             listing.ignore("output", uri)
         elif _hidden(entry.parts):
@@ -171,7 +170,7 @@ def list_input(
         else:
             listing.paths.append(uri)
             listing.lengths.append(entry.size)
-            if uri != root.uri_of(entry.fs_path):  # the name is not UTF-8
+            if uri != raw:  # the name is not UTF-8
                 listing.errors[uri] = (
                     f"{UNREADABLE}: the file name is not valid UTF-8 (written by another "
                     "system's encoding); rename it, e.g. convmv -f latin1 -t utf8"
@@ -253,21 +252,20 @@ def input_images(
         extensions=config.featurize.extensions,
         exclude=None if exclude is None else on_default_fs(spark, exclude),
     )
-    ignored = listing.summary()["ignored_by_reason"]
+    by_reason = ", ".join(f"{k}: {v}" for k, v in listing.summary()["ignored_by_reason"].items())
     log.info(
         "listed %d images under %s; ignored %d files%s",
         listing.total,
         listing.root.uri,
         listing.ignored,
-        f" ({', '.join(f'{k}: {v}' for k, v in ignored.items())})" if ignored else "",
+        f" ({by_reason})" if by_reason else "",
     )
     if listing.total == 0:
         raise InputError(
             f"no images found under {input_path}: expected files with extensions "
             f"{', '.join(config.featurize.extensions)} (case-insensitive)"
             + (
-                f"; {listing.ignored} files were ignored "
-                f"({', '.join(f'{k}: {v}' for k, v in ignored.items())}; see README "
+                f"; {listing.ignored} files were ignored ({by_reason}; see README "
                 "'Data quality and failures')"
                 if listing.ignored
                 else ""

@@ -73,7 +73,7 @@ class Root:
     uri: str  # e.g. "file:/data/photos", "s3a://bucket/photos"
     fs_path: str  # e.g. "/data/photos", "bucket/photos"
     scheme: str  # "file", "hdfs", "s3a", ...
-    resolver: str  # what FileSystem.from_uri is given ("" for the local file system)
+    resolver: str  # the file system's key: "" (local), "hdfs://host:port", "s3://bucket"
 
     @property
     def local(self) -> bool:
@@ -196,15 +196,8 @@ def resolve(uri: str) -> Root:
         if not authority:
             raise ConfigError(f"{uri!r} names no bucket or container; write {scheme}://NAME/path")
         resolver = f"{kind}://{authority}"
-        try:
-            fs, base = pafs.FileSystem.from_uri(resolver)
-        except (OSError, ValueError) as err:
-            hint = _HINTS.get(kind, "check the URI and the credentials")
-            raise FileSystemUnavailable(
-                f"cannot open the file system of {uri!r}: {err}; {hint}"
-            ) from err
-        _FILESYSTEMS.setdefault(resolver, fs)
-        fs_path = base.rstrip("/") + path
+        # pyarrow's path starts with the bucket (s3, gs) or the container (abfs: c@account)
+        fs_path = authority.partition("@")[0] + path
     _filesystem(resolver)
     return Root(
         uri=f"{scheme}://{authority}{path}", fs_path=fs_path, scheme=scheme, resolver=resolver
@@ -255,15 +248,16 @@ def read_file(
     FileSystemUnavailable only when the store cannot be reached from this process at all.
     """
     if listed_length > max_bytes:
-        return None, (
-            f"too_large: file is {listed_length / (1 << 20):.1f} MB, above "
-            f"max_file_mb={max_bytes / (1 << 20):.0f}"
-        )
+        return None, too_large_error(listed_length, max_bytes)
     fs = root.filesystem()
+    try:
+        path = root.fs_path_of(uri)
+    except ValueError as err:
+        return None, f"{UNREADABLE}: {err}"
     error = f"{UNREADABLE}: no attempt made"
     for attempt in range(READ_ATTEMPTS):
         try:
-            return _read_once(fs, root.fs_path_of(uri), listed_length)
+            return _read_once(fs, path, listed_length)
         except FileNotFoundError:
             return None, (
                 f"{MISSING}: the file no longer exists (deleted or moved after it was "
@@ -273,7 +267,7 @@ def read_file(
             return None, f"{UNREADABLE}: permission denied ({err.strerror or err})"
         except OSError as err:
             error = f"{UNREADABLE}: {_short(err)}"
-            settled = _settled(fs, root.fs_path_of(uri))
+            settled = _settled(fs, path)
             if settled is not None:
                 return None, settled
         except Exception as err:  # anything else about this one file: its row says so
@@ -281,6 +275,14 @@ def read_file(
         if attempt + 1 < READ_ATTEMPTS:
             time.sleep(0.2 * 5**attempt)
     return None, error + f" (after {READ_ATTEMPTS} attempts)"
+
+
+def too_large_error(length: int, max_bytes: int) -> str:
+    """The ``too_large`` error of a file of ``length`` bytes (never read)."""
+    return (
+        f"too_large: file is {length / (1 << 20):.1f} MB, above "
+        f"max_file_mb={max_bytes / (1 << 20):.0f}"
+    )
 
 
 def _read_once(

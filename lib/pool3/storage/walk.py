@@ -28,8 +28,8 @@ class Entry:
 
 
 def walk_local(root: Root, unlisted: list[str]) -> Iterator[Entry]:
-    """Entries under a local folder, in sorted order, following links like ``find -L``
-    (a link that leads back into its own ancestors is a loop and is not followed)."""
+    """Entries under a local folder (in no particular order), following links like
+    ``find -L`` (a link that leads back into its own ancestors is a loop, not followed)."""
     first = os.stat(root.fs_path)
     stack: list[tuple[str, tuple[str, ...], frozenset[tuple[int, int]]]] = [
         (root.fs_path, (), frozenset({(first.st_dev, first.st_ino)}))
@@ -38,12 +38,11 @@ def walk_local(root: Root, unlisted: list[str]) -> Iterator[Entry]:
         folder, parts, ancestors = stack.pop()
         try:
             with os.scandir(folder) as it:
-                entries = sorted(it, key=lambda e: e.name)
+                entries = list(it)
         except OSError as err:
-            unlisted.append(f"{printable(root, folder)} ({err.strerror or err})")
+            unlisted.append(f"{printable(root.uri_of(folder))} ({err.strerror or err})")
             log.warning("cannot list folder %r: %s; its files are not read", folder, err)
             continue
-        subfolders = []
         for entry in entries:
             sub = (*parts, entry.name)
             try:
@@ -56,12 +55,11 @@ def walk_local(root: Root, unlisted: list[str]) -> Iterator[Entry]:
                 if key in ancestors:
                     log.warning("not following %r: a link back into its own folder", entry.path)
                     continue
-                subfolders.append((entry.path, sub, ancestors | {key}))
+                stack.append((entry.path, sub, ancestors | {key}))
             elif st.S_ISREG(info.st_mode):
                 yield Entry(sub, entry.path, info.st_size, "file")
             else:
                 yield Entry(sub, entry.path, 0, "special")
-        stack.extend(reversed(subfolders))
 
 
 def walk_remote(root: Root, unlisted: list[str]) -> Iterator[Entry]:
@@ -96,7 +94,7 @@ def walk_remote(root: Root, unlisted: list[str]) -> Iterator[Entry]:
         yield from entries(infos)
 
 
-def printable(root: Root, fs_path: str) -> str:
-    """The row URI of ``fs_path``; bytes that are not UTF-8 shown as ``\\xNN``."""
-    uri = root.uri_of(fs_path)
-    return uri.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+def printable(text: str) -> str:
+    """``text`` (a local name decoded with surrogate escapes) as valid UTF-8: bytes that are
+    not UTF-8 shown as ``\\xNN``; unchanged for every name that is UTF-8."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
