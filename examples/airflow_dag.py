@@ -32,11 +32,13 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 POOL3 = "/opt/pool3"  # a checkout of this repository, with build/pool3.zip built
 PYTHON = "/opt/pool3-env/bin/python"  # the same path on every node (docs/cluster.md)
 PROFILE = "/etc/pool3/nightly.toml"  # max_error_rate, test_size, min_accuracy, ...
-DATA = "/data/pool3"  # shared by all nodes: HDFS, s3a:// or a shared mount
+DATA = "hdfs:///data/pool3"  # any URI every node reaches: hdfs://, s3a://, a shared mount
 
 # The pool3 arguments, with "--conf PROFILE" where `spark-submit.sh --conf-profile PROFILE`
 # puts it. Images and features must be readable by every executor; the model directory
-# is written by the driver, which runs on the Airflow worker (client mode).
+# is written by the driver through the same Hadoop FileSystem, so it lands where DATA
+# says in client and cluster mode alike. A retry that starts while the first attempt still
+# runs exits 4 (the output is owned by that attempt; docs/cluster.md, "Who owns an output").
 FEATURIZE_ARGS = [
     "featurize",
     "--conf",

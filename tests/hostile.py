@@ -71,6 +71,9 @@ OUTPUT = (
     "old model/_pool3_manifest.json",
     "old model/confusion_matrix.png",
     "old model/classifier.json",
+    # a killed run's lock and staging next to an output it was writing (here, in the input)
+    ".old feats.pool3-lock",
+    ".old feats.pool3-staging-0123456789abcdef/part-00000_1.png",
 )
 
 

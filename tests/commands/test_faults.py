@@ -1,4 +1,5 @@
-"""Real faults, no mocks: a Python worker killed mid-job, and the whole job SIGKILLed mid-write.
+"""Real faults, no mocks: a Python worker killed mid-job, the whole job SIGKILLed mid-write,
+and two runs started at once on one output.
 
 Both run the ``pool3`` command in a subprocess: the worker crash needs a Spark session that
 retries tasks (``local[2,3]``: 2 cores, 3 attempts per task; the test session's ``local[2]``
@@ -17,7 +18,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from clirun import cli_env, command, run
+from clirun import assert_error, cli_env, command, finish, run, start
 from paths import APPS, SAMPLE
 
 FAULTY_CLI = APPS / "faulty_cli.py"  # pool3.cli.main with a worker_hook that kills a worker
@@ -139,10 +140,31 @@ def test_sigkill_mid_write_then_rerun_gives_complete_output(tmp_path):
     # What a reader sees after the kill: nothing at the final path, or nothing complete.
     assert not (out / "_SUCCESS").exists(), part
     assert not out.exists() or not any(out.rglob("part-*"))
-    assert leftovers(tmp_path, "out"), "the staging directory should be the kill's only trace"
+    left = leftovers(tmp_path, "out")
+    assert ".out.pool3-lock" in left and any("pool3-staging-" in e for e in left), left
 
     rerun = run(args, tmp_path, env=env, timeout=540)
     assert rerun.rc == 0, rerun.stderr[-3000:]
-    assert "left by an earlier failed run" in rerun.stderr
+    # The killed driver's lock and staging: its process has ended, so they are removed.
+    assert "on this host has ended" in rerun.stderr, rerun.stderr[-3000:]
+    assert "left by a run that is gone" in rerun.stderr
     check_output(out, names)
+    assert leftovers(tmp_path, "out") == []
+
+
+def test_two_runs_on_one_output_one_commits_the_other_exits_4(tmp_path):
+    """A scheduler retry while the first run still works: both start at once, with
+    ``--mode overwrite``; exactly one takes the output, the other is refused before it
+    loads the model, and the output is the winner's, complete, each image once."""
+    names = copy_images(tmp_path / "imgs", 30)
+    args = ["featurize", "--input", "imgs", "--output", "out", "--mode", "overwrite"]
+    args += ["--master", "local[1]"]
+    started = time.monotonic()
+    procs = [start(args, tmp_path) for _ in range(2)]
+    results = [finish(p, started, timeout=400) for p in procs]
+    assert sorted(r.rc for r in results) == [0, 4], [r.stderr[-2000:] for r in results]
+    winner = procs[[r.rc for r in results].index(0)].pid
+    refused = results[[r.rc for r in results].index(4)]
+    assert_error(refused, "featurize", 4, f"is being written by pool3 featurize, pid {winner}")
+    check_output(tmp_path / "out", names)
     assert leftovers(tmp_path, "out") == []

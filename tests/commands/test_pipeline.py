@@ -312,3 +312,44 @@ def test_classify_refuses_an_uncommitted_model_directory(spark, split_dirs, trai
             model_dir=str(model),
             output_path=str(tmp_path / "p"),
         )
+
+
+def test_file_uris_from_another_working_directory(spark, split_dirs, tmp_path, monkeypatch):
+    """featurize (labels from a manifest given by URI), train and classify by ``file://``
+    URI, run from an unrelated working directory: everything lands where the URIs say,
+    the model is read back by URI."""
+    train_dir, held = split_dirs
+    images = tmp_path / "images"
+    images.mkdir()
+    for label in FASHION_MNIST_CLASSES:  # 6 of the 20 training images per class
+        for src in sorted(train_dir.glob(f"{label}_[0-9]*.png"))[:6]:
+            shutil.copy(src, images / src.name)
+    labels = tmp_path / "labels.csv"
+    names = sorted(p.name for p in images.iterdir())
+    pd.DataFrame({"path": names, "label": [n.rsplit("_", 1)[0].upper() for n in names]}).to_csv(
+        labels, index=False
+    )
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    root = tmp_path / "by-uri"
+    feats, model, preds = (f"file://{root}/{name}" for name in ("features", "model", "preds"))
+    summary = run_featurize(
+        spark,
+        config(**{"featurize.labels": f"manifest:{labels.as_uri()}"}),
+        input_path=images.as_uri(),
+        output_path=feats,
+    )
+    assert summary["output"] == f"file:{root}/features" and summary["errors"] == 0
+    metrics = run_train(spark, config(), features_path=feats, model_dir=model)
+    assert metrics["model_dir"] == f"file:{root}/model"
+    assert {p.name for p in (root / "model").iterdir()} >= MODEL_FILES
+    run_classify(
+        spark, config(), input_path=held.as_uri(), model_dir=model, output_path=preds, run_id="r"
+    )
+    assert (root / "preds" / "run_id=r" / "_SUCCESS").is_file()
+    classes = tuple(sorted(c.upper() for c in FASHION_MNIST_CLASSES))
+    assert load_model(model).classes == classes  # read through pyarrow.fs
+    assert load_model(model, spark=spark).fingerprint == summary["model"]  # Hadoop FS
+    assert list(elsewhere.iterdir()) == []
+    assert sorted(p.name for p in root.iterdir()) == ["features", "model", "preds"]

@@ -51,8 +51,12 @@ ERROR_LINE = re.compile(r"^pool3 [a-z-]+: (error|unexpected error): ")
 
 
 def job_args(root: Path) -> dict[str, list[str]]:
-    """The pool3 arguments of each submission (the DAG's FEATURIZE_ARGS, TRAIN_ARGS)."""
-    feats, models, preds = root / "features", root / "models", root / "predictions"
+    """The pool3 arguments of each submission (the DAG's FEATURIZE_ARGS, TRAIN_ARGS).
+
+    Outputs and the model directory are ``file://`` URIs, as ``hdfs://`` ones would be on a
+    real cluster; the submissions run from another working directory (``cwd``).
+    """
+    feats, models, preds = (f"file://{root}/{n}" for n in ("features", "models", "predictions"))
     lines = {
         "featurize": f"featurize --input {root}/images --output {feats} --run-id {RUN}",
         "train": f"train --features {feats}/run_id={RUN} --output {models} --run-id {RUN}",
@@ -169,6 +173,10 @@ def test_three_steps_exit_0_commit_and_ran_on_the_cluster(scenario):
     for out in ("features", "models", "predictions"):
         done = root / out / f"run_id={RUN}"
         assert (done / "_SUCCESS").is_file() and (done / "_pool3_manifest.json").is_file(), out
+        assert manifest(done)["output"] == f"file:{done}"
+        assert not [p.name for p in (root / out).iterdir() if p.name.startswith(".")], out
+    # By URI, nothing lands under the working directory (no ./file:/... folders).
+    assert not [p for p in (root / "cwd").iterdir() if p.is_dir()]
     assert (root / "features" / f"run_id={RUN}" / "_pool3_summary.json").is_file()
     assert (root / "models" / f"run_id={RUN}" / "report.html").is_file()
     preds = rows(root / "predictions" / f"run_id={RUN}")
@@ -206,6 +214,8 @@ def test_rerun_of_a_run_id_replaces_exactly_its_own_output(scenario):
     feats = scenario["root"] / "features"
     # The killed run's staging directory is gone, nothing else was added or removed.
     assert sorted(p.name for p in feats.iterdir()) == [f"run_id={RUN}", "run_id=sibling"]
+    logged = scenario["results"]["featurize"]["out"] + scenario["results"]["featurize"]["err"]
+    assert "left by a run that is gone" in logged
     assert snapshot(feats / "run_id=sibling") == scenario["sibling"]
     now, before = manifest(feats / f"run_id={RUN}"), scenario["local_manifest"]
     assert before["config"]["spark"]["master"] == "local[2]"

@@ -6,6 +6,7 @@ The listing rules themselves (links, FIFOs, outputs, schemes) are checked withou
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -77,6 +78,9 @@ def after_listing():
     logger.setLevel(old_level)
 
 
+OWN_RUN_ENTRIES = 2  # .<output>.pool3-lock and its one heartbeat file
+
+
 def test_hostile_collection_featurizes_every_image_and_survives_a_race(
     spark, tmp_path, after_listing
 ):
@@ -105,8 +109,13 @@ def test_hostile_collection_featurizes_every_image_and_survives_a_race(
     rows = rows_by_name(out, root)
     assert set(rows) == expected
     assert summary["images"] == len(expected)
-    assert summary["images"] + summary["ignored"] == files_before
-    assert summary["ignored_by_reason"] == col.ignored
+    # The run's own lock and heartbeat, next to its output (so in the input), are listed too:
+    # ignored as "output", like the output itself.
+    assert summary["images"] + summary["ignored"] == files_before + OWN_RUN_ENTRIES
+    assert summary["ignored_by_reason"] == {
+        **col.ignored,
+        "output": col.ignored.get("output", 0) + OWN_RUN_ENTRIES,
+    }
     for name in col.images - set(col.failing):
         assert rows[name]["error"] is None, (name, rows[name]["error"])
         assert len(rows[name]["features"]) == 2048
@@ -121,8 +130,10 @@ def test_hostile_collection_featurizes_every_image_and_survives_a_race(
     # unreadable: the folder now, and the Latin-1 name
     assert reasons == {"changed": 1, "empty": 1, "missing": 1, "truncated": 1, "unreadable": 2}
 
-    manifest = (out / "_pool3_manifest.json").read_text()
-    assert '"ignored_by_reason"' in manifest and "confusion_matrix.png" in manifest
+    listed = json.loads((out / "_pool3_manifest.json").read_text())["extra"]["listing"]
+    assert listed["ignored_by_reason"] == summary["ignored_by_reason"]
+    examples = listed["ignored_examples"]["output"]
+    assert len(examples) == 5 and any(".old feats.pool3-lock" in e for e in examples)
 
     # Second run, same output (overwrite): the committed output inside the input is ignored.
     files_now = hostile.find_count(root)
@@ -131,8 +142,10 @@ def test_hostile_collection_featurizes_every_image_and_survives_a_race(
         spark, config(**{"output.mode": "overwrite"}), input_path=str(root), output_path=str(out)
     )
     assert again["images"] == len(expected) - 2  # gone, and a folder now
-    assert again["ignored_by_reason"]["output"] == len(hostile.OUTPUT) + in_output
-    assert again["images"] + again["ignored"] == files_now
+    assert again["ignored_by_reason"]["output"] == (
+        len(hostile.OUTPUT) + in_output + OWN_RUN_ENTRIES
+    )
+    assert again["images"] + again["ignored"] == files_now + OWN_RUN_ENTRIES
     assert again["errors_by_reason"] == {"empty": 1, "truncated": 1, "unreadable": 1}
 
 
@@ -141,7 +154,8 @@ def test_listing_rules(tmp_path):
     listing = list_input(str(col.root), extensions=EXTENSIONS)
     assert {hostile.relative(p, col.root) for p in listing.paths} == col.images
     assert listing.total + listing.ignored == hostile.find_count(col.root)
-    assert listing.examples["output"][0].endswith("old model/_SUCCESS")
+    assert listing.examples["output"][0].endswith("/.old feats.pool3-lock")  # a run's lock
+    assert listing.examples["output"][2].endswith("old model/_SUCCESS")
     # the same through a file:// URI, and with the run's output inside the input excluded
     out = col.root / "_selects" / "out"
     out.mkdir()

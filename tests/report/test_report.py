@@ -8,6 +8,7 @@ import io
 import json
 import re
 import struct
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -59,7 +60,7 @@ def test_files_written(written):
 
 def test_metrics_json_matches_result(result, written):
     _, files = written
-    saved = json.loads(files["metrics_json"].read_text(encoding="utf-8"))
+    saved = json.loads(Path(files["metrics_json"]).read_text(encoding="utf-8"))
     assert saved["accuracy"] == result.metrics["accuracy"] > 0.9
     assert saved["labels"] == list(result.labels) and EVIL in saved["labels"]
     assert saved["run"]["seed"] == 42 and saved["run"]["test_images"] == 100
@@ -81,7 +82,7 @@ def test_csv_has_every_class_as_rows_and_columns(result, written):
 
 def test_png_is_valid_and_grows_with_classes(written):
     _, files = written
-    png = files["confusion_png"].read_bytes()
+    png = Path(files["confusion_png"]).read_bytes()
     with Image.open(io.BytesIO(png)) as image:
         image.verify()
     small = _png_size(png)
@@ -92,7 +93,7 @@ def test_png_is_valid_and_grows_with_classes(written):
 
 def test_html_is_self_contained_and_escapes_labels_and_paths(result, written):
     _, files = written
-    page = files["report_html"].read_text(encoding="utf-8")
+    page = Path(files["report_html"]).read_text(encoding="utf-8")
     assert "<script" not in page.lower()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     for label in result.labels:
@@ -100,14 +101,17 @@ def test_html_is_self_contained_and_escapes_labels_and_paths(result, written):
             assert f"<td>{label}</td>" in page
     assert not re.search(r"""(src|href)=["']?(https?:|//)""", page)
     embedded = re.search(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    assert embedded and base64.b64decode(embedded.group(1)) == files["confusion_png"].read_bytes()
+    assert (
+        embedded
+        and base64.b64decode(embedded.group(1)) == Path(files["confusion_png"]).read_bytes()
+    )
     assert f"Accuracy: {100 * result.metrics['accuracy']:.1f}%" in page
     assert result.fingerprint in page
 
 
 def test_most_confused_pairs_show_misclassified_test_paths(result, written):
     _, files = written
-    page = files["report_html"].read_text(encoding="utf-8")
+    page = Path(files["report_html"]).read_text(encoding="utf-8")
     pairs = result.metrics["most_confused"]
     assert pairs, "the digits fit should make at least one mistake"
     examples = misclassified_examples(result.y_test, result.y_pred, result.paths_test)
@@ -126,7 +130,7 @@ def test_example_paths_argument_is_used_and_escaped(result, tmp_path):
     files = write_report(
         result, tmp_path, example_paths={(pair["true"], pair["predicted"]): [evil_path]}
     )
-    page = files["report_html"].read_text(encoding="utf-8")
+    page = Path(files["report_html"]).read_text(encoding="utf-8")
     assert "<img src=x" not in page
     assert "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;.jpg" in page
 

@@ -162,7 +162,9 @@ def test_missing_or_tampered_files_name_the_file(multi, tmp_path):
     with pytest.raises(ModelError, match=f"{JSON_NAME} is unreadable or not JSON"):
         load_model(tmp_path)
 
-    with pytest.raises(ModelError, match=f"{JSON_NAME} not found; re-run `pool3 train`"):
+    with pytest.raises(
+        ModelError, match=f"{JSON_NAME} not found or unreadable .*re-run `pool3 train`"
+    ):
         load_model(tmp_path / "nowhere")
 
 
@@ -191,3 +193,24 @@ def test_model_checks_shapes_and_is_read_only(multi):
         LinearModel(model.coef[:1], model.intercept[:1], ("a",), FINGERPRINT)
     with pytest.raises(ModelError, match="not fitted"):
         LinearModel.from_sklearn(LinearSVC(), fingerprint=FINGERPRINT)
+
+
+def test_model_directory_by_uri_with_and_without_spark(multi, tmp_path, spark, monkeypatch):
+    """A ``file://`` model directory, from a working directory elsewhere: read and written
+    through Spark's Hadoop FileSystem and through pyarrow.fs alike, no stray folders."""
+    estimator, X = multi
+    model = LinearModel.from_sklearn(estimator, fingerprint=FINGERPRINT)
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    for via, session in (("arrow", None), ("hadoop", spark)):
+        uri = (tmp_path / via / "model").as_uri()
+        save_model(model, uri, spark=session)
+        saved = (tmp_path / via / "model").iterdir()
+        assert sorted(p.name for p in saved if p.suffix != ".crc") == [JSON_NAME, NPZ_NAME]
+        for reader in (None, spark):
+            loaded = load_model(uri, spark=reader)
+            np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    assert list(elsewhere.iterdir()) == []
+    with pytest.raises(ModelError, match=r"nowhere/classifier.json not found or unreadable"):
+        load_model((tmp_path / "nowhere").as_uri(), spark=spark)

@@ -6,25 +6,47 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
+from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession
 
-from pool3.commands.lifecycle import finish_run, staged_counts
+from pool3.commands.lifecycle import finish_run, output_run, staged_counts
 from pool3.config import Config
 from pool3.errors import ModelError
 from pool3.featurize.calibration import ship_for_input
 from pool3.featurize.listing import input_images
 from pool3.featurize.shipping import WarmUp
 from pool3.featurize.step import Telemetry
-from pool3.model import load_bundle
+from pool3.model import ModelBundle, load_bundle
 from pool3.scoring.predict import classify_files
-from pool3.storage.outputs import SUCCESS_NAME, abort_output, prepare_output
+from pool3.storage.fs import exists, java_message
+from pool3.storage.outputs import SUCCESS_NAME, OutputTarget, is_complete
 from pool3.storage.schemas import PREDICTIONS_SCHEMA
-from pool3.training.classifier import load_model
+from pool3.training.classifier import LinearModel, load_model
 
 log = logging.getLogger(__name__)
+
+
+def check_model_dir(spark: SparkSession, model_dir: str) -> None:
+    """Refuse (ModelError) a model directory that is missing or not committed."""
+    try:
+        present, committed = exists(spark, model_dir), is_complete(spark, model_dir)
+    except Py4JJavaError as err:
+        raise ModelError(
+            f"cannot read the model directory {model_dir}: {java_message(err)}; check --model"
+        ) from err
+    if not present:
+        raise ModelError(
+            f"model directory {model_dir} does not exist; point --model at the output of "
+            "pool3 train (a path or URI, e.g. hdfs:///models/m)"
+        )
+    if not committed:
+        raise ModelError(
+            f"{model_dir} has no {SUCCESS_NAME}: it is not a committed model directory (a "
+            "train run still writing, or one that failed); point --model at the output of "
+            "a finished pool3 train"
+        )
 
 
 def run_classify(
@@ -39,13 +61,8 @@ def run_classify(
 ) -> dict[str, Any]:
     """Score every image under ``input_path`` with the classifier in ``model_dir``."""
     started = time.monotonic()
-    if not (Path(model_dir).expanduser() / SUCCESS_NAME).is_file():
-        raise ModelError(
-            f"{model_dir} has no {SUCCESS_NAME}: it is not a committed model directory (a "
-            "train run still writing, or one that failed); point --model at the output of "
-            "a finished pool3 train"
-        )
-    model = load_model(model_dir)
+    check_model_dir(spark, model_dir)
+    model = load_model(model_dir, spark=spark)
     bundle = load_bundle(config.model.source, home=config.model.home or None)
     if model.fingerprint != bundle.fingerprint:
         raise ModelError(
@@ -53,6 +70,35 @@ def run_classify(
             f"the featurizer is {bundle.fingerprint}: score with the model source it was "
             "trained with (model.source), or retrain on features of this model"
         )
+    with output_run(spark, output_path, config, run_id=run_id, command="classify") as target:
+        return _classify(
+            spark,
+            config,
+            target,
+            bundle,
+            model,
+            input_path=input_path,
+            model_dir=model_dir,
+            output_path=output_path,
+            worker_hook=worker_hook,
+            started=started,
+        )
+
+
+def _classify(
+    spark: SparkSession,
+    config: Config,
+    target: OutputTarget,
+    bundle: ModelBundle,
+    model: LinearModel,
+    *,
+    input_path: str,
+    model_dir: str,
+    output_path: str,
+    worker_hook: Callable[[], None] | None,
+    started: float,
+) -> dict[str, Any]:
+    run_id = target.run_id
     shipped, listed = ship_for_input(spark, config, bundle, input_path, exclude=output_path)
     trained_at = model.meta.get("feature_precision")
     precision_note = None
@@ -66,7 +112,6 @@ def run_classify(
     with WarmUp(spark, shipped, enabled=config.featurize.warm_up):
         files, listing = listed or input_images(spark, config, input_path, exclude=output_path)
         total = listing.total
-        target = prepare_output(spark, output_path, mode=config.output.mode, run_id=run_id)
     tel = Telemetry.create(spark)
     # labels are not part of a prediction: skip computing them in the workers
     cfg = replace(config, featurize=replace(config.featurize, labels="none"))
@@ -83,42 +128,38 @@ def run_classify(
             root=listing.root,
         )
 
-    try:
-        predictions(files).write.mode("overwrite").parquet(target.staging)
-        counts = staged_counts(spark, target.staging, PREDICTIONS_SCHEMA, expected=total)
-        summary = {
-            "input": input_path,
-            "output": target.final,
-            "images": total,
-            **listing.summary(),
-            "errors": counts["errors"],
-            "errors_by_reason": counts["errors_by_reason"],
-            "error_rate": round(counts["errors"] / total, 6),
-            "classifier": model_dir,
-            "model": bundle.fingerprint,
-            "runtime": shipped.runtime,
-            "precision": shipped.row_precision,
-            "trained_precision": trained_at,
-            "wall_seconds": round(time.monotonic() - started, 3),
-            **tel.summary(),
-        }
-        finish_run(
-            spark,
-            target,
-            config,
-            command="classify",
-            summary=summary,
-            run_id=run_id,
-            inputs={"images": input_path, "classifier": model_dir},
-            counts={"images": total, "ignored": listing.ignored, "errors": counts["errors"]},
-            durations={"total": summary["wall_seconds"]},
-            manifest_extra={
-                "model_runtime": shipped.placement.manifest(),
-                "listing": listing.manifest(),
-                **({"precision_note": precision_note} if precision_note else {}),
-            },
-        )
-    except BaseException:
-        abort_output(spark, target)
-        raise
+    predictions(files).write.mode("overwrite").parquet(target.staging)
+    counts = staged_counts(spark, target.staging, PREDICTIONS_SCHEMA, expected=total)
+    summary = {
+        "input": input_path,
+        "output": target.final,
+        "images": total,
+        **listing.summary(),
+        "errors": counts["errors"],
+        "errors_by_reason": counts["errors_by_reason"],
+        "error_rate": round(counts["errors"] / total, 6),
+        "classifier": model_dir,
+        "model": bundle.fingerprint,
+        "runtime": shipped.runtime,
+        "precision": shipped.row_precision,
+        "trained_precision": trained_at,
+        "wall_seconds": round(time.monotonic() - started, 3),
+        **tel.summary(),
+    }
+    finish_run(
+        spark,
+        target,
+        config,
+        command="classify",
+        summary=summary,
+        run_id=run_id,
+        inputs={"images": input_path, "classifier": model_dir},
+        counts={"images": total, "ignored": listing.ignored, "errors": counts["errors"]},
+        durations={"total": summary["wall_seconds"]},
+        manifest_extra={
+            "model_runtime": shipped.placement.manifest(),
+            "listing": listing.manifest(),
+            **({"precision_note": precision_note} if precision_note else {}),
+        },
+    )
     return summary

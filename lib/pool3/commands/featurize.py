@@ -9,7 +9,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from pool3.commands.lifecycle import finish_run, row_count, staged_counts
+from pool3.commands.lifecycle import finish_run, output_run, row_count, staged_counts
 from pool3.config import Config
 from pool3.featurize.calibration import ship_for_input
 from pool3.featurize.incremental import reuse_previous
@@ -20,7 +20,7 @@ from pool3.featurize.step import Progress, Telemetry, featurize_files
 from pool3.images.labels import parse_label_mode, read_manifest
 from pool3.model import load_bundle
 from pool3.storage.files import resolve, stat
-from pool3.storage.outputs import abort_output, prepare_output
+from pool3.storage.outputs import OutputTarget
 from pool3.storage.schemas import FEATURES_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -45,13 +45,44 @@ def run_featurize(
     started = time.monotonic()
     label_mode, manifest_path = parse_label_mode(config.featurize.labels)
     stat(resolve(on_default_fs(spark, input_path)), shown=input_path)  # before the model loads
+    with output_run(spark, output_path, config, run_id=run_id, command="featurize") as target:
+        return _featurize(
+            spark,
+            config,
+            target,
+            input_path=input_path,
+            output_path=output_path,
+            label_mode=label_mode,
+            manifest_path=manifest_path,
+            worker_hook=worker_hook,
+            started=started,
+        )
+
+
+def _featurize(
+    spark: SparkSession,
+    config: Config,
+    target: OutputTarget,
+    *,
+    input_path: str,
+    output_path: str,
+    label_mode: str,
+    manifest_path: str | None,
+    worker_hook: Callable[[], None] | None,
+    started: float,
+) -> dict[str, Any]:
+    run_id = target.run_id
     bundle = load_bundle(config.model.source, home=config.model.home or None)
     model, listed = ship_for_input(spark, config, bundle, input_path, exclude=output_path)
     with WarmUp(spark, model, enabled=config.featurize.warm_up) as warm:
         files, listing = listed or input_images(spark, config, input_path, exclude=output_path)
         total = listing.total
-        manifest = read_manifest(manifest_path) if manifest_path else None
-        target = prepare_output(spark, output_path, mode=config.output.mode, run_id=run_id)
+        manifest = None
+        if manifest_path:  # a path or URI, read through pyarrow.fs
+            where = resolve(on_default_fs(spark, manifest_path))
+            manifest = read_manifest(
+                where.fs_path, filesystem=where.filesystem(), shown=manifest_path
+            )
     ready = time.monotonic()
     tel = Telemetry.create(spark)
 
@@ -67,77 +98,71 @@ def run_featurize(
             root=listing.root,
         )
 
-    try:
-        todo, reused, hashed = files, None, None
-        if config.output.mode == "incremental" and target.existing == "complete":
-            todo, reused, hashed = reuse_previous(
-                spark,
-                files,
-                target.final,
-                bundle.fingerprint,
-                label_mode,
-                manifest,
-                runtime=model.runtime,
-                precision=model.row_precision,
-                root=listing.root,
-                max_file_bytes=config.featurize.max_file_mb * MB,
-                tasks=task_count(spark, listing, config.featurize.partitions),
-            )
-        with Progress(tel, every=config.featurize.progress_every, total=total):
-            featurize(todo).write.mode("overwrite").parquet(target.staging)
-            # Counted from the rows, not from accumulators (which retried tasks inflate).
-            n_reused = 0
-            if reused is not None:
-                before = row_count(spark, target.staging)
-                reused.write.mode("append").parquet(target.staging)
-                n_reused = row_count(spark, target.staging) - before
-            if hashed is not None:
-                hashed.unpersist()
-        written = time.monotonic()
-        counts = staged_counts(spark, target.staging, FEATURES_SCHEMA, expected=total)
-        featurized = total - n_reused
-        summary = {
-            "input": input_path,
-            "output": target.final,
-            "images": total,
-            **listing.summary(),
-            "featurized": featurized,
-            "reused": n_reused,
-            **{k: counts[k] for k in ("errors", "errors_by_reason", "unlabelled")},
-            "error_rate": round(counts["errors"] / total, 6),
-            "model": bundle.fingerprint,
-            "runtime": model.runtime,
-            "precision": model.row_precision,
-            "startup_seconds": round(ready - started, 3),
-            "warmup_seconds": warm.seconds,
-            "featurize_seconds": round(written - ready, 3),
-            "wall_seconds": round(time.monotonic() - started, 3),
-            **tel.summary(),
-        }
-        summary["images_per_second"] = round(
-            featurized / max(summary["featurize_seconds"], 1e-9), 2
-        )
-        finish_run(
+    todo, reused, hashed = files, None, None
+    if config.output.mode == "incremental" and target.existing == "complete":
+        todo, reused, hashed = reuse_previous(
             spark,
-            target,
-            config,
-            command="featurize",
-            summary=summary,
-            run_id=run_id,
-            inputs={"images": input_path, "labels": config.featurize.labels},
-            counts={
-                "images": total,
-                "ignored": listing.ignored,
-                "errors": counts["errors"],
-                "reused": n_reused,
-            },
-            durations={k: summary[k] for k in ("startup_seconds", "featurize_seconds")},
-            manifest_extra={
-                "model_runtime": model.placement.manifest(),
-                "listing": listing.manifest(),
-            },
+            files,
+            target.final,
+            bundle.fingerprint,
+            label_mode,
+            manifest,
+            runtime=model.runtime,
+            precision=model.row_precision,
+            root=listing.root,
+            max_file_bytes=config.featurize.max_file_mb * MB,
+            tasks=task_count(spark, listing, config.featurize.partitions),
         )
-    except BaseException:
-        abort_output(spark, target)
-        raise
+    with Progress(tel, every=config.featurize.progress_every, total=total):
+        featurize(todo).write.mode("overwrite").parquet(target.staging)
+        # Counted from the rows, not from accumulators (which retried tasks inflate).
+        n_reused = 0
+        if reused is not None:
+            before = row_count(spark, target.staging)
+            reused.write.mode("append").parquet(target.staging)
+            n_reused = row_count(spark, target.staging) - before
+        if hashed is not None:
+            hashed.unpersist()
+    written = time.monotonic()
+    counts = staged_counts(spark, target.staging, FEATURES_SCHEMA, expected=total)
+    featurized = total - n_reused
+    summary = {
+        "input": input_path,
+        "output": target.final,
+        "images": total,
+        **listing.summary(),
+        "featurized": featurized,
+        "reused": n_reused,
+        **{k: counts[k] for k in ("errors", "errors_by_reason", "unlabelled")},
+        "error_rate": round(counts["errors"] / total, 6),
+        "model": bundle.fingerprint,
+        "runtime": model.runtime,
+        "precision": model.row_precision,
+        "startup_seconds": round(ready - started, 3),
+        "warmup_seconds": warm.seconds,
+        "featurize_seconds": round(written - ready, 3),
+        "wall_seconds": round(time.monotonic() - started, 3),
+        **tel.summary(),
+    }
+    summary["images_per_second"] = round(featurized / max(summary["featurize_seconds"], 1e-9), 2)
+    finish_run(
+        spark,
+        target,
+        config,
+        command="featurize",
+        summary=summary,
+        run_id=run_id,
+        inputs={"images": input_path, "labels": config.featurize.labels},
+        counts={
+            "images": total,
+            "ignored": listing.ignored,
+            "errors": counts["errors"],
+            "reused": n_reused,
+        },
+        durations={k: summary[k] for k in ("startup_seconds", "featurize_seconds")},
+        manifest_extra={
+            "model_runtime": model.placement.manifest(),
+            "listing": listing.manifest(),
+        },
+    )
     return summary

@@ -1,15 +1,23 @@
-"""The run lifecycle every command shares: count the written rows, gate, commit.
+"""The run lifecycle the three commands share: own the output, write, gate, commit or abort.
 
-A command prepares its output (:func:`pool3.storage.outputs.prepare_output`), writes to
-staging, then calls :func:`finish_run`, which logs the summary, applies the error-rate gate
-and commits with the manifest and summary; on any exception the command aborts the output
-(:func:`pool3.storage.outputs.abort_output`), so nothing half-done is ever committed.
+Every command runs inside :func:`output_run`::
+
+    with output_run(spark, output_path, config, run_id=run_id, command="featurize") as target:
+        ...  # load the model, write rows (or files) to target.staging
+        finish_run(spark, target, config, ...)  # or commit_output(...) for train
+
+``output_run`` takes the output's lock and checks the mode first (so a second run on a live
+output exits 4 before loading anything), and on any exception removes staging; it always
+releases the lock. :func:`finish_run` logs the summary, applies the error-rate gate and
+commits with the manifest and summary, so nothing half-done is ever committed.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -19,11 +27,41 @@ from pyspark.sql.types import StructType
 from pool3.config import Config
 from pool3.errors import ThresholdError
 from pool3.storage.fs import literal
-from pool3.storage.outputs import OutputTarget, build_run_manifest, commit_output
+from pool3.storage.outputs import (
+    OutputTarget,
+    abort_output,
+    build_run_manifest,
+    commit_output,
+    prepare_output,
+    release_output,
+)
 
 log = logging.getLogger(__name__)
 
 SUMMARY_NAME = "_pool3_summary.json"
+
+
+@contextmanager
+def output_run(
+    spark: SparkSession, path: str, config: Config, *, run_id: str | None, command: str
+) -> Iterator[OutputTarget]:
+    """Own ``path`` for the life of a run: prepare (lock, leftovers, mode checks), yield
+    the target, abort (delete staging) on any exception, always release the lock."""
+    target = prepare_output(
+        spark,
+        path,
+        mode=config.output.mode,
+        run_id=run_id,
+        command=command,
+        lock_timeout_s=config.output.lock_timeout_seconds,
+    )
+    try:
+        yield target
+    except BaseException:
+        abort_output(spark, target)
+        raise
+    finally:
+        release_output(target)
 
 
 def errors_by_reason(table: DataFrame) -> dict[str, int]:

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import shutil
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from pyspark.sql import SparkSession
 
+from pool3.commands.lifecycle import output_run
 from pool3.config import Config, TrainParams
 from pool3.errors import DataError, OutputError, ThresholdError
-from pool3.report.write import summary_line, write_report
+from pool3.report.write import report_files, summary_line
 from pool3.storage.manifest import build_run_manifest
-from pool3.storage.outputs import check_run_id, read_committed
-from pool3.training.classifier import save_model
+from pool3.storage.outputs import commit_output, read_committed
+from pool3.training.classifier import model_files
 from pool3.training.rules import TrainingTable, prepare
 from pool3.training.sklearn_solver import train_and_evaluate
 from pool3.training.spark_solver import train_and_evaluate_spark
@@ -27,38 +23,6 @@ log = logging.getLogger(__name__)
 
 #: Bytes per collected feature row: 2048 float32 in Arrow, then numpy, with overheads.
 ROW_BYTES = 2048 * 4 * 3
-
-
-def prepare_model_dir(model_dir: str, *, mode: str, run_id: str | None = None) -> tuple[Path, Path]:
-    """(final, staging) for a local model directory; refuses an existing one unless overwrite.
-
-    With ``run_id`` the model goes to ``model_dir/run_id=<run_id>`` and a re-run of the same
-    id replaces it (as ``--run-id`` does for featurize and classify outputs).
-    """
-    final = Path(model_dir).expanduser().absolute()
-    if run_id is not None:
-        final = final / f"run_id={check_run_id(run_id)}"
-    if final.exists() and any(final.iterdir()) and mode != "overwrite" and run_id is None:
-        raise OutputError(
-            f"model directory {final} exists and is not empty: use --mode overwrite to replace "
-            "it, or choose another --output"
-        )
-    try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.staging-", dir=final.parent))
-    except OSError as err:
-        raise OutputError(f"cannot write the model directory {final}: {err}") from err
-    return final, staging
-
-
-def _swap_in(staging: Path, final: Path) -> None:
-    trash = None
-    if final.exists():
-        trash = final.with_name(f".{final.name}.old-{os.getpid()}")
-        os.replace(final, trash)
-    os.replace(staging, final)
-    if trash is not None:
-        shutil.rmtree(trash, ignore_errors=True)
 
 
 def _too_big(features_path: str, n: int, size_mb: float, max_collect_mb: int) -> DataError:
@@ -107,8 +71,12 @@ def run_train(
     """
     started = time.monotonic()
     params = config.train
-    final, staging = prepare_model_dir(model_dir, mode=config.output.mode, run_id=run_id)
-    try:
+    with output_run(spark, model_dir, config, run_id=run_id, command="train") as target:
+        if target.mode == "incremental" and target.existing == "complete":
+            raise OutputError(
+                f"model directory {target.final} exists and train has no incremental mode: "
+                "use --mode overwrite to replace it, or another --run-id"
+            )
         data = prepare(read_committed(spark, features_path, made_by="pool3 featurize"), params)
         limit = params.max_collect_mb
         why = spark_reason(data, params, features_path=features_path, max_collect_mb=limit)
@@ -128,8 +96,6 @@ def run_train(
                 f"accuracy {metrics['accuracy']:.1%} is below train.min_accuracy="
                 f"{config.train.min_accuracy:.1%}; the model was not written"
             )
-        save_model(result.classifier, staging)
-        write_report(result, staging)
         manifest = build_run_manifest(
             run_id=run_id,
             command="train",
@@ -140,12 +106,8 @@ def run_train(
             model_fingerprint=result.fingerprint,
             extra={"solver": result.solver, "accuracy": metrics["accuracy"]},
         )
-        (staging / "_pool3_manifest.json").write_text(json.dumps(manifest, indent=2))
-        (staging / "_SUCCESS").write_text("")
-        _swap_in(staging, final)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        files = {**model_files(result.classifier), **report_files(result)}
+        commit_output(spark, target, manifest=manifest, extra_files=files)
     line = summary_line({**metrics, "n_test": result.n_test})
-    log.info("%s; model and report in %s", line, final)
-    return {**metrics, "summary_line": line, "model_dir": str(final)}
+    log.info("%s; model and report in %s", line, target.final)
+    return {**metrics, "summary_line": line, "model_dir": target.final}

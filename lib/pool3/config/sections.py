@@ -142,9 +142,14 @@ class ClassifyConfig:
 
 @dataclass(frozen=True)
 class OutputConfig:
-    """What to do when the output exists: ``error``, ``overwrite`` or ``incremental``."""
+    """What to do when the output exists: ``error``, ``overwrite`` or ``incremental``.
+
+    ``lock_timeout_seconds``: a run owns its output through a lock with a heartbeat (every
+    tenth of this); a lock whose heartbeat is older than this is taken to be a dead run's.
+    """
 
     mode: str = _opt("error", choices=("error", "overwrite", "incremental"))
+    lock_timeout_seconds: int = _opt(600, ge=5)
 
 
 _SECTION_TYPES: dict[str, type] = {

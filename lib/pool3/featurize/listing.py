@@ -52,6 +52,7 @@ from pool3.storage import files as storage_files
 from pool3.storage.commit import MANIFEST_NAME, SUCCESS_NAME
 from pool3.storage.files import UNREADABLE, Root
 from pool3.storage.fs import default_fs, qualify
+from pool3.storage.lock import is_run_entry
 from pool3.storage.walk import printable, walk_local, walk_remote
 
 log = logging.getLogger(__name__)
@@ -159,7 +160,9 @@ def list_input(
     for entry in found:
         raw = root.uri_of(entry.fs_path)
         uri = printable(raw)
-        if any(entry.parts[:i] in outputs for i in range(len(entry.parts))):
+        if any(entry.parts[:i] in outputs for i in range(len(entry.parts))) or any(
+            is_run_entry(part) for part in entry.parts
+        ):  # inside an output, or a run's lock, heartbeat, staging or trash next to one
             listing.ignore("output", uri)
         elif _hidden(entry.parts):
             listing.ignore("hidden", uri)

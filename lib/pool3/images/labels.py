@@ -9,11 +9,13 @@ then decoded with :func:`urllib.parse.unquote` before the name is taken.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from urllib.parse import unquote
 
 import pandas as pd
+import pyarrow.fs as pafs
 
 from pool3.errors import ConfigError, InputError
 
@@ -81,31 +83,45 @@ def parse_label_mode(spec: str) -> tuple[str, str | None]:
     raise ConfigError(f"unknown label mode {spec!r}; expected {accepted}")
 
 
-def read_manifest(path: str | Path) -> dict[str, str]:
+def read_manifest(
+    path: str | Path, *, filesystem: pafs.FileSystem | None = None, shown: str | None = None
+) -> dict[str, str]:
     """Read a ``path,label`` table (CSV, or Parquet file/folder) into ``{path: label}``.
 
-    Paths are normalised with :func:`normalize_path` and otherwise taken as data. A CSV is read
-    with every cell as text, so labels such as ``NA`` or ``007`` stay as written.
+    ``path`` is local, or a path on ``filesystem`` (a ``pyarrow.fs`` file system: the
+    featurize command resolves ``manifest:hdfs://...`` and ``s3a://`` URIs to one);
+    ``shown`` is the name used in messages (by default ``path``). Paths are normalised with
+    :func:`normalize_path` and otherwise taken as data. A CSV is read with every cell as
+    text, so labels such as ``NA`` or ``007`` stay as written.
 
     Raises
     ------
     InputError
         Missing or unreadable file, missing columns, empty labels, or one path with two labels.
     """
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"label manifest {str(path)!r} does not exist; check manifest:FILE")
+    shown = shown or str(path)
+    fs = filesystem or pafs.LocalFileSystem()
+    where = str(path) if filesystem is not None else os.path.abspath(path)
     try:
-        if path.is_dir() or _starts_with(path, b"PAR1"):
-            frame = pd.read_parquet(path)
+        kind = fs.get_file_info(where).type
+        if kind == pafs.FileType.NotFound:
+            raise InputError(f"label manifest {shown!r} does not exist; check manifest:FILE")
+        if kind == pafs.FileType.Directory:
+            frame = pd.read_parquet(where, filesystem=fs)
         else:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+            with fs.open_input_file(where) as handle:
+                parquet = handle.read(4) == b"PAR1"
+                handle.seek(0)
+                if parquet:
+                    frame = pd.read_parquet(handle)
+                else:
+                    frame = pd.read_csv(handle, dtype=str, keep_default_na=False)
     except (OSError, ValueError) as err:
-        raise InputError(f"cannot read label manifest {str(path)!r}: {err}") from err
+        raise InputError(f"cannot read label manifest {shown!r}: {err}") from err
     missing = [c for c in ("path", "label") if c not in frame.columns]
     if missing:
         raise InputError(
-            f"label manifest {str(path)!r} lacks column(s) {missing}; found "
+            f"label manifest {shown!r} lacks column(s) {missing}; found "
             f"{list(frame.columns)}; expected a header row with path,label"
         )
     paths = (
@@ -118,14 +134,14 @@ def read_manifest(path: str | Path) -> dict[str, str]:
     bad = frame.index[paths.isna() | (paths == "") | labels.isna() | (labels == "")]
     if len(bad):
         raise InputError(
-            f"label manifest {str(path)!r} has {len(bad)} row(s) with an empty path or label "
+            f"label manifest {shown!r} has {len(bad)} row(s) with an empty path or label "
             f"(first data rows: {[int(i) + 1 for i in bad[:5]]}); fill or remove them"
         )
     table = pd.DataFrame({"path": paths, "label": labels}).drop_duplicates()
     clashes = table["path"][table["path"].duplicated()]
     if len(clashes):
         raise InputError(
-            f"label manifest {str(path)!r} gives different labels to the same path, e.g. "
+            f"label manifest {shown!r} gives different labels to the same path, e.g. "
             f"{clashes.iloc[0]!r}; keep one label per path"
         )
     return dict(zip(table["path"], table["label"], strict=True))
@@ -161,11 +177,6 @@ def labels_for_paths(
     else:
         raise ConfigError(f"unknown label mode {mode!r}; expected one of {LABEL_MODES}")
     return pd.Series(values, index=paths.index, dtype=object, name="label")
-
-
-def _starts_with(path: Path, magic: bytes) -> bool:
-    with path.open("rb") as handle:
-        return handle.read(len(magic)) == magic
 
 
 def _manifest_label(path: str, manifest: dict[str, str], url_encoded: bool) -> str | None:

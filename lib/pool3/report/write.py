@@ -14,15 +14,18 @@ import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from py4j.protocol import Py4JError
+from pyspark.sql import SparkSession
 
 from pool3.errors import OutputError
 from pool3.report.html import render_html
 from pool3.report.plot import confusion_png
+from pool3.storage.dirs import write_files
+from pool3.storage.fs import join
 
 if TYPE_CHECKING:
     from pool3.training.result import TrainResult
@@ -30,6 +33,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EXAMPLES_PER_PAIR = 3
+REPORT_FILES = {
+    "metrics_json": "metrics.json",
+    "confusion_csv": "confusion_matrix.csv",
+    "confusion_png": "confusion_matrix.png",
+    "report_html": "report.html",
+}
 
 
 def summary_line(metrics: Mapping[str, Any]) -> str:
@@ -114,57 +123,54 @@ def confusion_frame(metrics: Mapping[str, Any]) -> pd.DataFrame:
     return frame
 
 
-def write_report(
+def report_files(
     result: TrainResult,
-    model_dir: str | os.PathLike[str],
     *,
     example_paths: Mapping[tuple[str, str], Sequence[str]] | None = None,
-) -> dict[str, Path]:
-    """Write the evaluation report files into ``model_dir`` (created if absent).
+) -> dict[str, bytes]:
+    """The evaluation report's files, ``{name: bytes}``: ``metrics.json``,
+    ``confusion_matrix.csv``, ``confusion_matrix.png`` and ``report.html``.
 
-    Parameters
-    ----------
-    result : TrainResult
-    model_dir : path
-    example_paths : dict, keyword-only, optional
-        ``{(true, predicted): [path, ...]}`` shown for the most-confused pairs; by default
-        the misclassified test images of ``result``.
-
-    Returns
-    -------
-    dict
-        ``{"metrics_json", "confusion_csv", "confusion_png", "report_html"}`` -> written path.
-
-    Raises
-    ------
-    OutputError
-        When the directory or a file cannot be written.
+    ``example_paths`` (``{(true, predicted): [path, ...]}``) are shown for the most-confused
+    pairs; by default the misclassified test images of ``result``.
     """
-    out = Path(model_dir)
     metrics = result.metrics
     run = run_summary(result)
     if example_paths is None:
         example_paths = misclassified_examples(result.y_test, result.y_pred, result.paths_test)
     png = confusion_png(metrics["confusion_matrix"], metrics["labels"])
-    files = {
-        "metrics_json": out / "metrics.json",
-        "confusion_csv": out / "confusion_matrix.csv",
-        "confusion_png": out / "confusion_matrix.png",
-        "report_html": out / "report.html",
+    html = render_html(metrics, run=run, png=png, examples=example_paths)
+    return {
+        "metrics.json": json.dumps({**metrics, "run": run}, indent=2, ensure_ascii=False).encode(
+            "utf-8"
+        ),
+        "confusion_matrix.csv": confusion_frame(metrics).to_csv().encode("utf-8"),
+        "confusion_matrix.png": png,
+        "report.html": html.encode("utf-8"),
     }
+
+
+def write_report(
+    result: TrainResult,
+    model_dir: str | os.PathLike[str],
+    *,
+    example_paths: Mapping[tuple[str, str], Sequence[str]] | None = None,
+    spark: SparkSession | None = None,
+) -> dict[str, str]:
+    """Write :func:`report_files` into ``model_dir`` (a path or URI; created if absent),
+    outside any commit: for notebooks and tests (``pool3 train`` commits them with the model).
+
+    Returns ``{"metrics_json", "confusion_csv", "confusion_png", "report_html"}`` -> the
+    written path. Raises :class:`OutputError` when the directory or a file cannot be written.
+    """
+    files = report_files(result, example_paths=example_paths)
+    where = os.fspath(model_dir)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        files["metrics_json"].write_text(
-            json.dumps({**metrics, "run": run}, indent=2, ensure_ascii=False), encoding="utf-8"
-        )
-        confusion_frame(metrics).to_csv(files["confusion_csv"], encoding="utf-8")
-        files["confusion_png"].write_bytes(png)
-        files["report_html"].write_text(
-            render_html(metrics, run=run, png=png, examples=example_paths), encoding="utf-8"
-        )
-    except OSError as err:
+        write_files(where, files, spark=spark)
+    except (OSError, Py4JError) as err:
         raise OutputError(
-            f"cannot write the report into {out}: {err}; check the path and permissions."
+            f"cannot write the report into {where}: {err}; check the path and permissions."
         ) from err
-    log.info("%s; report in %s", summary_line(metrics), files["report_html"])
-    return files
+    written = {key: join(where, name) for key, name in REPORT_FILES.items()}
+    log.info("%s; report in %s", summary_line(result.metrics), written["report_html"])
+    return written

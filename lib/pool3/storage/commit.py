@@ -1,9 +1,11 @@
 """The commit protocol of an output: staging -> manifest, extra files, ``_SUCCESS`` -> swap.
 
-See :mod:`pool3.storage.outputs` for the whole life of an output. ``_SUCCESS`` is written last, so
-a directory with it is complete; the swap renames an existing output to a hidden trash
-sibling, staging to the final path, then deletes the trash. A rename is atomic on HDFS and
-local disks but a copy on object stores (s3a): readers there must check ``_SUCCESS``.
+See :mod:`pool3.storage.outputs` for the whole life of an output. ``commit_output`` and
+``abort_output`` end the run's ownership of the output (its lock, :mod:`pool3.storage.lock`).
+``_SUCCESS`` is written last, so a directory with it is complete; the swap renames an
+existing output to a hidden trash sibling, staging to the final path, then deletes the
+trash. A rename is atomic on HDFS and local disks but a copy on object stores (s3a):
+readers there must check ``_SUCCESS``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 import logging
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from py4j.protocol import Py4JError, Py4JJavaError
 from pyspark.sql import SparkSession
@@ -27,8 +29,10 @@ from pool3.storage.fs import (
     mkdirs,
     parent_and_name,
     rename,
+    write_bytes,
     write_text,
 )
+from pool3.storage.lock import OutputLock, owned_name
 from pool3.storage.manifest import jsonable, utc_now
 
 logger = logging.getLogger(__name__)
@@ -41,7 +45,8 @@ MANIFEST_NAME = "_pool3_manifest.json"
 class OutputTarget:
     """Where a run writes (``staging``) and where its output appears on commit (``final``).
 
-    ``existing`` is ``"none"``, ``"complete"`` (``_SUCCESS`` present: an ``incremental`` run
+    ``lock`` is this run's ownership of ``final`` (:mod:`pool3.storage.lock`); ``existing`` is
+    ``"none"``, ``"complete"`` (``_SUCCESS`` present: an ``incremental`` run
     reads it before writing old + new rows to staging) or ``"incomplete"``.
     """
 
@@ -50,6 +55,7 @@ class OutputTarget:
     mode: str
     run_id: str | None
     existing: str = "none"
+    lock: OutputLock | None = field(default=None, compare=False, repr=False)
 
 
 def is_complete(spark: SparkSession, path: str) -> bool:
@@ -62,7 +68,7 @@ def commit_output(
     target: OutputTarget,
     *,
     manifest: Mapping[str, object],
-    extra_files: Mapping[str, str] | None = None,
+    extra_files: Mapping[str, str | bytes] | None = None,
 ) -> None:
     """Write the manifest and ``extra_files`` into staging, ``_SUCCESS`` last, then swap it in.
 
@@ -73,8 +79,8 @@ def commit_output(
     manifest : mapping
         The run manifest (see :func:`build_run_manifest`); stored as ``_pool3_manifest.json``
         with ``committed_at`` and ``output`` added.
-    extra_files : mapping of str to str, optional
-        File name (no ``/``) -> text, e.g. ``{"report.html": html}``. Next to data files
+    extra_files : mapping of str to str or bytes, optional
+        File name (no ``/``) -> text or bytes, e.g. ``{"report.html": html}``. Next to data files
         (``part-*``) names must start with ``_`` (``_report.html``): Spark's readers take
         every other file in the directory as data.
 
@@ -84,7 +90,8 @@ def commit_output(
         An extra file name that is not a plain name, or is visible next to data files.
     OutputError
         Writing or renaming failed; the previous output, if any, is left (or put back) in
-        place. Call :func:`abort_output` to remove staging.
+        place; or this run no longer holds the output's lock (another run judged it dead).
+        Call :func:`abort_output` to remove staging.
     """
     extra_files = dict(extra_files or {})
     for name in extra_files:
@@ -95,11 +102,18 @@ def commit_output(
         mkdirs(spark, target.staging)
         _check_readable_layout(list_names(spark, target.staging), extra_files)
         delete(spark, join(target.staging, SUCCESS_NAME), recursive=False)
-        for name, text in extra_files.items():
-            write_text(spark, join(target.staging, name), text)
+        for name, data in extra_files.items():
+            if isinstance(data, str):
+                data = data.encode("utf-8")
+            write_bytes(spark, join(target.staging, name), data)
         text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n"
         write_text(spark, join(target.staging, MANIFEST_NAME), text)
         write_text(spark, join(target.staging, SUCCESS_NAME), "")
+        if target.lock is not None and not target.lock.held():
+            raise OutputError(
+                f"this run lost the lock of {target.final} (another run took its heartbeat "
+                "for dead; see output.lock_timeout_seconds): nothing is committed; run again"
+            )
         _swap(spark, target)
     except (Py4JJavaError, OSError) as err:
         why = java_message(err) if isinstance(err, Py4JJavaError) else str(err)
@@ -108,9 +122,11 @@ def commit_output(
             f"unchanged, the new one is in {target.staging}"
         ) from err
     logger.info("committed %s", target.final)
+    if target.lock is not None:
+        target.lock.release()
 
 
-def _check_readable_layout(names: list[str], extra_files: Mapping[str, str]) -> None:
+def _check_readable_layout(names: list[str], extra_files: Mapping[str, object]) -> None:
     """Refuse visible extra files next to data files: they would break Spark's readers."""
     if not any(n.startswith("part-") for n in names):
         return
@@ -126,7 +142,8 @@ def _swap(spark: SparkSession, target: OutputTarget) -> None:
     parent, name = parent_and_name(spark, target.final)
     trash = None
     if exists(spark, target.final):
-        trash = join(parent, f".{name}.pool3-trash-{uuid.uuid4().hex[:12]}")
+        token = target.lock.owner.token if target.lock else uuid.uuid4().hex[:16]
+        trash = join(parent, owned_name(name, "trash", token))
         rename(spark, target.final, trash)
     try:
         rename(spark, target.staging, target.final)
@@ -142,9 +159,12 @@ def _swap(spark: SparkSession, target: OutputTarget) -> None:
 
 
 def abort_output(spark: SparkSession, target: OutputTarget) -> None:
-    """Delete the staging directory of a failed run (best effort: failures are logged)."""
+    """Delete the staging directory of a failed run and give up the output's lock (best
+    effort: failures are logged)."""
     try:
         if delete(spark, target.staging):
             logger.info("removed staging %s", target.staging)
     except Py4JError as err:
         logger.warning("could not remove staging %s: %s", target.staging, err)
+    if target.lock is not None:
+        target.lock.release()

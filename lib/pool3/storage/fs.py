@@ -13,6 +13,8 @@ exception: it is used on inputs and raises ``InputError`` itself.
 from __future__ import annotations
 
 import json
+import os
+import threading
 from typing import Any
 
 from py4j.protocol import Py4JJavaError
@@ -138,25 +140,104 @@ def list_files(spark: SparkSession, path: str, *, recursive: bool = False) -> li
     return sorted(files)
 
 
-def write_text(spark: SparkSession, path: str, text: str) -> None:
-    """Write ``text`` as UTF-8 to ``path``, replacing an existing file."""
+def write_bytes(spark: SparkSession, path: str, data: bytes) -> None:
+    """Write ``data`` to ``path``, replacing an existing file."""
     fs, jpath = hadoop_path(spark, path)
     stream = fs.create(jpath, True)
     try:
-        stream.write(bytearray(text.encode("utf-8")))
+        stream.write(bytearray(data))
+    finally:
+        stream.close()
+
+
+def write_text(spark: SparkSession, path: str, text: str) -> None:
+    """Write ``text`` as UTF-8 to ``path``, replacing an existing file."""
+    write_bytes(spark, path, text.encode("utf-8"))
+
+
+def read_bytes(spark: SparkSession, path: str) -> bytes:
+    """The bytes of the file at ``path``."""
+    fs, jpath = hadoop_path(spark, path)
+    stream = fs.open(jpath)
+    try:
+        return bytes(stream.readAllBytes())
     finally:
         stream.close()
 
 
 def read_text(spark: SparkSession, path: str) -> str:
     """The UTF-8 text of the file at ``path``."""
+    return read_bytes(spark, path).decode("utf-8")
+
+
+def modified_ms(spark: SparkSession, path: str) -> int:
+    """Modification time of ``path`` in ms since the epoch, by the file system's clock."""
     fs, jpath = hadoop_path(spark, path)
-    stream = fs.open(jpath)
+    return int(fs.getFileStatus(jpath).getModificationTime())
+
+
+def _local(fs: Any, jpath: Any) -> str | None:
+    """The OS path of ``jpath`` if it is on the local file system, else None."""
+    return str(jpath.toUri().getPath()) if str(fs.getScheme()) == "file" else None
+
+
+def create_new(spark: SparkSession, path: str, data: bytes) -> bool:
+    """Create ``path`` holding ``data`` only if nothing is there; False if something is.
+
+    Atomic where the store makes it so: local disks (the file is written aside, then
+    hard-linked into place: ``link(2)`` fails if the name exists, and a reader never sees
+    it half-written), HDFS (the NameNode refuses a second create), ABFS and GCS
+    (conditional create). On S3 (s3a) it is a check then a write unless the store and
+    Hadoop support conditional writes: two runs starting within the same instant may
+    both succeed there (see docs/cluster.md, "Who owns an output").
+    """
+    fs, jpath = hadoop_path(spark, path)
+    local = _local(fs, jpath)
+    if local is not None:
+        aside = f"{local}.{os.getpid()}-{threading.get_ident()}.new"
+        with open(aside, "wb") as out:
+            out.write(data)
+        try:
+            os.link(aside, local)
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(aside)
+        return True
+    if fs.exists(jpath):
+        return False
     try:
-        data = stream.readAllBytes()
+        stream = fs.create(jpath, False)
+    except Py4JJavaError:
+        if fs.exists(jpath):  # FileAlreadyExists, or another client is creating it
+            return False
+        raise
+    try:
+        stream.write(bytearray(data))
     finally:
         stream.close()
-    return bytes(data).decode("utf-8")
+    return True
+
+
+def rename_new(spark: SparkSession, src: str, dst: str) -> bool:
+    """Rename file ``src`` to ``dst`` unless ``dst`` exists (then False, ``src`` kept).
+
+    Unlike :func:`rename` this never replaces ``dst``, also on local disks (where
+    ``rename(2)`` would): the file is linked to the new name, then unlinked.
+    """
+    fs, jsrc = hadoop_path(spark, src)
+    _, jdst = hadoop_path(spark, dst)
+    local = _local(fs, jsrc)
+    if local is not None:
+        try:
+            os.link(local, str(jdst.toUri().getPath()))
+        except FileExistsError:
+            return False
+        os.unlink(local)
+        return True
+    if fs.exists(jdst):
+        return False
+    return bool(fs.rename(jsrc, jdst))
 
 
 def read_json(spark: SparkSession, path: str) -> dict[str, Any]:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
 
 from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession
@@ -54,14 +53,17 @@ from pool3.storage.fs import (
     qualify,
     read_json,
     read_text,
+    rename,
     write_text,
 )
+from pool3.storage.lock import OutputBusy, OutputLock, Owner, owned_name, token_of
 from pool3.storage.manifest import build_run_manifest
 
 __all__ = [
     "MANIFEST_NAME",
     "MODES",
     "SUCCESS_NAME",
+    "OutputBusy",
     "OutputTarget",
     "abort_output",
     "build_run_manifest",
@@ -74,6 +76,7 @@ __all__ = [
     "read_committed",
     "read_json",
     "read_text",
+    "release_output",
     "write_text",
 ]
 
@@ -148,9 +151,15 @@ def check_run_id(run_id: str) -> str:
 
 
 def prepare_output(
-    spark: SparkSession, path: str, *, mode: str, run_id: str | None = None
+    spark: SparkSession,
+    path: str,
+    *,
+    mode: str,
+    run_id: str | None = None,
+    command: str = "run",
+    lock_timeout_s: float = 600.0,
 ) -> OutputTarget:
-    """Decide where a run writes, after checking that it may.
+    """Take ownership of an output and decide where the run writes, after checking that it may.
 
     Parameters
     ----------
@@ -163,15 +172,22 @@ def prepare_output(
     run_id : str, optional
         Write to ``path/run_id=<run_id>``; re-running the same id replaces that run's
         output only (as ``overwrite``); other run ids are never touched.
+    command : str
+        Recorded in the lock, so a second run can say who holds the output.
+    lock_timeout_s : float
+        ``output.lock_timeout_seconds``: see :mod:`pool3.storage.lock`.
 
     Returns
     -------
     OutputTarget
-        ``staging`` is a hidden sibling ``.<name>.pool3-staging-<uuid>``; it is not created
-        (Spark's default write mode creates it). Nothing is replaced before commit.
+        Holding the output's lock (release it with :func:`release_output`); ``staging`` is
+        a hidden sibling ``.<name>.pool3-staging-<token>``, not created (Spark's writers
+        create it). Nothing is replaced before commit.
 
     Raises
     ------
+    OutputBusy
+        Another live run holds the output's lock.
     OutputError
         Complete output exists (mode ``error``, no run id); an incomplete one holds files
         pool3 did not write; the path is a file; or its parent is not writable.
@@ -184,15 +200,41 @@ def prepare_output(
     try:
         final = qualify(spark, target_path)
         parent, name = parent_and_name(spark, final)
-        existing = _existing(spark, final, mode=mode, run_id=run_id)
     except (Py4JJavaError, ValueError) as err:
         why = java_message(err) if isinstance(err, Py4JJavaError) else str(err)
         raise OutputError(f"output path {target_path!r} is not usable: {why}") from err
-    _probe_writable(spark, parent)
-    _remove_leftovers(spark, parent, name)
-    staging = join(parent, f".{name}.pool3-staging-{uuid.uuid4().hex[:12]}")
+    lock = OutputLock(spark, parent, name, Owner.me(command, run_id), timeout_s=lock_timeout_s)
+    try:
+        mkdirs(spark, parent)
+        lock.acquire()
+    except (Py4JJavaError, OSError) as err:
+        why = java_message(err) if isinstance(err, Py4JJavaError) else str(err)
+        raise OutputError(
+            f"cannot write to {parent}: {why}; check that it is a directory you may write to, "
+            "or choose another output path"
+        ) from err
+    try:
+        _remove_leftovers(spark, parent, name, final, lock.owner.token)
+        existing = _existing(spark, final, mode=mode, run_id=run_id)
+    except Py4JJavaError as err:
+        lock.release()
+        raise OutputError(
+            f"output path {target_path!r} is not usable: {java_message(err)}"
+        ) from err
+    except BaseException:
+        lock.release()
+        raise
+    staging = join(parent, owned_name(name, "staging", lock.owner.token))
     logger.info("output %s (mode %s, existing: %s), staging %s", final, mode, existing, staging)
-    return OutputTarget(final=final, staging=staging, mode=mode, run_id=run_id, existing=existing)
+    return OutputTarget(
+        final=final, staging=staging, mode=mode, run_id=run_id, existing=existing, lock=lock
+    )
+
+
+def release_output(target: OutputTarget) -> None:
+    """Give up the output's lock (after commit or abort)."""
+    if target.lock is not None:
+        target.lock.release()
 
 
 def _existing(spark: SparkSession, final: str, *, mode: str, run_id: str | None) -> str:
@@ -231,24 +273,20 @@ def _existing(spark: SparkSession, final: str, *, mode: str, run_id: str | None)
     return "incomplete"
 
 
-def _probe_writable(spark: SparkSession, parent: str) -> None:
-    probe = join(parent, f".pool3-probe-{uuid.uuid4().hex[:12]}")
-    try:
-        mkdirs(spark, parent)
-        write_text(spark, probe, "")
-        delete(spark, probe, recursive=False)
-    except (Py4JJavaError, OSError) as err:
-        why = java_message(err) if isinstance(err, Py4JJavaError) else str(err)
-        raise OutputError(
-            f"cannot write to {parent}: {why}; check that it is a directory you may write to, "
-            "or choose another output path"
-        ) from err
-
-
-def _remove_leftovers(spark: SparkSession, parent: str, name: str) -> None:
-    """Delete staging and trash dirs that earlier failed runs of this output left behind."""
-    prefixes = (f".{name}.pool3-staging-", f".{name}.pool3-trash-")
-    for child in list_names(spark, parent):
-        if child.startswith(prefixes):
-            logger.warning("removing %s left by an earlier failed run", join(parent, child))
-            delete(spark, join(parent, child))
+def _remove_leftovers(spark: SparkSession, parent: str, name: str, final: str, token: str) -> None:
+    """Clean up after runs of this output that are gone (this run holds the lock, so every
+    other owner's staging, trash and heartbeat is a dead run's). A run killed in the middle
+    of its swap leaves the previous output in its trash and none at ``final``: that trash is
+    put back first."""
+    entries = [e for e in list_names(spark, parent) if token_of(name, e) not in (None, token)]
+    trash = [e for e in entries if e.startswith(owned_name(name, "trash", ""))]
+    if trash and not exists(spark, final):
+        for entry in trash:
+            if is_complete(spark, join(parent, entry)):
+                logger.warning("putting back %s, moved aside by a run killed mid-commit", final)
+                rename(spark, join(parent, entry), final)
+                entries.remove(entry)
+                break
+    for entry in entries:
+        logger.warning("removing %s, left by a run that is gone", join(parent, entry))
+        delete(spark, join(parent, entry))

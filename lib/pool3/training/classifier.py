@@ -15,13 +15,16 @@ import logging
 import os
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+from py4j.protocol import Py4JError, Py4JJavaError
+from pyspark.sql import SparkSession
 
 from pool3 import __version__
 from pool3.errors import ConfigError, ModelError, OutputError
+from pool3.storage import fs
+from pool3.storage.dirs import read_bytes, write_files
 
 log = logging.getLogger(__name__)
 
@@ -161,18 +164,8 @@ def _versions() -> dict[str, str]:
     return {"pool3": __version__, "numpy": np.__version__, "scikit-learn": sklearn.__version__}
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def save_model(model: LinearModel, model_dir: str | os.PathLike[str]) -> Path:
-    """Write ``classifier.npz`` and ``classifier.json`` into ``model_dir`` (created if absent).
-
-    Returns the directory. Raises :class:`OutputError` if it cannot be written.
-    """
-    out = Path(model_dir)
+def model_files(model: LinearModel) -> dict[str, bytes]:
+    """``{"classifier.npz": ..., "classifier.json": ...}``: the files of a saved model."""
     buf = io.BytesIO()
     np.savez(
         buf,
@@ -197,22 +190,42 @@ def save_model(model: LinearModel, model_dir: str | os.PathLike[str]) -> Path:
         raise ModelError(
             f"classifier meta is not JSON-serialisable: {err}; pass plain types."
         ) from err
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        _write_atomic(out / NPZ_NAME, npz)
-        _write_atomic(out / JSON_NAME, text.encode("utf-8"))
-    except OSError as err:
-        raise OutputError(f"cannot write the classifier to {out}: {err}; check the path.") from err
-    log.info("saved classifier (%d classes, %s) to %s", len(model.classes), model.fingerprint, out)
-    return out
+    return {NPZ_NAME: npz, JSON_NAME: text.encode("utf-8")}
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def save_model(
+    model: LinearModel, model_dir: str | os.PathLike[str], *, spark: SparkSession | None = None
+) -> str:
+    """Write the model's files into ``model_dir`` (a path or URI; created if absent), outside
+    any commit: for tests and notebooks; ``pool3 train`` commits them with its report.
+
+    Returns the directory. Raises :class:`OutputError` if it cannot be written.
+    """
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise ModelError(f"{path} not found; {_RETRAIN} into this model directory.") from err
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        write_files(model_dir, model_files(model), spark=spark)
+    except (OSError, Py4JError) as err:
+        raise OutputError(
+            f"cannot write the classifier to {model_dir}: {err}; check the path."
+        ) from err
+    log.info("saved classifier (%d classes) to %s", len(model.classes), model_dir)
+    return os.fspath(model_dir)
+
+
+def _read(where: str, name: str, spark: SparkSession | None) -> bytes:
+    try:
+        return read_bytes(where, name, spark=spark)
+    except (OSError, Py4JError) as err:
+        why = fs.java_message(err) if isinstance(err, Py4JJavaError) else str(err)
+        raise ModelError(
+            f"{fs.join(where, name)} not found or unreadable ({why}); {_RETRAIN} into this "
+            "model directory."
+        ) from err
+
+
+def _parse_json(raw: bytes, path: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ModelError(f"{path} is unreadable or not JSON ({err}); {_RETRAIN}.") from err
     if not isinstance(doc, dict) or doc.get("format_version") != FORMAT_VERSION:
         got = doc.get("format_version") if isinstance(doc, dict) else type(doc).__name__
@@ -226,8 +239,12 @@ def _read_json(path: Path) -> dict[str, Any]:
     return doc
 
 
-def load_model(model_dir: str | os.PathLike[str]) -> LinearModel:
-    """Load a classifier written by :func:`save_model`, never unpickling anything.
+def load_model(
+    model_dir: str | os.PathLike[str], *, spark: SparkSession | None = None
+) -> LinearModel:
+    """Load a classifier written by :func:`save_model` or ``pool3 train``, never unpickling
+    anything. ``model_dir`` is a path or URI, read through Spark's Hadoop FileSystem when
+    ``spark`` (with a JVM) is given, else through ``pyarrow.fs``.
 
     Raises
     ------
@@ -235,13 +252,10 @@ def load_model(model_dir: str | os.PathLike[str]) -> LinearModel:
         Missing file, corrupt or tampered ``.npz`` (incl. pickled object arrays), a JSON
         that does not describe the arrays. The message names the file.
     """
-    src = Path(model_dir)
-    doc = _read_json(src / JSON_NAME)
-    npz_path = src / NPZ_NAME
-    try:
-        raw = npz_path.read_bytes()
-    except OSError as err:
-        raise ModelError(f"{npz_path} not found or unreadable ({err}); {_RETRAIN}.") from err
+    where = os.fspath(model_dir)
+    doc = _parse_json(_read(where, JSON_NAME, spark), fs.join(where, JSON_NAME))
+    npz_path = fs.join(where, NPZ_NAME)
+    raw = _read(where, NPZ_NAME, spark)
     if hashlib.sha256(raw).hexdigest() != doc["npz_sha256"]:
         raise ModelError(
             f"{npz_path} does not match the checksum in {JSON_NAME} (changed or from another "
