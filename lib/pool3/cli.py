@@ -2,7 +2,8 @@
 
 Every failure ends with one line on stderr and a non-zero exit code (README, "Exit codes"):
 0 success, 1 unexpected error, 2 usage or configuration, 3 input, 4 output, 5 model,
-6 quality gate (error rate, accuracy), 7 training data.
+6 quality gate (error rate, accuracy), 7 training data; 130 on Ctrl-C, 143 on SIGTERM (the
+run's staging is removed and its output lock released first).
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -66,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pool3",
         description="Inception-v3 pool_3 features on Spark, a linear SVM on top.",
         epilog="Exit codes: 0 ok, 1 unexpected, 2 usage/config, 3 input, 4 output, 5 model, "
-        "6 quality gate, 7 training data.",
+        "6 quality gate, 7 training data, 130 interrupted, 143 terminated.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -240,6 +244,23 @@ def _run(args: argparse.Namespace, worker_hook: Callable[[], None] | None) -> di
         spark.stop()
 
 
+def _terminated(command: str) -> None:
+    """SIGTERM (a scheduler cancelling the run): remove the run's staging, release its output
+    lock, say so, and end the process with 143. Nothing is raised into the interrupted code:
+    an exception in the middle of a py4j call would leave the JVM connection unusable."""
+    from pool3.commands.lifecycle import abort_all
+
+    # In another thread: py4j gives each thread its own JVM connection, and this thread's
+    # is in the middle of the interrupted call.
+    cleanup = threading.Thread(target=abort_all, name="pool3-sigterm", daemon=True)
+    cleanup.start()
+    cleanup.join(timeout=60)
+    print(f"pool3 {command}: terminated (SIGTERM); nothing committed", file=sys.stderr)
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(143)
+
+
 def main(
     argv: Sequence[str] | None = None, *, worker_hook: Callable[[], None] | None = None
 ) -> int:
@@ -253,6 +274,10 @@ def main(
     quiet_tensorflow_env()
     args = build_parser().parse_args(argv)
     setup_logging(verbose=args.verbose)
+    on_main = threading.current_thread() is threading.main_thread()
+    previous = None
+    if on_main:
+        previous = signal.signal(signal.SIGTERM, lambda *_: _terminated(args.command))
     try:
         result = _run(args, worker_hook)
     except Pool3Error as err:
@@ -267,6 +292,9 @@ def main(
             f"pool3 {args.command}: unexpected error: {type(err).__name__}: {err}", file=sys.stderr
         )
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     if args.command == "train":
         print(result["summary_line"])
         print(f"Report: {result['model_dir']}/report.html")

@@ -168,3 +168,25 @@ def test_two_runs_on_one_output_one_commits_the_other_exits_4(tmp_path):
     assert_error(refused, "featurize", 4, f"is being written by pool3 featurize, pid {winner}")
     check_output(tmp_path / "out", names)
     assert leftovers(tmp_path, "out") == []
+
+
+@pytest.mark.parametrize("when", ["locked", "writing"])
+def test_sigterm_removes_the_runs_lock_and_staging(tmp_path, when):
+    """A scheduler cancelling the run (SIGTERM to the driver) just after it took its output,
+    or while Spark writes staging: exit 143, and no lock, heartbeat or staging is left for
+    the next run to wait on or clean."""
+    copy_images(tmp_path / "imgs", 30)
+    args = ["featurize", "--input", "imgs", "--output", "out", "--master", "local[1]"]
+    started = time.monotonic()
+    proc = start(args, tmp_path)
+    deadline = time.monotonic() + 300
+    pattern = ".out.pool3-lock" if when == "locked" else ".out.pool3-staging-*"
+    while not list(tmp_path.glob(pattern)):
+        assert proc.poll() is None and time.monotonic() < deadline, f"never {when}"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)  # the driver process only, as YARN or Airflow would
+    result = finish(proc, started, timeout=120)
+    assert result.rc == 143, result.stderr[-3000:]
+    # (the JVM may log its own shutdown after that line)
+    assert "pool3 featurize: terminated (SIGTERM); nothing committed" in result.stderr
+    assert leftovers(tmp_path, "out") == [] and not (tmp_path / "out").exists()

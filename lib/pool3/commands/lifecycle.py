@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -27,6 +28,7 @@ from pyspark.sql.types import StructType
 from pool3.config import Config
 from pool3.errors import ThresholdError
 from pool3.storage.fs import literal
+from pool3.storage.lock import HELD
 from pool3.storage.outputs import (
     OutputTarget,
     abort_output,
@@ -55,6 +57,7 @@ def output_run(
         command=command,
         lock_timeout_s=config.output.lock_timeout_seconds,
     )
+    _ACTIVE[id(target)] = (spark, target)
     try:
         yield target
     except BaseException:
@@ -62,6 +65,33 @@ def output_run(
         raise
     finally:
         release_output(target)
+        _ACTIVE.pop(id(target), None)
+
+
+#: Outputs of the runs in progress in this process, for :func:`abort_all`.
+_ACTIVE: dict[int, tuple[SparkSession, OutputTarget]] = {}
+
+
+def abort_all() -> None:
+    """Abort every run in progress in this process, and release every output lock it holds
+    (the SIGTERM handler of :mod:`pool3.cli`)."""
+    for spark, target in list(_ACTIVE.values()):
+        _cancel_jobs(spark)  # so that no task writes into staging after it is deleted
+        abort_output(spark, target)
+    for lock in list(HELD):
+        lock.release()
+
+
+def _cancel_jobs(spark: SparkSession, wait_s: float = 20.0) -> None:
+    """Cancel this session's Spark jobs and wait (up to ``wait_s``) until none is active."""
+    try:
+        context = spark.sparkContext
+        context.cancelAllJobs()
+        deadline = time.monotonic() + wait_s
+        while context.statusTracker().getActiveJobsIds() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    except Exception as err:  # best effort: the staging is deleted either way
+        log.warning("could not cancel the running Spark jobs: %s", err)
 
 
 def errors_by_reason(table: DataFrame) -> dict[str, int]:

@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 #: Entries next to an output ``name`` that belong to the run holding token ``t``.
 OWNED_KINDS = ("staging", "trash", "beat", "stale")
 ATTEMPTS = 4
+#: Locks this process holds (so a SIGTERM handler can release them: see pool3.cli).
+HELD: set[OutputLock] = set()
 
 
 class OutputBusy(OutputError):
@@ -179,7 +181,7 @@ class OutputLock:
         self.path = join(parent, f".{name}.pool3-lock")
         self._beat: str | None = None
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None  # set while the lock is held
+        self._thread: threading.Thread | None = None
 
     # -- reading the lock ---------------------------------------------------------------
     def _holder(self, path: str | None = None) -> tuple[Owner | None, bool]:
@@ -222,13 +224,15 @@ class OutputLock:
         holder: Owner | None = None
         for attempt in range(ATTEMPTS):
             if create_new(self.spark, self.path, text):
-                if self.held():  # where create-if-absent is not atomic, the last writer wins
-                    try:
+                HELD.add(self)
+                try:
+                    if self.held():  # where create-if-absent is not atomic, last writer wins
                         self._start()
-                    except BaseException:
-                        delete(self.spark, self.path, recursive=False)
-                        raise
-                    return
+                        return
+                except BaseException:
+                    self.release()
+                    raise
+                HELD.discard(self)
                 holder = self._holder()[0]
                 break
             holder, present = self._holder()
@@ -300,18 +304,20 @@ class OutputLock:
         self._thread.start()
 
     def release(self) -> None:
-        """Stop the heartbeat and delete this run's lock and heartbeat (best effort)."""
+        """Stop the heartbeat and delete this run's lock and heartbeat (best effort; safe to
+        call again)."""
         self._stop.set()
-        if self._thread is not None:
+        if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=30)
         try:
             if self._beat is not None:
                 delete(self.spark, self._beat, recursive=False)
                 self._beat = None
-            if self._thread is not None and self.held():
+            if self in HELD and self.held():
                 delete(self.spark, self.path, recursive=False)
         except Py4JError as err:
             log.warning("could not release the lock %s: %s", self.path, err)
+        HELD.discard(self)
         self._thread = None
 
     def describe_state(self) -> dict[str, Any]:
