@@ -221,3 +221,40 @@ def test_create_new_gives_the_name_to_exactly_one_thread(
             t.join()
         assert len(won) == 1 and path.read_text() == f"owner {won[0]}"
     assert sorted(entries(tmp_path)) == [f"lock-{i}" for i in range(5)]  # nothing aside left
+
+
+def test_protocol_and_lock_without_a_jvm(tmp_path: Path) -> None:
+    """With no JVM at hand (``spark=None``, as over Spark Connect) the same protocol runs on
+    pyarrow.fs: lock, refusal of a second run, commit, overwrite, take-over of a dead run."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = (tmp_path / "out").as_uri()
+
+    def stage(target: io.OutputTarget, values: list[int]) -> None:
+        folder = tmp_path / Path(target.staging).name
+        folder.mkdir()
+        pq.write_table(pa.table({"x": values}), folder / "part-00000.parquet")
+
+    first = io.prepare_output(None, out, mode="error", command="featurize")
+    assert first.final == f"file:{tmp_path / 'out'}"
+    with pytest.raises(OutputBusy, match=f"pid {os.getpid()}"):
+        io.prepare_output(None, out, mode="overwrite")
+    stage(first, [1, 2])
+    io.commit_output(None, first, manifest={"rows": 2}, extra_files={"_note.txt": b"\x00\x01"})
+    assert io.read_json(None, out + "/_pool3_manifest.json")["rows"] == 2
+    assert (tmp_path / "out" / "_note.txt").read_bytes() == b"\x00\x01"
+    assert entries(tmp_path) == ["out"]
+
+    second = io.prepare_output(None, out, mode="overwrite")
+    assert second.existing == "complete"
+    stage(second, [3])
+    io.commit_output(None, second, manifest={})
+    assert pq.read_table(tmp_path / "out").column("x").to_pylist() == [3]
+    assert entries(tmp_path) == ["out"]
+
+    plant_lock(tmp_path, "out", pid=ended_pid(), pid_start="1")
+    (tmp_path / f".out.pool3-staging-{TOKEN}").mkdir()
+    third = io.prepare_output(None, out, mode="overwrite")
+    io.abort_output(None, third)
+    assert entries(tmp_path) == ["out"]

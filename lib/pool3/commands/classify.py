@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession
 
 from pool3.commands.lifecycle import finish_run, output_run, staged_counts
@@ -20,7 +19,7 @@ from pool3.featurize.shipping import WarmUp
 from pool3.featurize.step import Telemetry
 from pool3.model import ModelBundle, load_bundle
 from pool3.scoring.predict import classify_files
-from pool3.storage.fs import exists, java_message
+from pool3.storage.fs import FS_ERRORS, exists, why
 from pool3.storage.outputs import SUCCESS_NAME, OutputTarget, is_complete
 from pool3.storage.schemas import PREDICTIONS_SCHEMA
 from pool3.training.classifier import LinearModel, load_model
@@ -32,9 +31,9 @@ def check_model_dir(spark: SparkSession, model_dir: str) -> None:
     """Refuse (ModelError) a model directory that is missing or not committed."""
     try:
         present, committed = exists(spark, model_dir), is_complete(spark, model_dir)
-    except Py4JJavaError as err:
+    except FS_ERRORS as err:
         raise ModelError(
-            f"cannot read the model directory {model_dir}: {java_message(err)}; check --model"
+            f"cannot read the model directory {model_dir}: {why(err)}; check --model"
         ) from err
     if not present:
         raise ModelError(

@@ -18,14 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from py4j.protocol import Py4JError
 from pyspark.sql import SparkSession
 
 from pool3.errors import OutputError
 from pool3.report.html import render_html
 from pool3.report.plot import confusion_png
-from pool3.storage.dirs import write_files
-from pool3.storage.fs import join
+from pool3.storage.fs import FS_ERRORS, join, write_files
 
 if TYPE_CHECKING:
     from pool3.training.result import TrainResult
@@ -166,8 +164,8 @@ def write_report(
     files = report_files(result, example_paths=example_paths)
     where = os.fspath(model_dir)
     try:
-        write_files(where, files, spark=spark)
-    except (OSError, Py4JError) as err:
+        write_files(spark, where, files)
+    except FS_ERRORS as err:
         raise OutputError(
             f"cannot write the report into {where}: {err}; check the path and permissions."
         ) from err

@@ -16,19 +16,19 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from py4j.protocol import Py4JError, Py4JJavaError
 from pyspark.sql import SparkSession
 
 from pool3.errors import OutputError
 from pool3.storage.fs import (
+    FS_ERRORS,
     delete,
     exists,
-    java_message,
     join,
     list_names,
     mkdirs,
     parent_and_name,
     rename,
+    why,
     write_bytes,
     write_text,
 )
@@ -58,13 +58,13 @@ class OutputTarget:
     lock: OutputLock | None = field(default=None, compare=False, repr=False)
 
 
-def is_complete(spark: SparkSession, path: str) -> bool:
+def is_complete(spark: SparkSession | None, path: str) -> bool:
     """Whether ``path`` is a committed output (has ``_SUCCESS``)."""
     return exists(spark, join(path, SUCCESS_NAME))
 
 
 def commit_output(
-    spark: SparkSession,
+    spark: SparkSession | None,
     target: OutputTarget,
     *,
     manifest: Mapping[str, object],
@@ -115,10 +115,9 @@ def commit_output(
                 "for dead; see output.lock_timeout_seconds): nothing is committed; run again"
             )
         _swap(spark, target)
-    except (Py4JJavaError, OSError) as err:
-        why = java_message(err) if isinstance(err, Py4JJavaError) else str(err)
+    except FS_ERRORS as err:
         raise OutputError(
-            f"cannot commit output {target.final}: {why}; the previous output (if any) is "
+            f"cannot commit output {target.final}: {why(err)}; the previous output (if any) is "
             f"unchanged, the new one is in {target.staging}"
         ) from err
     logger.info("committed %s", target.final)
@@ -138,7 +137,7 @@ def _check_readable_layout(names: list[str], extra_files: Mapping[str, object]) 
         )
 
 
-def _swap(spark: SparkSession, target: OutputTarget) -> None:
+def _swap(spark: SparkSession | None, target: OutputTarget) -> None:
     parent, name = parent_and_name(spark, target.final)
     trash = None
     if exists(spark, target.final):
@@ -147,24 +146,24 @@ def _swap(spark: SparkSession, target: OutputTarget) -> None:
         rename(spark, target.final, trash)
     try:
         rename(spark, target.staging, target.final)
-    except (Py4JJavaError, OSError):
+    except FS_ERRORS:
         if trash is not None:
             rename(spark, trash, target.final)  # put the previous output back
         raise
     if trash is not None:
         try:
             delete(spark, trash)
-        except Py4JJavaError as err:  # the next prepare_output removes it
-            logger.warning("could not delete %s: %s", trash, java_message(err))
+        except FS_ERRORS as err:  # the next prepare_output removes it
+            logger.warning("could not delete %s: %s", trash, why(err))
 
 
-def abort_output(spark: SparkSession, target: OutputTarget) -> None:
+def abort_output(spark: SparkSession | None, target: OutputTarget) -> None:
     """Delete the staging directory of a failed run and give up the output's lock (best
     effort: failures are logged)."""
     try:
         if delete(spark, target.staging):
             logger.info("removed staging %s", target.staging)
-    except Py4JError as err:
+    except FS_ERRORS as err:
         logger.warning("could not remove staging %s: %s", target.staging, err)
     if target.lock is not None:
         target.lock.release()

@@ -31,11 +31,11 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from py4j.protocol import Py4JError
 from pyspark.sql import SparkSession
 
 from pool3.errors import OutputError
 from pool3.storage.fs import (
+    FS_ERRORS,
     create_new,
     delete,
     join,
@@ -174,7 +174,7 @@ class OutputLock:
     """The lock of output ``name`` under ``parent``; :meth:`acquire` it, then :meth:`release`."""
 
     def __init__(
-        self, spark: SparkSession, parent: str, name: str, owner: Owner, *, timeout_s: float
+        self, spark: SparkSession | None, parent: str, name: str, owner: Owner, *, timeout_s: float
     ) -> None:
         self.spark, self.parent, self.name, self.owner = spark, parent, name, owner
         self.timeout_s = timeout_s
@@ -188,7 +188,7 @@ class OutputLock:
         """(owner in the lock file, whether a file is there)."""
         try:
             return _parse(read_text(self.spark, path or self.path)), True
-        except Py4JError:
+        except FS_ERRORS:
             return None, False
 
     def last_beat_ms(self, owner: Owner) -> int:
@@ -241,7 +241,7 @@ class OutputLock:
             if holder is None:  # being written by its creator, or garbage
                 try:
                     age = time.time() - modified_ms(self.spark, self.path) / 1000
-                except Py4JError:
+                except FS_ERRORS:
                     continue  # released meanwhile
                 if age <= self.timeout_s:
                     time.sleep(0.2 * (attempt + 1))
@@ -265,7 +265,7 @@ class OutputLock:
         try:
             if not rename_new(self.spark, self.path, aside):
                 return
-        except (Py4JError, OSError):
+        except FS_ERRORS:
             return  # gone meanwhile, or taken over by another run
         moved = self._holder(aside)[0]
         if judged is not None and (moved is None or moved.token != judged.token):
@@ -315,7 +315,7 @@ class OutputLock:
                 self._beat = None
             if self in HELD and self.held():
                 delete(self.spark, self.path, recursive=False)
-        except Py4JError as err:
+        except FS_ERRORS as err:
             log.warning("could not release the lock %s: %s", self.path, err)
         HELD.discard(self)
         self._thread = None

@@ -39,6 +39,7 @@ from pool3.storage.commit import (
     is_complete,
 )
 from pool3.storage.fs import (
+    FS_ERRORS,
     delete,
     exists,
     hadoop_path,
@@ -49,11 +50,13 @@ from pool3.storage.fs import (
     list_names,
     literal,
     mkdirs,
+    no_jvm,
     parent_and_name,
     qualify,
     read_json,
     read_text,
     rename,
+    why,
     write_text,
 )
 from pool3.storage.lock import OutputBusy, OutputLock, Owner, owned_name, token_of
@@ -89,12 +92,20 @@ _GLOB = re.compile(r"[*?\[{]")
 _OURS = re.compile(r"[._].*|part-.*|[^=/]+=[^/]*")
 
 
-def check_input(spark: SparkSession, path: str) -> None:
+def check_input(spark: SparkSession | None, path: str) -> None:
     """Fail early with :class:`InputError` if ``path`` (or glob) is missing or unreadable."""
     hint = (
         "check the path; on a cluster a local path must exist on every node "
         "(use hdfs://, s3a:// or a shared mount)"
     )
+    if no_jvm(spark):  # pyarrow.fs: the path is literal
+        try:
+            found = exists(spark, path)
+        except FS_ERRORS as err:
+            raise InputError(f"cannot read input {path!r}: {why(err)}; {hint}") from err
+        if not found:
+            raise InputError(f"input {path!r} does not exist; {hint}")
+        return
     try:
         fs, jpath = hadoop_path(spark, path)
         if _GLOB.search(path):
@@ -119,7 +130,7 @@ def read_committed(spark: SparkSession, path: str, *, made_by: str) -> DataFrame
     (part files deleted or added after the commit). The path is literal, not a glob.
     ``made_by`` names the command that writes such tables, for the fix in the message.
     """
-    check_input(spark, literal(path))
+    check_input(spark, path if no_jvm(spark) else literal(path))
     if not is_complete(spark, path):
         raise InputError(
             f"{path!r} has no {SUCCESS_NAME}: it is not a committed output (a run still "
@@ -151,7 +162,7 @@ def check_run_id(run_id: str) -> str:
 
 
 def prepare_output(
-    spark: SparkSession,
+    spark: SparkSession | None,
     path: str,
     *,
     mode: str,
@@ -163,7 +174,8 @@ def prepare_output(
 
     Parameters
     ----------
-    spark : SparkSession
+    spark : SparkSession or None
+        Its Hadoop FileSystem is used; without a JVM (Spark Connect, None), pyarrow.fs.
     path : str
         Output directory (local, file://, hdfs://, s3a://).
     mode : {"error", "overwrite", "incremental"}
@@ -200,27 +212,23 @@ def prepare_output(
     try:
         final = qualify(spark, target_path)
         parent, name = parent_and_name(spark, final)
-    except (Py4JJavaError, ValueError) as err:
-        why = java_message(err) if isinstance(err, Py4JJavaError) else str(err)
-        raise OutputError(f"output path {target_path!r} is not usable: {why}") from err
+    except (*FS_ERRORS, ValueError) as err:
+        raise OutputError(f"output path {target_path!r} is not usable: {why(err)}") from err
     lock = OutputLock(spark, parent, name, Owner.me(command, run_id), timeout_s=lock_timeout_s)
     try:
         mkdirs(spark, parent)
         lock.acquire()
-    except (Py4JJavaError, OSError) as err:
-        why = java_message(err) if isinstance(err, Py4JJavaError) else str(err)
+    except FS_ERRORS as err:
         raise OutputError(
-            f"cannot write to {parent}: {why}; check that it is a directory you may write to, "
+            f"cannot write to {parent}: {why(err)}; check that it is a directory you may write to, "
             "or choose another output path"
         ) from err
     try:
         _remove_leftovers(spark, parent, name, final, lock.owner.token)
         existing = _existing(spark, final, mode=mode, run_id=run_id)
-    except Py4JJavaError as err:
+    except FS_ERRORS as err:
         lock.release()
-        raise OutputError(
-            f"output path {target_path!r} is not usable: {java_message(err)}"
-        ) from err
+        raise OutputError(f"output path {target_path!r} is not usable: {why(err)}") from err
     except BaseException:
         lock.release()
         raise
@@ -237,7 +245,7 @@ def release_output(target: OutputTarget) -> None:
         target.lock.release()
 
 
-def _existing(spark: SparkSession, final: str, *, mode: str, run_id: str | None) -> str:
+def _existing(spark: SparkSession | None, final: str, *, mode: str, run_id: str | None) -> str:
     """``none``/``complete``/``incomplete``, raising where the mode forbids going on."""
     if not exists(spark, final):
         return "none"
@@ -273,7 +281,9 @@ def _existing(spark: SparkSession, final: str, *, mode: str, run_id: str | None)
     return "incomplete"
 
 
-def _remove_leftovers(spark: SparkSession, parent: str, name: str, final: str, token: str) -> None:
+def _remove_leftovers(
+    spark: SparkSession | None, parent: str, name: str, final: str, token: str
+) -> None:
     """Clean up after runs of this output that are gone (this run holds the lock, so every
     other owner's staging, trash and heartbeat is a dead run's). A run killed in the middle
     of its swap leaves the previous output in its trash and none at ``final``: that trash is

@@ -18,13 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from py4j.protocol import Py4JError, Py4JJavaError
 from pyspark.sql import SparkSession
 
 from pool3 import __version__
 from pool3.errors import ConfigError, ModelError, OutputError
 from pool3.storage import fs
-from pool3.storage.dirs import read_bytes, write_files
 
 log = logging.getLogger(__name__)
 
@@ -202,8 +200,8 @@ def save_model(
     Returns the directory. Raises :class:`OutputError` if it cannot be written.
     """
     try:
-        write_files(model_dir, model_files(model), spark=spark)
-    except (OSError, Py4JError) as err:
+        fs.write_files(spark, os.fspath(model_dir), model_files(model))
+    except fs.FS_ERRORS as err:
         raise OutputError(
             f"cannot write the classifier to {model_dir}: {err}; check the path."
         ) from err
@@ -213,11 +211,10 @@ def save_model(
 
 def _read(where: str, name: str, spark: SparkSession | None) -> bytes:
     try:
-        return read_bytes(where, name, spark=spark)
-    except (OSError, Py4JError) as err:
-        why = fs.java_message(err) if isinstance(err, Py4JJavaError) else str(err)
+        return fs.read_bytes(spark, fs.join(where, name))
+    except fs.FS_ERRORS as err:
         raise ModelError(
-            f"{fs.join(where, name)} not found or unreadable ({why}); {_RETRAIN} into this "
+            f"{fs.join(where, name)} not found or unreadable ({fs.why(err)}); {_RETRAIN} into this "
             "model directory."
         ) from err
 
