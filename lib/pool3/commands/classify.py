@@ -10,7 +10,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
-from pool3.commands.lifecycle import finish_run, output_run, staged_counts
+from pool3.commands.lifecycle import finish_run, image_summary, output_run, staged_counts
 from pool3.config import Config
 from pool3.errors import ModelError
 from pool3.featurize.calibration import ship_for_input
@@ -97,7 +97,6 @@ def _classify(
     worker_hook: Callable[[], None] | None,
     started: float,
 ) -> dict[str, Any]:
-    run_id = target.run_id
     shipped, listed = ship_for_input(spark, config, bundle, input_path, exclude=output_path)
     trained_at = model.meta.get("feature_precision")
     precision_note = None
@@ -129,36 +128,27 @@ def _classify(
 
     predictions(files).write.mode("overwrite").parquet(target.staging)
     counts = staged_counts(spark, target.staging, PREDICTIONS_SCHEMA, expected=total)
-    summary = {
-        "input": input_path,
-        "output": target.final,
-        "images": total,
-        **listing.summary(),
-        "errors": counts["errors"],
-        "errors_by_reason": counts["errors_by_reason"],
-        "error_rate": round(counts["errors"] / total, 6),
-        "classifier": model_dir,
-        "model": bundle.fingerprint,
-        "runtime": shipped.runtime,
-        "precision": shipped.row_precision,
-        "trained_precision": trained_at,
-        "wall_seconds": round(time.monotonic() - started, 3),
-        **tel.summary(),
-    }
+    summary = image_summary(
+        input_path=input_path,
+        target=target,
+        listing=listing,
+        counts=counts,
+        shipped=shipped,
+        started=started,
+        telemetry=tel,
+        classifier=model_dir,
+        trained_precision=trained_at,
+    )
     finish_run(
         spark,
         target,
         config,
         command="classify",
         summary=summary,
-        run_id=run_id,
         inputs={"images": input_path, "classifier": model_dir},
-        counts={"images": total, "ignored": listing.ignored, "errors": counts["errors"]},
+        listing=listing,
+        shipped=shipped,
         durations={"total": summary["wall_seconds"]},
-        manifest_extra={
-            "model_runtime": shipped.placement.manifest(),
-            "listing": listing.manifest(),
-            **({"precision_note": precision_note} if precision_note else {}),
-        },
+        manifest_extra={"precision_note": precision_note} if precision_note else None,
     )
     return summary

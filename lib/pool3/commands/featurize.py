@@ -9,7 +9,13 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from pool3.commands.lifecycle import finish_run, output_run, row_count, staged_counts
+from pool3.commands.lifecycle import (
+    finish_run,
+    image_summary,
+    output_run,
+    row_count,
+    staged_counts,
+)
 from pool3.config import Config
 from pool3.featurize.calibration import ship_for_input
 from pool3.featurize.incremental import reuse_previous
@@ -71,7 +77,6 @@ def _featurize(
     worker_hook: Callable[[], None] | None,
     started: float,
 ) -> dict[str, Any]:
-    run_id = target.run_id
     bundle = load_bundle(config.model.source, home=config.model.home or None)
     model, listed = ship_for_input(spark, config, bundle, input_path, exclude=output_path)
     with WarmUp(spark, model, enabled=config.featurize.warm_up) as warm:
@@ -126,24 +131,21 @@ def _featurize(
     written = time.monotonic()
     counts = staged_counts(spark, target.staging, FEATURES_SCHEMA, expected=total)
     featurized = total - n_reused
-    summary = {
-        "input": input_path,
-        "output": target.final,
-        "images": total,
-        **listing.summary(),
-        "featurized": featurized,
-        "reused": n_reused,
-        **{k: counts[k] for k in ("errors", "errors_by_reason", "unlabelled")},
-        "error_rate": round(counts["errors"] / total, 6),
-        "model": bundle.fingerprint,
-        "runtime": model.runtime,
-        "precision": model.row_precision,
-        "startup_seconds": round(ready - started, 3),
-        "warmup_seconds": warm.seconds,
-        "featurize_seconds": round(written - ready, 3),
-        "wall_seconds": round(time.monotonic() - started, 3),
-        **tel.summary(),
-    }
+    summary = image_summary(
+        input_path=input_path,
+        target=target,
+        listing=listing,
+        counts=counts,
+        shipped=model,
+        started=started,
+        telemetry=tel,
+        featurized=featurized,
+        reused=n_reused,
+        unlabelled=counts["unlabelled"],
+        startup_seconds=round(ready - started, 3),
+        warmup_seconds=warm.seconds,
+        featurize_seconds=round(written - ready, 3),
+    )
     summary["images_per_second"] = round(featurized / max(summary["featurize_seconds"], 1e-9), 2)
     finish_run(
         spark,
@@ -151,18 +153,10 @@ def _featurize(
         config,
         command="featurize",
         summary=summary,
-        run_id=run_id,
         inputs={"images": input_path, "labels": config.featurize.labels},
-        counts={
-            "images": total,
-            "ignored": listing.ignored,
-            "errors": counts["errors"],
-            "reused": n_reused,
-        },
+        listing=listing,
+        shipped=model,
+        counts={"reused": n_reused},
         durations={k: summary[k] for k in ("startup_seconds", "featurize_seconds")},
-        manifest_extra={
-            "model_runtime": model.placement.manifest(),
-            "listing": listing.manifest(),
-        },
     )
     return summary

@@ -27,6 +27,9 @@ from pyspark.sql.types import StructType
 
 from pool3.config import Config
 from pool3.errors import ThresholdError
+from pool3.featurize.listing import Listing
+from pool3.featurize.shipping import ShippedModel
+from pool3.featurize.step import Telemetry
 from pool3.storage.fs import literal
 from pool3.storage.lock import HELD
 from pool3.storage.outputs import (
@@ -141,6 +144,37 @@ def row_count(spark: SparkSession, path: str) -> int:
     return spark.read.parquet(literal(path)).count()
 
 
+def image_summary(
+    *,
+    input_path: str,
+    target: OutputTarget,
+    listing: Listing,
+    counts: dict[str, Any],
+    shipped: ShippedModel,
+    started: float,
+    telemetry: Telemetry,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The summary of a run over images (featurize, classify): what was listed and ignored,
+    errors by reason, the model's runtime and precision, timings; ``extra`` adds keys."""
+    total = listing.total
+    return {
+        "input": input_path,
+        "output": target.final,
+        "images": total,
+        **listing.summary(),
+        "errors": counts["errors"],
+        "errors_by_reason": counts["errors_by_reason"],
+        "error_rate": round(counts["errors"] / total, 6),
+        "model": shipped.fingerprint,
+        "runtime": shipped.runtime,
+        "precision": shipped.row_precision,
+        **extra,
+        "wall_seconds": round(time.monotonic() - started, 3),
+        **telemetry.summary(),
+    }
+
+
 def finish_run(
     spark: SparkSession,
     target: OutputTarget,
@@ -148,15 +182,18 @@ def finish_run(
     *,
     command: str,
     summary: dict[str, Any],
-    run_id: str | None,
     inputs: dict[str, Any],
-    counts: dict[str, int],
+    listing: Listing,
+    shipped: ShippedModel,
     durations: dict[str, float],
+    counts: dict[str, int] | None = None,
     manifest_extra: dict[str, Any] | None = None,
 ) -> None:
     """Log the summary, apply the error-rate gate, then commit with manifest and summary.
 
-    Raises ThresholdError past ``featurize.max_error_rate`` (the caller aborts the output).
+    The manifest counts images, ignored files and errors (plus ``counts``) and records the
+    listing and where the model ran. Raises ThresholdError past
+    ``featurize.max_error_rate`` (:func:`output_run` then aborts the output).
     """
     log.info("%s summary: %s", command, json.dumps(summary, sort_keys=True))
     limit = config.featurize.max_error_rate
@@ -167,14 +204,24 @@ def finish_run(
             f"{summary.get('errors_by_reason', {})}. Fix or remove the files, or raise the limit"
         )
     manifest = build_run_manifest(
-        run_id=run_id,
+        run_id=target.run_id,
         command=command,
         inputs=inputs,
-        counts=counts,
+        counts={
+            "images": listing.total,
+            "ignored": listing.ignored,
+            "errors": summary["errors"],
+            **(counts or {}),
+        },
         durations=durations,
         config=config,
         model_fingerprint=summary["model"],
-        extra={"summary": summary, **(manifest_extra or {})},
+        extra={
+            "summary": summary,
+            "model_runtime": shipped.placement.manifest(),
+            "listing": listing.manifest(),
+            **(manifest_extra or {}),
+        },
     )
     commit_output(
         spark,
