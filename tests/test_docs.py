@@ -42,6 +42,8 @@ def shell_lines(text: str) -> list[str]:
 
 def pool3_args(line: str) -> list[str] | None:
     """The pool3 arguments of a shell line, or None if it does not run pool3."""
+    if not re.search(r"^pool3 |pool3_job\.py|spark-submit\.sh|\$S ", line):
+        return None  # prose in an unlabelled block, e.g. the architecture tree
     words = shlex.split(line)
     if words and words[0] == "pool3":
         return words[1:]
