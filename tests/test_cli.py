@@ -81,13 +81,15 @@ def test_datasets_writes_per_class_sample(tmp_path, small_fashion_mnist):
 # ---------------------------------------------------------------- Spark-backed failures
 
 
-def _single_class_table(path: Path, fingerprint: str) -> None:
+def _feature_table(path: Path, fingerprint: str, labels: tuple[str, ...] = ("shirt",)) -> None:
+    """A committed feature table of 12 random rows per label."""
     rng = np.random.default_rng(0)
-    n = 12
+    names = [label for label in labels for _ in range(12)]
+    n = len(names)
     table = pa.table(
         {
-            "path": [f"/imgs/shirt_{i}.png" for i in range(n)],
-            "label": ["shirt"] * n,
+            "path": [f"/imgs/{label}_{i}.png" for i, label in enumerate(names)],
+            "label": names,
             "sha256": [f"{i:064x}" for i in range(n)],
             "width": pa.array([28] * n, pa.int32()),
             "height": pa.array([28] * n, pa.int32()),
@@ -117,7 +119,9 @@ def _spark_cases(root: Path) -> dict[str, list[str]]:
     done.mkdir()
     pq.write_table(pa.table({"x": [1]}), done / "part-00000.parquet")
     (done / "_SUCCESS").write_text("")
-    _single_class_table(root / "one_class", load_bundle("default").fingerprint)
+    fingerprint = load_bundle("default").fingerprint
+    _feature_table(root / "one_class", fingerprint)
+    _feature_table(root / "two_classes", fingerprint, ("shirt", "bag"))
     model = LinearModel(np.ones((3, 2048)), np.zeros(3), ("a", "b", "c"), OTHER_FINGERPRINT)
     save_model(model, root / "other_model")
     (root / "other_model" / "_SUCCESS").write_text("")  # committed, of another fingerprint
@@ -133,6 +137,8 @@ def _spark_cases(root: Path) -> dict[str, list[str]]:
                 "empty-input": "featurize --input empty --output o2" + master,
                 "existing-output": "featurize --input imgs --output done" + master,
                 "single-class": "train --features one_class --output m1" + master,
+                "train-by-uri": f"train --features file://{root}/two_classes "
+                f"--output file://{root}/by-uri/model" + master,
                 "other-fingerprint": "classify --input imgs --model other_model --output o3"
                 + master,
             }.items()
@@ -190,6 +196,19 @@ def test_train_on_single_class_exits_7(spark_failures):
     assert_error(results["single-class"], "train", 7, "at least 2 classes", "'shirt'")
     assert not (root / "m1").exists()
     assert not [p for p in root.iterdir() if p.name.startswith(".m1.")]
+
+
+def test_train_by_file_uri_writes_where_the_uri_says(spark_failures):
+    """``--output file:///...`` is a URI, not a folder named ``file:`` under the working
+    directory (as it was when train wrote its model with pathlib)."""
+    root, results = spark_failures
+    result = results["train-by-uri"]
+    assert result.rc == 0, result.stderr[-3000:]
+    model = root / "by-uri" / "model"
+    assert (model / "_SUCCESS").is_file() and (model / "classifier.npz").is_file()
+    assert f"Report: file:{model}/report.html" in result.stdout
+    assert not [p for p in root.iterdir() if p.name.startswith("file:")]
+    assert sorted(p.name for p in (root / "by-uri").iterdir()) == ["model"]
 
 
 def test_classify_with_model_of_other_fingerprint_exits_5(spark_failures):
