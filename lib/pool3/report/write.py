@@ -23,7 +23,7 @@ from pyspark.sql import SparkSession
 from pool3.errors import OutputError
 from pool3.report.html import render_html
 from pool3.report.plot import confusion_png
-from pool3.storage.fs import FS_ERRORS, join, write_files
+from pool3.storage.fs import FS_ERRORS, join, why, write_files
 
 if TYPE_CHECKING:
     from pool3.training.result import TrainResult
@@ -167,7 +167,7 @@ def write_report(
         write_files(spark, where, files)
     except FS_ERRORS as err:
         raise OutputError(
-            f"cannot write the report into {where}: {err}; check the path and permissions."
+            f"cannot write the report into {where}: {why(err)}; check the path and permissions."
         ) from err
     written = {key: join(where, name) for key, name in REPORT_FILES.items()}
     log.info("%s; report in %s", summary_line(result.metrics), written["report_html"])

@@ -29,7 +29,6 @@ import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass
-from typing import Any
 
 from pyspark.sql import SparkSession
 
@@ -191,8 +190,12 @@ class OutputLock:
         except FS_ERRORS:
             return None, False
 
+    def _beat_prefix(self, token: str) -> str:
+        """Heartbeat files of ``token`` are named this, then the time in ms."""
+        return owned_name(self.name, "beat", token) + "-"
+
     def last_beat_ms(self, owner: Owner) -> int:
-        prefix = owned_name(self.name, "beat", owner.token) + "-"
+        prefix = self._beat_prefix(owner.token)
         times = [owner.started_ms]
         for entry in list_names(self.spark, self.parent):
             if entry.startswith(prefix) and entry[len(prefix) :].isdigit():
@@ -282,8 +285,8 @@ class OutputLock:
         delete(self.spark, aside, recursive=False)
 
     def _renew(self) -> None:
-        beat = join(self.parent, f"{owned_name(self.name, 'beat', self.owner.token)}-")
-        beat += f"{int(time.time() * 1000):013d}"
+        stamp = f"{int(time.time() * 1000):013d}"
+        beat = join(self.parent, self._beat_prefix(self.owner.token) + stamp)
         create_new(self.spark, beat, b"")
         if self._beat is not None:
             delete(self.spark, self._beat, recursive=False)
@@ -319,6 +322,3 @@ class OutputLock:
             log.warning("could not release the lock %s: %s", self.path, err)
         HELD.discard(self)
         self._thread = None
-
-    def describe_state(self) -> dict[str, Any]:
-        return {"lock": self.path, "owner": asdict(self.owner)}

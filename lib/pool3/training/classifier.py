@@ -203,7 +203,7 @@ def save_model(
         fs.write_files(spark, os.fspath(model_dir), model_files(model))
     except fs.FS_ERRORS as err:
         raise OutputError(
-            f"cannot write the classifier to {model_dir}: {err}; check the path."
+            f"cannot write the classifier to {model_dir}: {fs.why(err)}; check the path."
         ) from err
     log.info("saved classifier (%d classes) to %s", len(model.classes), model_dir)
     return os.fspath(model_dir)
