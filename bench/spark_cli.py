@@ -75,6 +75,8 @@ def featurize_cli(
         str(input_dir),
         "--output",
         str(output_dir),
+        "--log-format",
+        "json",
         *extra,
     ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}

@@ -24,6 +24,7 @@ from clirun import SPARK_LOG_MARK, Result, assert_error, finish, kill_group, run
 from paths import SAMPLE
 from pool3.commands.lifecycle import SUMMARY_NAME
 from pool3.model import load_bundle
+from pool3.storage.commit import MANIFEST_NAME
 from pool3.training.classifier import LinearModel, save_model
 
 OTHER_FINGERPRINT = "inception-v3-other:0123456789abcdef"
@@ -139,6 +140,8 @@ def _spark_cases(root: Path) -> dict[str, list[str]]:
                 "single-class": "train --features one_class --output m1" + master,
                 "train-by-uri": f"train --features file://{root}/two_classes "
                 f"--output file://{root}/by-uri/model" + master,
+                "train-json": "train --features two_classes --output m-json --log-format json"
+                + master,
                 "other-fingerprint": "classify --input imgs --model other_model --output o3"
                 + master,
             }.items()
@@ -209,6 +212,37 @@ def test_train_by_file_uri_writes_where_the_uri_says(spark_failures):
     assert f"Report: file:{model}/report.html" in result.stdout
     assert not [p for p in root.iterdir() if p.name.startswith("file:")]
     assert sorted(p.name for p in (root / "by-uri").iterdir()) == ["model"]
+
+
+def test_default_console_reads_like_a_tool(spark_failures):
+    """Log lines and a short summary printed once; no config dump (that is in the manifest
+    and under --verbose), none of the JVM's start-up notes, no Spark progress bar in a log."""
+    root, results = spark_failures
+    result = results["train-by-uri"]
+    both = result.stdout + result.stderr
+    assert both.count("Accuracy: ") == 1 and result.stdout.startswith("Accuracy: ")
+    assert "95% interval (Wilson)" in result.stdout and "duplicates: " in result.stdout
+    assert "config (files" not in both and '"featurize": {' not in both
+    for noise in ("NativeCodeLoader", "resolves to a loopback address", "log4j2-defaults"):
+        assert noise not in both, noise
+    assert "[Stage " not in both
+    manifest = json.loads((root / "by-uri" / "model" / MANIFEST_NAME).read_text())
+    assert manifest["config"]["report"]["duplicate_cosine"] == 0.98
+
+
+def test_log_format_json_for_schedulers(spark_failures):
+    root, results = spark_failures
+    result = results["train-json"]
+    assert result.rc == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["command"] == "train" and 0.0 <= summary["accuracy"] <= 1.0
+    assert summary["model_dir"].endswith("m-json") and "duplicate_counts" in summary
+    records = [json.loads(ln) for ln in result.stderr.splitlines() if ln.startswith("{")]
+    assert {"time", "level", "logger", "message"} <= set(records[0])
+    assert any(r["logger"] == SPARK_LOG_MARK for r in records)
+    pool3_lines = [ln for ln in result.stderr.splitlines() if " pool3." in ln]
+    assert not pool3_lines, pool3_lines[:3]  # every pool3 log line is JSON
+    assert (root / "m-json" / "report.html").is_file()
 
 
 def test_classify_with_model_of_other_fingerprint_exits_5(spark_failures):

@@ -127,3 +127,24 @@ def test_build_session_again_reuses_it_and_logs_master(
     messages = [r.getMessage() for r in caplog.records if r.name == "pool3.session"]
     assert any("already exists" in m for m in messages)
     assert any("master local[2]" in m and "UI disabled" in m for m in messages)
+
+
+def test_driver_console_is_quiet_and_the_progress_bar_only_on_a_terminal(monkeypatch):
+    from pyspark import SparkContext
+
+    from pool3.session import LOG4J2_FILE, with_quiet_driver_log
+
+    assert LOG4J2_FILE.is_file()
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
+    monkeypatch.setattr(SparkContext, "_gateway", None)  # as before pool3 starts the JVM
+    conf = {"spark.ui.showConsoleProgress": "true", "spark.driver.extraJavaOptions": "-Xss4m"}
+    quiet = with_quiet_driver_log(conf, tty=False)
+    assert quiet["spark.ui.showConsoleProgress"] == "false"
+    assert quiet["spark.driver.extraJavaOptions"] == (
+        f"-Xss4m -Dlog4j2.configurationFile={LOG4J2_FILE.as_uri()}"
+    )
+    assert with_quiet_driver_log(conf, tty=True)["spark.ui.showConsoleProgress"] == "true"
+    own = {"spark.driver.extraJavaOptions": "-Dlog4j2.configurationFile=file:/etc/mine"}
+    assert with_quiet_driver_log(own) == own  # the user's log4j set-up wins
+    monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "12345")  # spark-submit started the JVM
+    assert "spark.driver.extraJavaOptions" not in with_quiet_driver_log({})

@@ -9,7 +9,6 @@ run's staging is removed and its output lock released first).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import signal
@@ -26,7 +25,14 @@ log = logging.getLogger("pool3")
 
 def _common(p: argparse.ArgumentParser, *, spark: bool = True) -> None:
     p.add_argument("--conf", metavar="PROFILE", help="config profile name or .toml path")
-    p.add_argument("--verbose", action="store_true", help="DEBUG logging")
+    p.add_argument("--verbose", action="store_true", help="DEBUG logging, with the resolved config")
+    p.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="text (default): log lines and a short summary for a person; json: one JSON "
+        "object per log line on stderr and the summary as one JSON object on stdout",
+    )
     p.add_argument(
         "--set",
         action="append",
@@ -95,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="feature Parquet -> LinearSVC model + report")
     t.add_argument("--features", required=True, help="feature Parquet written by featurize")
-    t.add_argument("--output", required=True, help="model directory (local)")
+    t.add_argument("--output", required=True, help="model directory (path or URI)")
     t.add_argument("--test-size", type=float)
     t.add_argument("--seed", type=int)
     t.add_argument("--C", type=float, dest="C")
@@ -273,7 +279,7 @@ def main(
 
     quiet_tensorflow_env()
     args = build_parser().parse_args(argv)
-    setup_logging(verbose=args.verbose)
+    setup_logging(verbose=args.verbose, log_format=args.log_format)
     on_main = threading.current_thread() is threading.main_thread()
     previous = None
     if on_main:
@@ -295,15 +301,9 @@ def main(
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-    if args.command == "train":
-        print(result["summary_line"])
-        print(f"Report: {result['model_dir']}/report.html")
-    else:
-        print(
-            json.dumps(
-                {k: v for k, v in result.items() if not isinstance(v, dict | list)}, sort_keys=True
-            )
-        )
+    from pool3.commands.summary import summary_lines
+
+    print("\n".join(summary_lines(args.command, result, log_format=args.log_format)))
     return 0
 
 

@@ -6,11 +6,34 @@ Library modules only call ``logging.getLogger(__name__)``; entry points call
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
+import time
+from typing import Any
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_FORMATS = ("text", "json")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: ``time`` (ISO 8601, UTC), ``level``, ``logger``,
+    ``message``, and ``exception`` when there is one; for schedulers and log shippers."""
+
+    converter = time.gmtime  # type: ignore[assignment]  # a builtin: not bound as a method
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            doc["exception"] = self.formatException(record.exc_info)
+        return json.dumps(doc, ensure_ascii=False)
+
 
 # Loggers that are chatty at INFO/DEBUG and whose details we rarely need.
 _QUIET = {
@@ -34,8 +57,9 @@ def quiet_tensorflow_env() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def setup_logging(*, verbose: bool = False) -> None:
-    """Configure the root logger: stderr, ``LOG_FORMAT``, INFO (DEBUG with ``verbose``).
+def setup_logging(*, verbose: bool = False, log_format: str = "text") -> None:
+    """Configure the root logger: stderr, ``LOG_FORMAT`` (or one JSON object per line with
+    ``log_format="json"``), INFO (DEBUG with ``verbose``).
 
     Idempotent: calling it again replaces the handler it installed before rather than
     adding a second one.
@@ -44,14 +68,17 @@ def setup_logging(*, verbose: bool = False) -> None:
     ----------
     verbose : bool
         Log at DEBUG instead of INFO (quieted libraries keep their levels).
+    log_format : {"text", "json"}
     """
+    if log_format not in LOG_FORMATS:
+        raise ValueError(f"log_format must be one of {LOG_FORMATS}, got {log_format!r}")
     quiet_tensorflow_env()
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "_pool3", False):
             root.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(LOG_FORMAT))
     handler._pool3 = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)

@@ -24,6 +24,7 @@ import sys
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
+from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
 from pool3.config import Config
@@ -37,6 +38,8 @@ RECORD_MB = DECODED_IMAGE_MB + RAW_IMAGE_MB
 BATCH_MEMORY_FRACTION = 0.25
 MIN_RECORDS, MAX_RECORDS = 8, 4096
 MIN_JAVA = 17
+#: the driver's log4j2 set-up when pool3 starts the JVM (see the file)
+LOG4J2_FILE = Path(__file__).with_name("log4j2.properties")
 _JAVA_HINT = "pyspark 4 needs Java 17: apt-get install openjdk-17-jre-headless, or set JAVA_HOME"
 
 
@@ -100,6 +103,28 @@ def session_conf(config: Config, *, app_name: str | None = None) -> dict[str, st
     )
     conf.update(config.spark.extra)
     return conf
+
+
+def with_quiet_driver_log(conf: Mapping[str, str], *, tty: bool = True) -> dict[str, str]:
+    """``conf`` for a console a person reads: Spark's progress bar only on a terminal
+    (``tty``; in a log file its carriage returns glue it to the next line), and pool3's log4j2
+    file for a driver JVM that pool3 starts itself.
+
+    The file is used only when no JVM runs yet and none is being launched for us
+    (``spark-submit`` sets ``PYSPARK_GATEWAY_PORT``), and the user's
+    ``spark.driver.extraJavaOptions`` names no log4j configuration of its own; their options
+    are kept, the file is appended.
+    """
+    conf = dict(conf)
+    if not tty and conf.get("spark.ui.showConsoleProgress") == "true":
+        conf["spark.ui.showConsoleProgress"] = "false"
+    if SparkContext._gateway is not None or "PYSPARK_GATEWAY_PORT" in os.environ:
+        return conf
+    options = conf.get("spark.driver.extraJavaOptions", "")
+    if "log4j" in options or not LOG4J2_FILE.is_file():
+        return conf
+    own = f"-Dlog4j2.configurationFile={LOG4J2_FILE.as_uri()}"
+    return {**conf, "spark.driver.extraJavaOptions": f"{options} {own}".strip()}
 
 
 def set_worker_python(environ: MutableMapping[str, str]) -> None:
@@ -198,7 +223,8 @@ def build_session(config: Config, *, app_name: str | None = None) -> SparkSessio
             "config are not applied; runtime SQL settings are"
         )
     builder = SparkSession.builder
-    for key, value in session_conf(config, app_name=app_name).items():
+    conf = with_quiet_driver_log(session_conf(config, app_name=app_name), tty=sys.stderr.isatty())
+    for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(config.spark.log_level)

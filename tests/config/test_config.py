@@ -36,7 +36,9 @@ def test_defaults_without_any_source() -> None:
     config = load_config(env={})
     assert config == Config()
     assert config.train.C == 1.0 and config.output.mode == "error" and config.spark.master == ""
-    assert list(config.sections) == ["spark", "model", "featurize", "train", "classify", "output"]
+    assert list(config.sections) == [
+        "spark", "model", "featurize", "train", "classify", "report", "output"
+    ]  # fmt: skip
 
 
 def test_precedence_file_local_env_cli(conf_dir: Path) -> None:
@@ -183,7 +185,7 @@ def test_to_dict_redacts_secrets_and_the_logged_line_has_none(
         "spark.extra.spark.executor.memory": "4g",
         "model.source": "s3a://user:PW-4@bucket/graph.pb",
     }
-    with caplog.at_level(logging.INFO, logger="pool3.config.load"):
+    with caplog.at_level(logging.DEBUG, logger="pool3.config.load"):
         config = load_config(overrides=overrides, env={})
     extra = config.to_dict()["spark"]["extra"]
     assert extra["spark.hadoop.fs.s3a.secret.key"] == "***"

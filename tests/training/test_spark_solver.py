@@ -178,7 +178,7 @@ def test_solver_choice_before_collecting(spark, tmp_path, caplog):
         return spark_reason(data, params, features_path=feats, max_collect_mb=limit)
 
     assert reason(1, solver="spark") == "solver='spark' as configured"
-    with caplog.at_level(logging.INFO, logger="pool3"):
+    with caplog.at_level(logging.DEBUG, logger="pool3"):  # --verbose
         assert reason(2) is None
     assert "collecting 60 feature rows (~1 MB) to the driver" in caplog.text
     assert reason(1) == "60 rows (~1 MB) exceed train.max_collect_mb=1"

@@ -195,7 +195,7 @@ def finish_run(
     listing and where the model ran. Raises ThresholdError past
     ``featurize.max_error_rate`` (:func:`output_run` then aborts the output).
     """
-    log.info("%s summary: %s", command, json.dumps(summary, sort_keys=True))
+    log.debug("%s summary: %s", command, json.dumps(summary, sort_keys=True))
     limit = config.featurize.max_error_rate
     if summary["error_rate"] > limit:
         raise ThresholdError(

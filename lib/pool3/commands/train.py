@@ -15,6 +15,8 @@ from pool3.report.write import report_files, summary_line
 from pool3.storage.manifest import build_run_manifest
 from pool3.storage.outputs import commit_output, read_committed
 from pool3.training.classifier import model_files
+from pool3.training.duplicates import Duplicates, find_duplicates
+from pool3.training.quality import accuracy_without
 from pool3.training.rules import TrainingTable, prepare
 from pool3.training.sklearn_solver import train_and_evaluate
 from pool3.training.spark_solver import train_and_evaluate_spark
@@ -49,7 +51,7 @@ def spark_reason(
     n = data.counts["rows_used"]
     size_mb = n * ROW_BYTES / 2**20
     if size_mb <= max_collect_mb:
-        log.info("collecting %d feature rows (~%.0f MB) to the driver", n, size_mb)
+        log.debug("collecting %d feature rows (~%.0f MB) to the driver", n, size_mb)
         return None
     if params.solver == "auto" and params.spark_compatible:
         return f"{n} rows (~{size_mb:.0f} MB) exceed train.max_collect_mb={max_collect_mb}"
@@ -106,8 +108,30 @@ def run_train(
             model_fingerprint=result.fingerprint,
             extra={"solver": result.solver, "accuracy": metrics["accuracy"]},
         )
-        files = {**model_files(result.classifier), **report_files(result)}
+        report = config.report
+        duplicates: Duplicates | None = None
+        if report.duplicates:
+            duplicates = find_duplicates(
+                data.frame, threshold=report.duplicate_cosine, seed=params.seed
+            )
+        leakage = None
+        if duplicates is not None:
+            leakage = accuracy_without(
+                result.y_test, result.y_pred, result.paths_test, duplicates.leaked_test
+            )
+        px = report.thumbnail_px if report.thumbnails else None
+        files = {
+            **model_files(result.classifier),
+            **report_files(result, duplicates=duplicates, spark=spark, thumbnail_px=px),
+        }
         commit_output(spark, target, manifest=manifest, extra_files=files)
     line = summary_line({**metrics, "n_test": result.n_test})
-    log.info("%s; model and report in %s", line, target.final)
-    return {**metrics, "summary_line": line, "model_dir": target.final}
+    log.debug("%s; model and report in %s", line, target.final)
+    return {
+        **metrics,
+        "summary_line": line,
+        "model_dir": target.final,
+        "duplicate_counts": duplicates.counts if duplicates else None,
+        "leakage": leakage,
+        "suspected_label_errors": len(result.suspects),
+    }

@@ -61,7 +61,8 @@ def load_config(
     schema = _schema()
     settings, files = collect_settings(profile, schema=schema, overrides=overrides, env=env)
     config = _build(settings, schema)
-    logger.info(
+    # the resolved values go to the run manifest; the console gets them with --verbose
+    logger.debug(
         "config (files: %s): %s",
         ", ".join(files) or "none",
         json.dumps(config.to_dict(), sort_keys=True),

@@ -141,6 +141,21 @@ class ClassifyConfig:
 
 
 @dataclass(frozen=True)
+class ReportConfig:
+    """What ``pool3 train`` checks and shows besides the metrics (``report.html``).
+
+    ``duplicates``: look for exact (same ``sha256``) and near duplicates (cosine of the
+    features ``>= duplicate_cosine``) and label conflicts; ``thumbnails``: embed small
+    pictures of the images behind the numbers (read again from their paths).
+    """
+
+    duplicates: bool = True
+    duplicate_cosine: float = _opt(0.98, gt=0.0, le=1.0)
+    thumbnails: bool = True
+    thumbnail_px: int = _opt(96, ge=32, le=256)
+
+
+@dataclass(frozen=True)
 class OutputConfig:
     """What to do when the output exists: ``error``, ``overwrite`` or ``incremental``.
 
@@ -158,6 +173,7 @@ _SECTION_TYPES: dict[str, type] = {
     "featurize": FeaturizeConfig,
     "train": TrainConfig,
     "classify": ClassifyConfig,
+    "report": ReportConfig,
     "output": OutputConfig,
 }
 
@@ -171,6 +187,7 @@ class Config:
     featurize: FeaturizeConfig = field(default_factory=FeaturizeConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     classify: ClassifyConfig = field(default_factory=ClassifyConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
     @property

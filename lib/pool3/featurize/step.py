@@ -159,7 +159,8 @@ def featurize_files(
 
 
 class Progress:
-    """Logs the running image count and rate every ``every`` images, from a driver thread."""
+    """Logs the running image count, rate and time left every ``every`` images, from a
+    driver thread (counts arrive as tasks finish: one partition at a time)."""
 
     def __init__(self, telemetry: Telemetry, *, every: int, total: int) -> None:
         self._tel, self._every, self._total = telemetry, every, total
@@ -181,5 +182,13 @@ class Progress:
             done = self._tel.images.value
             if done // self._every > reported // self._every:
                 rate = done / max(time.monotonic() - self._start, 1e-9)
-                log.info("featurized %d/%d images (%.1f images/s)", done, self._total, rate)
+                left = max(self._total - done, 0) / rate if rate > 0 else 0.0
+                log.info(
+                    "featurized %d/%d images (%.0f%%), %.1f images/s, ETA %s",
+                    done,
+                    self._total,
+                    100 * done / max(self._total, 1),
+                    rate,
+                    time.strftime("%H:%M:%S", time.gmtime(left)),
+                )
                 reported = done

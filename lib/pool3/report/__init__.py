@@ -1,6 +1,8 @@
 """Report: the model directory's evaluation files (metrics.json, confusion matrix CSV and
-PNG, a self-contained report.html) from a training result.
+PNG, a self-contained report.html with thumbnails of the images behind the numbers) from
+a training result and its duplicates.
 
-May import: :mod:`pool3.training` (its result and metrics), :mod:`pool3.errors`, matplotlib.
-Never imports commands.
+May import: :mod:`pool3.training` (its result, metrics, duplicates), :mod:`pool3.images`
+(to decode thumbnails), :mod:`pool3.storage` (to read them and write the files),
+:mod:`pool3.errors`, matplotlib, Pillow. Never imports commands.
 """

@@ -1,4 +1,5 @@
-"""The self-contained ``report.html``: inline CSS, the PNG as a data URI, no scripts.
+"""The self-contained ``report.html``: inline CSS, the PNG and thumbnails as data URIs, no
+scripts (a ``Content-Security-Policy`` forbids them and any fetch from elsewhere).
 
 Labels and paths come from folder and file names, which anyone can choose, so every
 one of them goes through :func:`html.escape` before it reaches the page.
@@ -11,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+from pool3.report.gallery import CSS as GALLERY_CSS
+
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 80em; }
 h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 1.6em; }
@@ -22,6 +25,10 @@ tr.low td { background: #fdecea; }
 code { font-size: 0.9em; word-break: break-all; }
 img { max-width: 100%; height: auto; }
 """.strip()
+
+
+#: no script runs, nothing is fetched: pictures are data URIs, the style is inline
+_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 
 def _e(value: Any) -> str:
@@ -101,12 +108,22 @@ def _confused(metrics: Mapping[str, Any], examples: Mapping[tuple[str, str], Seq
     )
 
 
+def _accuracy(metrics: Mapping[str, Any]) -> str:
+    interval = metrics.get("accuracy_ci95")
+    ci = ""
+    if interval:
+        ci = f" <small>(95% CI {_pct(interval[0])}&ndash;{_pct(interval[1])})</small>"
+    return f'<p class="accuracy">Accuracy: {_pct(metrics["accuracy"])}{ci}</p>'
+
+
 def render_html(
     metrics: Mapping[str, Any],
     *,
     run: Mapping[str, Any],
     png: bytes,
     examples: Mapping[tuple[str, str], Sequence[str]],
+    sections: Mapping[str, str] | None = None,
+    notice: str = "",
 ) -> str:
     """Build the report page.
 
@@ -119,7 +136,13 @@ def render_html(
     png : bytes, keyword-only
         The confusion-matrix PNG, embedded as a base64 data URI.
     examples : dict, keyword-only
-        ``{(true, predicted): [path, ...]}``; up to 3 paths are shown per pair.
+        ``{(true, predicted): [path, ...]}``; up to 3 paths are shown per pair (used when
+        ``sections`` has no ``"Most confused pairs"``).
+    sections : dict, keyword-only
+        ``{title: html}``: picture sections (:mod:`pool3.report.gallery`), already escaped;
+        ``"Most confused pairs"`` replaces the table of paths.
+    notice : str, keyword-only
+        Escaped HTML shown under the accuracy (e.g. train/test leakage).
 
     Returns
     -------
@@ -127,19 +150,25 @@ def render_html(
         A complete HTML document with no external resources.
     """
     data_uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    sections = dict(sections or {})
+    confused = sections.pop("Most confused pairs", None) or _confused(metrics, examples)
+    more = "".join(f"<h2>{_e(title)}</h2>\n{body}\n" for title, body in sections.items())
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{_CSP}">
 <title>pool3 classifier report</title>
 <style>
 {_CSS}
+{GALLERY_CSS}
 </style>
 </head>
 <body>
 <h1>pool3 classifier report</h1>
-<p class="accuracy">Accuracy: {_pct(metrics["accuracy"])}</p>
+{_accuracy(metrics)}
 <p>on {int(metrics["n_test"])} held-out test images of {int(metrics["n_classes"])} classes.</p>
+{notice}
 <h2>Summary</h2>
 {_summary(metrics, run)}
 <h2>Confusion matrix</h2>
@@ -148,7 +177,7 @@ def render_html(
 <h2>Per-class scores</h2>
 {_per_class(metrics)}
 <h2>Most confused pairs</h2>
-{_confused(metrics, examples)}
-</body>
+{confused}
+{more}</body>
 </html>
 """

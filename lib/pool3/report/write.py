@@ -21,9 +21,13 @@ import pandas as pd
 from pyspark.sql import SparkSession
 
 from pool3.errors import OutputError
+from pool3.report import gallery
 from pool3.report.html import render_html
 from pool3.report.plot import confusion_png
+from pool3.report.thumbs import Thumb, thumbnails
 from pool3.storage.fs import FS_ERRORS, join, why, write_files
+from pool3.training.duplicates import Duplicates
+from pool3.training.quality import accuracy_without
 
 if TYPE_CHECKING:
     from pool3.training.result import TrainResult
@@ -31,6 +35,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EXAMPLES_PER_PAIR = 3
+#: thumbnails of misclassified test images: per most-confused pair, and in all
+THUMBS_PER_PAIR, THUMBS_MISCLASSIFIED = 8, 60
+#: correctly classified examples: up to 3 per class, ~150 in all (1 each for 100+ classes)
+CORRECT_PER_CLASS, CORRECT_TOTAL = 3, 150
+#: duplicate pairs shown with pictures (all of them are in metrics.json)
+DUPLICATES_SHOWN = 24
 REPORT_FILES = {
     "metrics_json": "metrics.json",
     "confusion_csv": "confusion_matrix.csv",
@@ -121,27 +131,128 @@ def confusion_frame(metrics: Mapping[str, Any]) -> pd.DataFrame:
     return frame
 
 
+#: ``{(true, predicted): [(path, score of the predicted class or None), ...]}``
+Shown = dict[tuple[str, str], list[tuple[str, float | None]]]
+
+
+def picture_sets(result: TrainResult) -> tuple[Shown, dict[str, list[str]]]:
+    """The test images the report shows: misclassified ones per most-confused pair with the
+    predicted class's score (``THUMBS_PER_PAIR`` each, ``THUMBS_MISCLASSIFIED`` in all),
+    and correctly classified ones per class (``CORRECT_PER_CLASS``, ``CORRECT_TOTAL``)."""
+    column = {c: j for j, c in enumerate(result.classifier.classes)}
+    wanted = [(str(p["true"]), str(p["predicted"])) for p in result.metrics["most_confused"]]
+    confused: Shown = {pair: [] for pair in wanted}
+    n_labels = max(len(result.labels), 1)
+    per_class = max(1, min(CORRECT_PER_CLASS, CORRECT_TOTAL // n_labels))
+    correct: dict[str, list[str]] = {str(label): [] for label in result.labels}
+    budget = THUMBS_MISCLASSIFIED
+    for i, (t, p, path) in enumerate(
+        zip(result.y_test, result.y_pred, result.paths_test, strict=True)
+    ):
+        t, p = str(t), str(p)
+        if t == p:
+            if len(correct[t]) < per_class:
+                correct[t].append(str(path))
+        elif (t, p) in confused and len(confused[(t, p)]) < THUMBS_PER_PAIR and budget > 0:
+            budget -= 1
+            confused[(t, p)].append((str(path), float(result.scores_test[i, column[p]])))
+    return confused, correct
+
+
+def _sections(
+    result: TrainResult,
+    duplicates: Duplicates | None,
+    spark: SparkSession | None,
+    px: int | None,
+    example_paths: Mapping[tuple[str, str], Sequence[str]] | None,
+) -> dict[str, str]:
+    confused, correct = picture_sets(result)
+    if example_paths is not None:
+        confused = {k: [(str(p), None) for p in v] for k, v in example_paths.items()}
+    shown_pairs = (duplicates.pairs if duplicates else [])[:DUPLICATES_SHOWN]
+    paths = [p for shown in confused.values() for p, _ in shown]
+    paths += [p for shown in correct.values() for p in shown]
+    paths += [str(s["path"]) for s in result.suspects]
+    paths += [p for pair in shown_pairs for p in pair["paths"]]
+    thumbs: dict[str, Thumb] = thumbnails(spark, paths, px=px) if px else {}
+    sections = {
+        "Most confused pairs": gallery.confused(result.metrics["most_confused"], confused, thumbs),
+        "Correctly classified examples": gallery.class_examples(correct, thumbs),
+        "Suspected label errors": gallery.suspects(result.suspects, thumbs),
+    }
+    if duplicates is not None:
+        sections["Duplicates and label conflicts"] = gallery.duplicates(
+            duplicates.pairs,
+            duplicates.counts,
+            thumbs,
+            threshold=duplicates.threshold,
+            shown=DUPLICATES_SHOWN,
+        )
+    return sections
+
+
+def _notice(leakage: Mapping[str, Any] | None) -> str:
+    if not leakage:
+        return ""
+    acc, (low, high) = leakage["accuracy"], leakage["accuracy_ci95"] or (0.0, 0.0)
+    without = (
+        f"{100 * acc:.1f}% (95% CI {100 * low:.1f}&ndash;{100 * high:.1f}%) on the "
+        f"{leakage['n_test']} others"
+        if acc is not None
+        else "not defined (every test image leaked)"
+    )
+    return (
+        f'<p class="warn"><b>Train/test leakage:</b> {leakage["leaked_test_images"]} test '
+        f"images have a copy in the training set (accuracy on them "
+        f"{100 * leakage['leaked_accuracy']:.1f}%). Without them the accuracy is {without}.</p>"
+    )
+
+
 def report_files(
     result: TrainResult,
     *,
     example_paths: Mapping[tuple[str, str], Sequence[str]] | None = None,
+    duplicates: Duplicates | None = None,
+    spark: SparkSession | None = None,
+    thumbnail_px: int | None = 96,
 ) -> dict[str, bytes]:
     """The evaluation report's files, ``{name: bytes}``: ``metrics.json``,
     ``confusion_matrix.csv``, ``confusion_matrix.png`` and ``report.html``.
 
     ``example_paths`` (``{(true, predicted): [path, ...]}``) are shown for the most-confused
-    pairs; by default the misclassified test images of ``result``.
+    pairs instead of ``result``'s misclassified test images (:func:`picture_sets`).
+    ``duplicates`` (:func:`pool3.training.duplicates.find_duplicates`) adds the
+    ``"duplicates"`` list, their counts and the leakage-free accuracy to ``metrics.json``
+    and a section to the page. The shown images are read again through ``spark``'s
+    FileSystem (or ``pyarrow.fs``) as ``thumbnail_px`` thumbnails; None shows paths only.
     """
     metrics = result.metrics
     run = run_summary(result)
-    if example_paths is None:
-        example_paths = misclassified_examples(result.y_test, result.y_pred, result.paths_test)
+    leakage = None
+    doc: dict[str, Any] = {**metrics, "run": run, "suspected_label_errors": result.suspects}
+    if duplicates is not None:
+        leakage = accuracy_without(
+            result.y_test, result.y_pred, result.paths_test, duplicates.leaked_test
+        )
+        run["duplicate_pairs"] = duplicates.counts.get("pairs", 0)
+        run["label_conflicts"] = duplicates.counts.get("label_conflicts", 0)
+        doc |= {
+            "duplicates": duplicates.pairs,
+            "duplicate_counts": duplicates.counts,
+            "duplicate_cosine": duplicates.threshold,
+            "leakage": leakage,
+        }
     png = confusion_png(metrics["confusion_matrix"], metrics["labels"])
-    html = render_html(metrics, run=run, png=png, examples=example_paths)
+    html = render_html(
+        metrics,
+        run=run,
+        png=png,
+        examples=example_paths or {},
+        sections=_sections(result, duplicates, spark, thumbnail_px, example_paths),
+        notice=_notice(leakage),
+    )
     return {
-        "metrics.json": json.dumps({**metrics, "run": run}, indent=2, ensure_ascii=False).encode(
-            "utf-8"
-        ),
+        "metrics.json": json.dumps(doc, indent=2, ensure_ascii=False).encode("utf-8"),
         "confusion_matrix.csv": confusion_frame(metrics).to_csv().encode("utf-8"),
         "confusion_matrix.png": png,
         "report.html": html.encode("utf-8"),
@@ -153,7 +264,9 @@ def write_report(
     model_dir: str | os.PathLike[str],
     *,
     example_paths: Mapping[tuple[str, str], Sequence[str]] | None = None,
+    duplicates: Duplicates | None = None,
     spark: SparkSession | None = None,
+    thumbnail_px: int | None = 96,
 ) -> dict[str, str]:
     """Write :func:`report_files` into ``model_dir`` (a path or URI; created if absent),
     outside any commit: for notebooks and tests (``pool3 train`` commits them with the model).
@@ -161,7 +274,13 @@ def write_report(
     Returns ``{"metrics_json", "confusion_csv", "confusion_png", "report_html"}`` -> the
     written path. Raises :class:`OutputError` when the directory or a file cannot be written.
     """
-    files = report_files(result, example_paths=example_paths)
+    files = report_files(
+        result,
+        example_paths=example_paths,
+        duplicates=duplicates,
+        spark=spark,
+        thumbnail_px=thumbnail_px,
+    )
     where = os.fspath(model_dir)
     try:
         write_files(spark, where, files)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 from pool3.errors import DataError
+
+#: the normal quantile of a two-sided 95% interval
+Z95 = NormalDist().inv_cdf(0.975)
 
 
 def metrics(
@@ -32,7 +37,8 @@ def metrics(
     Returns
     -------
     dict
-        ``accuracy``, ``n_test``, ``n_classes``, ``labels``,
+        ``accuracy``, ``accuracy_ci95`` (Wilson 95% interval, ``[low, high]``), ``n_test``,
+        ``n_classes``, ``labels``,
         ``precision_macro``, ``recall_macro``, ``f1_macro``,
         ``precision_weighted``, ``recall_weighted``, ``f1_weighted``,
         ``per_class`` ({label: {precision, recall, f1, support}}, in ``labels`` order),
@@ -55,8 +61,10 @@ def metrics(
             "pass every class in labels."
         )
     cm = confusion_matrix(y_true, y_pred, labels=labels)
+    correct = int(np.sum(y_true == y_pred))
     out: dict[str, Any] = {
         "accuracy": float(accuracy_score(y_true, y_pred)),
+        "accuracy_ci95": list(wilson_interval(correct, len(y_true))),
         "n_test": len(y_true),
         "n_classes": len(labels),
         "labels": labels,
@@ -111,3 +119,20 @@ def most_confused(
         {"true": str(labels[i]), "predicted": str(labels[j]), "count": int(m[i, j])}
         for i, j in order[: max(top, 0)]
     ]
+
+
+def wilson_interval(successes: int, n: int, *, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a proportion (95% for the default ``z``).
+
+    Better than the normal approximation near 0 and 1 and for small ``n`` (it never leaves
+    [0, 1]): Wilson, JASA 22 (1927); Brown, Cai & DasGupta, Stat. Sci. 16 (2001).
+
+    >>> [round(x, 4) for x in wilson_interval(49, 60)]
+    [0.7008, 0.8944]
+    """
+    if n <= 0:
+        raise DataError(f"an interval needs n >= 1 trials, got n={n}")
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))

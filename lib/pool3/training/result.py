@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -13,6 +13,7 @@ import numpy as np
 from pool3.config import TrainParams
 from pool3.training.classifier import LinearModel
 from pool3.training.metrics import metrics
+from pool3.training.quality import suspected_label_errors
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,8 @@ class TrainResult:
     (n_test, len(classifier.classes)), column ``j`` scoring ``classifier.classes[j]``.
     ``labels`` lists every class in the data (the metrics' order); it equals
     ``classifier.classes`` unless ``stratify=False`` left a class out of the training set.
+    ``suspects``: test (and, where the solver scored them, training) images whose label the
+    classifier confidently disagrees with (:func:`pool3.training.quality.suspected_label_errors`).
     """
 
     classifier: LinearModel
@@ -43,6 +46,7 @@ class TrainResult:
     counts: dict[str, int]
     n_train: int
     n_test: int
+    suspects: list[dict[str, Any]] = field(default_factory=list)
 
 
 def evaluated(
@@ -58,11 +62,13 @@ def evaluated(
     params: TrainParams,
     counts: Mapping[str, int],
     n_train: int,
+    train_suspects: Sequence[dict[str, Any]] = (),
 ) -> TrainResult:
     """The :class:`TrainResult` of a fitted ``model``, with its metrics over every class.
 
     Shared by the driver (scikit-learn) and Spark MLlib paths, so both report alike; the
-    solver's name is ``model.meta["estimator"]``.
+    solver's name is ``model.meta["estimator"]``; ``train_suspects`` are the training images
+    the solver found mislabelled-looking (the test ones are found here).
     """
     solver = str(model.meta["estimator"])
     # Which images were held out, as one digest: equal for every solver on the same table.
@@ -91,4 +97,8 @@ def evaluated(
         counts=dict(counts),
         n_train=n_train,
         n_test=len(y_test),
+        suspects=[
+            *suspected_label_errors(paths_test, y_test, scores_test, model.classes, split="test"),
+            *train_suspects,
+        ],
     )

@@ -37,7 +37,7 @@ class TrainingTable:
     Attributes
     ----------
     frame : DataFrame
-        ``path, label, features, is_test`` (boolean), usable rows only.
+        ``path, label, sha256, features, is_test`` (boolean), usable rows only.
     fingerprint : str
         The single feature-model fingerprint of the usable rows.
     counts : dict
@@ -245,7 +245,9 @@ def prepare(
             f"training needs at least 2 classes, got only {label!r} ({n} images); "
             "add images of other classes (one sub-folder per class)."
         )
-    frame = assign_split(used, params, per_class).select("path", "label", "features", "is_test")
+    frame = assign_split(used, params, per_class).select(
+        "path", "label", "sha256", "features", "is_test"
+    )
     sizes = frame.groupBy("label", "is_test").count().collect()
     train = {c: 0 for c in per_class} | {
         r["label"]: int(r["count"]) for r in sizes if not r["is_test"]

@@ -27,6 +27,7 @@ from pool3.config import TrainParams
 from pool3.model.inception2015 import FEATURE_DIM
 from pool3.training.classifier import LinearModel
 from pool3.training.data import collect_split
+from pool3.training.quality import suspected_label_errors
 from pool3.training.result import TrainResult, evaluated
 from pool3.training.rules import TrainingTable
 
@@ -223,4 +224,11 @@ def train_and_evaluate(
         params=params,
         counts=data.counts,
         n_train=len(parts.y_train),
+        train_suspects=suspected_label_errors(
+            parts.paths_train,
+            parts.y_train,
+            model.decision_function(parts.X_train),
+            model.classes,
+            split="train",
+        ),
     )

@@ -32,6 +32,7 @@ from pyspark.sql import functions as F
 from pool3.config import TrainParams
 from pool3.errors import DataError
 from pool3.training.classifier import LinearModel
+from pool3.training.quality import MAX_SUSPECTS, suspected_label_errors
 from pool3.training.result import TrainResult, evaluated
 from pool3.training.rules import TrainingTable
 
@@ -246,4 +247,26 @@ def train_and_evaluate_spark(
         params=params,
         counts=data.counts,
         n_train=data.n_train,
+        train_suspects=_train_suspects(data, model),
+    )
+
+
+def _train_suspects(data: TrainingTable, model: LinearModel) -> list[dict[str, Any]]:
+    """Training images predicted as another class, scored on the executors; only the worst
+    ``MAX_SUSPECTS`` by margin reach the driver."""
+    train = data.frame.filter(~F.col("is_test") & F.col("label").isin(list(model.classes)))
+    scored = score_frame(train, model).filter(F.col("predicted") != F.col("label"))
+    index = F.create_map(
+        *[x for i, c in enumerate(model.classes) for x in (F.lit(c), F.lit(i + 1))]
+    )
+    margin = F.array_max("scores") - F.element_at("scores", index[F.col("label")])
+    worst: pd.DataFrame = scored.orderBy(F.desc(margin), "path").limit(MAX_SUSPECTS).toPandas()
+    if worst.empty:
+        return []
+    return suspected_label_errors(
+        worst["path"].to_numpy(),
+        worst["label"].to_numpy(),
+        np.stack(worst["scores"].to_numpy()),
+        model.classes,
+        split="train",
     )

@@ -1,0 +1,77 @@
+"""What a command prints when it succeeds: a few lines for a person, or one JSON object.
+
+The text form says what happened and where the output is (images, errors by reason,
+duplicates, accuracy, the report); ``--log-format json`` prints the whole summary as one
+JSON object instead, the last line of stdout, for schedulers. The resolved configuration
+is in the output's ``_pool3_manifest.json`` either way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+
+def _reasons(by_reason: Mapping[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(by_reason.items(), key=lambda kv: -kv[1]))
+
+
+def _images(command: str, s: Mapping[str, Any]) -> list[str]:
+    verb = "featurized" if command == "featurize" else "classified"
+    reused = f", {s['reused']} reused" if s.get("reused") else ""
+    lines = [
+        f"pool3 {command}: {s['images']} images {verb} into {s['output']} in "
+        f"{s.get('wall_seconds', 0):.1f} s ({s.get('images_per_second', 0):.1f} images/s; "
+        f"{s.get('runtime')} {s.get('precision')}{reused})"
+    ]
+    errors = int(s.get("errors", 0))
+    if errors:
+        lines.append(
+            f"errors: {errors} images ({100 * float(s.get('error_rate', 0)):.1f}%), recorded "
+            f"as error rows: {_reasons(s.get('errors_by_reason', {}))}"
+        )
+    else:
+        lines.append("errors: none")
+    if s.get("ignored"):
+        lines.append(
+            f"ignored: {s['ignored']} files that are not images "
+            f"({_reasons(s.get('ignored_by_reason', {}))})"
+        )
+    if s.get("unlabelled"):
+        lines.append(f"unlabelled: {s['unlabelled']} images (no label from the layout)")
+    return lines
+
+
+def _train(s: Mapping[str, Any]) -> list[str]:
+    low, high = s.get("accuracy_ci95") or (0.0, 0.0)
+    lines = [s["summary_line"], f"95% interval (Wilson): {100 * low:.1f}-{100 * high:.1f}%"]
+    dup = s.get("duplicate_counts")
+    if dup is not None:
+        text = (
+            f"duplicates: {dup.get('exact_pairs', 0)} exact and {dup.get('near_pairs', 0)} "
+            f"near pairs, {dup.get('label_conflicts', 0)} with conflicting labels, "
+            f"{dup.get('straddling', 0)} across train and test"
+        )
+        leak = s.get("leakage")
+        if leak and leak.get("accuracy") is not None:
+            text += (
+                f"; accuracy without the {leak['leaked_test_images']} leaked test images: "
+                f"{100 * leak['accuracy']:.1f}%"
+            )
+        lines.append(text)
+    if s.get("suspected_label_errors"):
+        lines.append(f"suspected label errors: {s['suspected_label_errors']} (in the report)")
+    lines.append(f"Report: {s['model_dir']}/report.html")
+    return lines
+
+
+def summary_lines(command: str, summary: Mapping[str, Any], *, log_format: str) -> list[str]:
+    """The lines printed on stdout at the end of a successful ``command``."""
+    if log_format == "json":
+        return [json.dumps({"command": command, **summary}, sort_keys=True, default=str)]
+    if command == "train":
+        return _train(summary)
+    if command in ("featurize", "classify"):
+        return _images(command, summary)
+    return [f"pool3 {command}: " + ", ".join(f"{k}={v}" for k, v in summary.items())]
