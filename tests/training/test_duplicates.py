@@ -15,6 +15,7 @@ from scipy.stats import binomtest
 from featuredata import digits_features, feature_table
 from pool3.errors import DataError
 from pool3.training import duplicates as dup
+from pool3.training import near_lsh
 from pool3.training.duplicates import find_duplicates
 from pool3.training.metrics import metrics, wilson_interval
 from pool3.training.quality import accuracy_without, suspected_label_errors
@@ -58,10 +59,16 @@ def planted():
     return table, base
 
 
-@pytest.fixture(scope="module")
-def found(spark, planted):
+@pytest.fixture(scope="module", params=["exact", "lsh"])
+def found(request, spark, planted):
+    """Both searches: all pairs on the driver (small tables) and Spark + LSH (large ones)."""
     table, _ = planted
-    return find_duplicates(_frame(spark, table), threshold=0.98, seed=42)
+    with pytest.MonkeyPatch.context() as patch:
+        if request.param == "lsh":
+            patch.setattr(dup, "EXACT_MAX_ROWS", 0)
+        result = find_duplicates(_frame(spark, table), threshold=0.98, seed=42)
+    assert result.method == request.param
+    return result
 
 
 def _pairs(found) -> dict[tuple[str, str], dict]:
@@ -104,8 +111,9 @@ def test_counts_and_leaked_test_images(planted, found):
 
 
 def test_near_search_reports_only_what_all_pairs_finds(planted, found):
-    """LSH may miss a pair just above the threshold (recall, module docstring) but never
-    reports one below it; the planted copies (cosine ~0.999) are always found."""
+    """The exact search finds every pair; LSH may miss one just above the threshold
+    (recall: pool3.training.near_lsh) but never reports one below it, and finds the
+    planted copies (cosine ~0.999)."""
     table, _ = planted
     X = np.stack(table["features"].to_numpy()).astype(np.float64)
     X /= np.linalg.norm(X, axis=1, keepdims=True)
@@ -117,13 +125,14 @@ def test_near_search_reports_only_what_all_pairs_finds(planted, found):
         if sha[i] != sha[j]
     }
     near = {k for k, p in _pairs(found).items() if p["kind"] == "near"}
-    assert near <= expected
+    assert near == expected if found.method == "exact" else near <= expected
     assert {k for k in expected if any("copy/near" in p for p in k)} <= near
 
 
 def test_oversize_buckets_are_counted_not_expanded(spark, planted, monkeypatch):
     table, _ = planted
-    monkeypatch.setattr(dup, "MAX_BUCKET", 1)
+    monkeypatch.setattr(dup, "EXACT_MAX_ROWS", 0)
+    monkeypatch.setattr(near_lsh, "MAX_BUCKET", 1)
     small = find_duplicates(_frame(spark, table), threshold=0.98, seed=42)
     assert small.counts["near_pairs"] == 0 and small.counts["unchecked_rows"] > 0
     assert small.counts["exact_pairs"] == 2  # exact groups never need buckets

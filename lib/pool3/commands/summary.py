@@ -17,6 +17,10 @@ def _reasons(by_reason: Mapping[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(by_reason.items(), key=lambda kv: -kv[1]))
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _images(command: str, s: Mapping[str, Any]) -> list[str]:
     verb = "featurized" if command == "featurize" else "classified"
     reused = f", {s['reused']} reused" if s.get("reused") else ""
@@ -28,14 +32,14 @@ def _images(command: str, s: Mapping[str, Any]) -> list[str]:
     errors = int(s.get("errors", 0))
     if errors:
         lines.append(
-            f"errors: {errors} images ({100 * float(s.get('error_rate', 0)):.1f}%), recorded "
+            f"errors: {_n(errors, 'image')} ({100 * float(s.get('error_rate', 0)):.1f}%), recorded "
             f"as error rows: {_reasons(s.get('errors_by_reason', {}))}"
         )
     else:
         lines.append("errors: none")
     if s.get("ignored"):
         lines.append(
-            f"ignored: {s['ignored']} files that are not images "
+            f"ignored: {_n(s['ignored'], 'file')} that pool3 does not read as images "
             f"({_reasons(s.get('ignored_by_reason', {}))})"
         )
     if s.get("unlabelled"):

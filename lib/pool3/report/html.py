@@ -24,6 +24,7 @@ tr.low td { background: #fdecea; }
 .accuracy { font-size: 2em; font-weight: bold; }
 code { font-size: 0.9em; word-break: break-all; }
 img { max-width: 100%; height: auto; }
+nav { margin: 1em 0; font-size: 0.95em; }
 """.strip()
 
 
@@ -108,6 +109,11 @@ def _confused(metrics: Mapping[str, Any], examples: Mapping[tuple[str, str], Seq
     )
 
 
+def _slug(title: str) -> str:
+    """``"Per-class scores"`` -> ``"per-class-scores"``: the section's anchor."""
+    return "-".join("".join(c if c.isalnum() else " " for c in title.lower()).split())
+
+
 def _accuracy(metrics: Mapping[str, Any]) -> str:
     interval = metrics.get("accuracy_ci95")
     ci = ""
@@ -152,7 +158,9 @@ def render_html(
     data_uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
     sections = dict(sections or {})
     confused = sections.pop("Most confused pairs", None) or _confused(metrics, examples)
-    more = "".join(f"<h2>{_e(title)}</h2>\n{body}\n" for title, body in sections.items())
+    more = "".join(f'<h2 id="{_slug(t)}">{_e(t)}</h2>\n{body}\n' for t, body in sections.items())
+    titles = ["Summary", "Confusion matrix", "Per-class scores", "Most confused pairs", *sections]
+    nav = " &middot; ".join(f'<a href="#{_slug(t)}">{_e(t)}</a>' for t in titles)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -169,14 +177,15 @@ def render_html(
 {_accuracy(metrics)}
 <p>on {int(metrics["n_test"])} held-out test images of {int(metrics["n_classes"])} classes.</p>
 {notice}
-<h2>Summary</h2>
+<nav>{nav}</nav>
+<h2 id="summary">Summary</h2>
 {_summary(metrics, run)}
-<h2>Confusion matrix</h2>
+<h2 id="confusion-matrix">Confusion matrix</h2>
 <p>Rows are true classes, columns predicted classes; every class is shown.</p>
 <img src="{data_uri}" alt="Confusion matrix">
-<h2>Per-class scores</h2>
+<h2 id="per-class-scores">Per-class scores</h2>
 {_per_class(metrics)}
-<h2>Most confused pairs</h2>
+<h2 id="most-confused-pairs">Most confused pairs</h2>
 {confused}
 {more}</body>
 </html>

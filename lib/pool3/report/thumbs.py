@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -71,8 +72,14 @@ def thumbnails(
     wanted = list(dict.fromkeys(str(p) for p in paths))
     if not wanted:
         return {}
+    started = time.monotonic()
     with ThreadPoolExecutor(max_workers=min(READERS, len(wanted))) as pool:
         made = list(pool.map(lambda p: _thumb(spark, p, px), wanted))
-    failed = sum(t.uri is None for t in made)
-    log.debug("thumbnails: %d images, %d not shown", len(wanted), failed)
+    failed = [p for p, t in zip(wanted, made, strict=True) if t.uri is None]
+    log.info(
+        "report: %d thumbnails read again in %.1f s%s",
+        len(wanted) - len(failed),
+        time.monotonic() - started,
+        f"; {len(failed)} could not be (e.g. {failed[0]})" if failed else "",
+    )
     return dict(zip(wanted, made, strict=True))

@@ -240,6 +240,7 @@ def report_files(
             "duplicates": duplicates.pairs,
             "duplicate_counts": duplicates.counts,
             "duplicate_cosine": duplicates.threshold,
+            "duplicate_search": duplicates.method,
             "leakage": leakage,
         }
     png = confusion_png(metrics["confusion_matrix"], metrics["labels"])

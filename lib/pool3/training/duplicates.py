@@ -2,35 +2,21 @@
 
 Real collections hold the same picture twice, under two names and sometimes under two
 labels. A copy in the training set and one in the test set inflate the test accuracy; two
-labels on one picture are a label error. Both are found on Spark, from what the feature
-table already holds, without an all-pairs product:
+labels on one picture are a label error. Both are found from what the feature table
+already holds, without an all-pairs product at scale:
 
-- **exact**: rows grouped by ``sha256``; each group of ``n`` gives ``n - 1`` pairs (its first
-  path, in path order, with each other one).
-- **near**: random-hyperplane LSH (SimHash) on the *centred* features. pool_3 features are
-  non-negative, so raw vectors all point one way (random pairs have cosine ~0.7) and their
-  sign bits would say little; centred, unrelated images are ~orthogonal. Each row gets
-  ``BANDS`` keys of ``BITS`` bits; rows sharing a key in some band are candidates; a
-  candidate pair is kept when the Hamming distance of the whole signatures says its
-  centred angle is below ``MAX_ANGLE_DEG``, and is then checked with the exact cosine of
-  the raw features (``>= threshold``). Buckets larger than ``MAX_BUCKET`` (thousands of
-  near-identical images, e.g. blank ones) are not expanded, and counted.
-
-Recall of the near search is a property of LSH. A pair whose centred features are at angle
-``t`` shares a band with probability ``1 - (1 - (1 - t/180)^BITS)^BANDS``. On pool_3
-features a pair at the 0.98 threshold is ~19 degrees apart once centred (found with
-probability ~0.94), a re-encoded or resized copy (cosine ~0.995) ~10 degrees (~0.9999).
-Features of low rank spread more when centred (scikit-learn's digits: 25 degrees at 0.98,
-~0.74). Pairs above the threshold may be missed, pairs below it are never reported.
-Candidate pairs grow with ``BANDS * n^2 / 2^(BITS+1)`` for unrelated images (about 40
-million at a million rows), carried with their signatures only: the features are joined
-for the Hamming survivors.
+- **exact**: rows grouped by ``sha256`` on Spark; each group of ``n`` gives ``n - 1`` pairs
+  (its first path, in path order, with each other one).
+- **near**: up to ``EXACT_MAX_ROWS`` rows, the exact all-pairs cosine on the driver (blocks
+  of a matrix product: every pair above the threshold, in a second or two); above it,
+  random-hyperplane LSH on Spark (:mod:`pool3.training.near_lsh`), which stays cheap at a
+  million rows and may miss pairs just above the threshold, never reporting one below it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,14 +25,13 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from pool3.training.near_lsh import MAX_LISTED, NearPairs, lsh_pairs, pair
+
 log = logging.getLogger(__name__)
 
-BANDS = 20
-BITS = 18
-MAX_ANGLE_DEG = 45.0
-MAX_BUCKET = 1000
-#: pairs listed in metrics.json at most (the counts cover all of them)
-MAX_LISTED = 500
+#: near duplicates of tables up to this many rows are searched exactly, on the driver
+EXACT_MAX_ROWS = 5000
+_BLOCK = 1024
 
 
 @dataclass(frozen=True)
@@ -57,7 +42,8 @@ class Duplicates:
     ``paths`` (two), ``kind`` (``exact``/``near``), ``cosine``, ``labels`` (two),
     ``splits`` (two of ``train``/``test``), ``label_conflict`` and ``straddles`` (bools).
     ``counts``: totals over all pairs (``exact_pairs``, ``near_pairs``, ``label_conflicts``,
-    ``straddling``, ``unchecked_rows``: rows in buckets too large to expand).
+    ``straddling``, ``unchecked_rows``: rows in LSH buckets too large to expand).
+    ``method``: how near duplicates were searched, ``exact`` (all pairs) or ``lsh``.
     ``leaked_test``: test paths with a copy (exact or near) in the training set.
     """
 
@@ -65,22 +51,7 @@ class Duplicates:
     counts: dict[str, int] = field(default_factory=dict)
     leaked_test: frozenset[str] = frozenset()
     threshold: float = 0.98
-
-
-def _split(is_test: Any) -> str:
-    return "test" if bool(is_test) else "train"
-
-
-def _pair(a: Any, b: Any, kind: str, cosine: float) -> dict[str, Any]:
-    return {
-        "paths": [str(a["path"]), str(b["path"])],
-        "kind": kind,
-        "cosine": round(float(cosine), 6),
-        "labels": [str(a["label"]), str(b["label"])],
-        "splits": [_split(a["is_test"]), _split(b["is_test"])],
-        "label_conflict": str(a["label"]) != str(b["label"]),
-        "straddles": bool(a["is_test"]) != bool(b["is_test"]),
-    }
+    method: str = "exact"
 
 
 def _exact(frame: DataFrame) -> tuple[list[dict[str, Any]], dict[str, int], set[str]]:
@@ -107,7 +78,7 @@ def _exact(frame: DataFrame) -> tuple[list[dict[str, Any]], dict[str, int], set[
         listed: list[dict[str, Any]] = []
         for g in groups.orderBy("sha256").limit(MAX_LISTED).collect():
             rows = g["rows"]
-            listed += [_pair(rows[0], other, "exact", 1.0) for other in rows[1:]]
+            listed += [pair(rows[0], other, "exact", 1.0) for other in rows[1:]]
         # test images whose group also has a training image
         copies = groups.filter(F.col("splits") > 1).select(F.explode("rows").alias("r"))
         test_copies = copies.filter(F.col("r.is_test")).select(F.col("r.path").alias("p"))
@@ -122,121 +93,57 @@ def _exact(frame: DataFrame) -> tuple[list[dict[str, Any]], dict[str, int], set[
     return listed[:MAX_LISTED], counts, leaked
 
 
-def _mean(frame: DataFrame, dim: int) -> np.ndarray:
-    """Mean feature vector: per-partition sums in the workers, added on the driver."""
-
-    def partial(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        total, n = np.zeros(dim, dtype=np.float64), 0
-        for pdf in batches:
-            for vector in pdf["features"]:
-                total += vector
-            n += len(pdf)
-        yield pd.DataFrame({"n": [n], "total": [total.tolist()]})
-
-    parts = frame.select("features").mapInPandas(partial, "n long, total array<double>").collect()
-    n = sum(int(p["n"]) for p in parts)
-    total = np.sum([np.asarray(p["total"]) for p in parts], axis=0)
-    return (total / max(n, 1)).astype(np.float32)
-
-
-def _signatures(frame: DataFrame, mean: np.ndarray, seed: int) -> DataFrame:
-    """``path, keys array<long>`` (BANDS keys of BITS sign bits of the centred features)."""
-    weights = (1 << np.arange(BITS, dtype=np.int64)).astype(np.int64)
-
-    def sign(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        # made in the worker from the seed (PCG64 is the same everywhere): a 2.6 MB matrix
-        # that never travels with the task
-        planes = np.random.default_rng(seed).standard_normal((len(mean), BANDS * BITS))
-        planes = planes.astype(np.float32)
-        for pdf in batches:
-            X = np.empty((len(pdf), len(mean)), dtype=np.float32)
-            for i, vector in enumerate(pdf["features"]):
-                X[i] = vector
-            bits = ((X - mean) @ planes > 0).reshape(len(pdf), BANDS, BITS).astype(np.int64)
-            keys = bits @ weights
-            yield pd.DataFrame({"path": pdf["path"], "keys": list(keys)})
-
-    return frame.select("path", "features").mapInPandas(sign, "path string, keys array<long>")
+def _exact_local(rows: pd.DataFrame) -> NearPairs:
+    """:func:`_exact` on the driver: the same pairs, counts and leaked test paths."""
+    listed: list[dict[str, Any]] = []
+    counts = {"exact_pairs": 0, "exact_label_conflicts": 0, "exact_straddling": 0}
+    leaked: set[str] = set()
+    named = rows[rows["sha256"].notna()]
+    for _, group in sorted(named.groupby("sha256", sort=False), key=lambda kv: str(kv[0])):
+        if len(group) < 2:
+            continue
+        members = group.sort_values(["path", "label", "is_test"]).to_dict("records")
+        extra = len(members) - 1
+        counts["exact_pairs"] += extra
+        if group["label"].nunique() > 1:
+            counts["exact_label_conflicts"] += extra
+        if group["is_test"].nunique() > 1:
+            counts["exact_straddling"] += extra
+            leaked |= {str(m["path"]) for m in members if m["is_test"]}
+        if len(listed) < MAX_LISTED:
+            listed += [pair(members[0], m, "exact", 1.0) for m in members[1:]]
+    return listed[:MAX_LISTED], counts, leaked
 
 
-def _near(
-    frame: DataFrame, threshold: float, seed: int, dim: int
-) -> tuple[list[dict[str, Any]], dict[str, int], set[str]]:
-    sig = _signatures(frame, _mean(frame, dim), seed).cache()
-    try:
-        keyed = sig.select("path", F.posexplode("keys").alias("band", "key"))
-        sizes = keyed.groupBy("band", "key").agg(F.count(F.lit(1)).alias("n"))
-        oversize = sizes.filter(F.col("n") > MAX_BUCKET)
-        unchecked = oversize.agg(F.coalesce(F.sum("n"), F.lit(0))).first()
-        kept = keyed.join(
-            sizes.filter((F.col("n") > 1) & (F.col("n") <= MAX_BUCKET)), ["band", "key"]
-        )
-        a, b = kept.alias("a"), kept.alias("b")
-        cand = (
-            a.join(b, (F.col("a.band") == F.col("b.band")) & (F.col("a.key") == F.col("b.key")))
-            .filter(F.col("a.path") < F.col("b.path"))
-            .select(F.col("a.path").alias("pa"), F.col("b.path").alias("pb"))
-            .distinct()
-        )
-        max_hamming = int(BANDS * BITS * MAX_ANGLE_DEG / 180.0)
-        hamming = F.aggregate(
-            F.zip_with("ka", "kb", lambda x, y: F.bit_count(x.bitwiseXOR(y))),
-            F.lit(0),
-            lambda s, v: s + v,
-        )
-        close = (
-            cand.join(sig.select(F.col("path").alias("pa"), F.col("keys").alias("ka")), "pa")
-            .join(sig.select(F.col("path").alias("pb"), F.col("keys").alias("kb")), "pb")
-            .filter(hamming <= max_hamming)
-            .select("pa", "pb")
-        )
-        rows = frame.select(
-            "path", "label", "is_test", "sha256", "features",
-            F.sqrt(F.aggregate("features", F.lit(0.0), lambda s, x: s + x * x)).alias("norm"),
-        )  # fmt: skip
-        left = rows.select(*[F.col(c).alias(f"{c}_a") for c in rows.columns])
-        right = rows.select(*[F.col(c).alias(f"{c}_b") for c in rows.columns])
-        dot = F.aggregate(
-            F.zip_with("features_a", "features_b", lambda x, y: x * y),
-            F.lit(0.0),
-            lambda s, v: s + v,
-        )
-        pairs = (
-            close.join(left, close["pa"] == left["path_a"])
-            .join(right, close["pb"] == right["path_b"])
-            .filter(~F.coalesce(F.col("sha256_a") == F.col("sha256_b"), F.lit(False)))
-            .withColumn("cosine", dot / (F.col("norm_a") * F.col("norm_b")))
-            .filter(F.col("cosine") >= threshold)
-            .select(*[f"{c}_{s}" for s in "ab" for c in ("path", "label", "is_test")], "cosine")
-            .cache()
-        )
-        try:
-            totals = pairs.agg(
-                F.count(F.lit(1)).alias("pairs"),
-                F.count_if(F.col("label_a") != F.col("label_b")).alias("conflicts"),
-                F.count_if(F.col("is_test_a") != F.col("is_test_b")).alias("straddling"),
-            ).first()
-            got = pairs.orderBy(F.desc("cosine"), "path_a", "path_b").limit(MAX_LISTED).collect()
-            leaked_rows = pairs.filter(F.col("is_test_a") != F.col("is_test_b")).select(
-                F.when(F.col("is_test_a"), F.col("path_a")).otherwise(F.col("path_b")).alias("p")
-            )
-            leaked = {str(r["p"]) for r in leaked_rows.distinct().collect()}
-        finally:
-            pairs.unpersist()
-    finally:
-        sig.unpersist()
-
-    def side(r: Any, s: str) -> dict[str, Any]:
-        return {"path": r[f"path_{s}"], "label": r[f"label_{s}"], "is_test": r[f"is_test_{s}"]}
-
-    listed = [_pair(side(r, "a"), side(r, "b"), "near", r["cosine"]) for r in got]
+def _near_local(rows: pd.DataFrame, threshold: float, dim: int) -> NearPairs:
+    """Every pair of different files with cosine >= ``threshold``: the upper triangle of
+    the cosine matrix, ``_BLOCK`` rows at a time (one block of it in memory)."""
+    X = np.empty((len(rows), dim), dtype=np.float32)
+    for i, vector in enumerate(rows["features"]):
+        X[i] = vector
+    X /= np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    sha = rows["sha256"].to_numpy()
+    found: list[tuple[float, int, int]] = []
+    for start in range(0, len(X), _BLOCK):
+        block = X[start : start + _BLOCK] @ X.T
+        for i, j in zip(*np.nonzero(block >= threshold), strict=True):
+            a = start + int(i)
+            if int(j) > a and not (sha[a] is not None and sha[a] == sha[j]):
+                found.append((float(block[i, j]), a, int(j)))
+    records = rows[["path", "label", "is_test"]].to_dict("records")
+    pairs = []
+    for c, a, b in found:
+        first, second = sorted((records[a], records[b]), key=lambda r: str(r["path"]))
+        pairs.append(pair(first, second, "near", c))
+    pairs.sort(key=lambda p: (-p["cosine"], *p["paths"]))
+    leaked = {p["paths"][p["splits"].index("test")] for p in pairs if p["straddles"]}
     counts = {
-        "near_pairs": int(totals["pairs"]) if totals else 0,
-        "near_label_conflicts": int(totals["conflicts"]) if totals else 0,
-        "near_straddling": int(totals["straddling"]) if totals else 0,
-        "unchecked_rows": int(unchecked[0]) if unchecked else 0,
+        "near_pairs": len(pairs),
+        "near_label_conflicts": sum(p["label_conflict"] for p in pairs),
+        "near_straddling": sum(p["straddles"] for p in pairs),
+        "unchecked_rows": 0,
     }
-    return listed, counts, leaked
+    return pairs[:MAX_LISTED], counts, leaked
 
 
 def find_duplicates(
@@ -254,9 +161,25 @@ def find_duplicates(
         (``report.duplicate_cosine``).
     seed : int, keyword-only
         Seeds the LSH hyperplanes (the same table and seed give the same pairs).
+
+    Up to ``EXACT_MAX_ROWS`` rows are compared on the driver, every pair; larger tables on
+    Spark (``sha256`` groups, LSH for near pairs).
     """
-    pairs, counts, leaked = _exact(frame)
-    near, near_counts, near_leaked = _near(frame, threshold, seed, dim)
+    started = time.monotonic()
+    # read many times below: once from its source (Parquet, split), then from memory
+    frame = frame.select("path", "label", "sha256", "features", "is_test").persist()
+    try:
+        if frame.count() <= EXACT_MAX_ROWS:
+            method = "exact"
+            rows: pd.DataFrame = frame.toPandas()
+            pairs, counts, leaked = _exact_local(rows)
+            near, near_counts, near_leaked = _near_local(rows, threshold, dim)
+        else:
+            method = "lsh"
+            pairs, counts, leaked = _exact(frame)
+            near, near_counts, near_leaked = lsh_pairs(frame, threshold, seed, dim)
+    finally:
+        frame.unpersist()
     pairs += near
     counts |= near_counts
     leaked |= near_leaked
@@ -266,14 +189,15 @@ def find_duplicates(
     )
     counts["straddling"] = counts["exact_straddling"] + counts.get("near_straddling", 0)
     counts["leaked_test_images"] = len(leaked)
-    if counts["pairs"]:
-        log.info(
-            "duplicates: %d exact and %d near pairs (cosine >= %.3f), %d with conflicting "
-            "labels, %d across train and test",
-            counts["exact_pairs"],
-            counts.get("near_pairs", 0),
-            threshold,
-            counts["label_conflicts"],
-            counts["straddling"],
-        )
-    return Duplicates(pairs[:MAX_LISTED], counts, frozenset(leaked), threshold)
+    log.info(
+        "duplicates: %d exact and %d near pairs (cosine >= %.3f, %s search), %d with "
+        "conflicting labels, %d across train and test, in %.1f s",
+        counts["exact_pairs"],
+        counts.get("near_pairs", 0),
+        threshold,
+        method,
+        counts["label_conflicts"],
+        counts["straddling"],
+        time.monotonic() - started,
+    )
+    return Duplicates(pairs[:MAX_LISTED], counts, frozenset(leaked), threshold, method)

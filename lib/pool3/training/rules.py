@@ -222,7 +222,13 @@ def prepare(
             found["unlabelled"],
             _examples(table, cond["unlabelled"]),
         )
-    log.info("feature table: %s", counts)
+    log.info(
+        "feature table: %d rows, %d usable (%d errors, %d unlabelled)",
+        counts["rows_total"],
+        counts["rows_used"],
+        counts["rows_error"],
+        counts["rows_unlabelled"],
+    )
     if not counts["rows_used"]:
         raise DataError(
             f"no usable rows in the feature table ({counts}); featurize labelled images "

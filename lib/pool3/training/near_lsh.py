@@ -1,0 +1,174 @@
+"""Near duplicates of a large feature table on Spark: random-hyperplane LSH (SimHash).
+
+The search runs on the *centred* features. pool_3 features are
+  non-negative, so raw vectors all point one way (random pairs have cosine ~0.7) and their
+  sign bits would say little; centred, unrelated images are ~orthogonal. Each row gets
+  ``BANDS`` keys of ``BITS`` bits; rows sharing a key in some band are candidates; a
+  candidate pair is kept when the Hamming distance of the whole signatures says its
+  centred angle is below ``MAX_ANGLE_DEG``, and is then checked with the exact cosine of
+  the raw features (``>= threshold``). Buckets larger than ``MAX_BUCKET`` (thousands of
+  near-identical images, e.g. blank ones) are not expanded, and counted.
+
+Recall of the near search is a property of LSH. A pair whose centred features are at angle
+``t`` shares a band with probability ``1 - (1 - (1 - t/180)^BITS)^BANDS``. On pool_3
+features a pair at the 0.98 threshold is ~19 degrees apart once centred (found with
+probability ~0.94), a re-encoded or resized copy (cosine ~0.995) ~10 degrees (~0.9999).
+Features of low rank spread more when centred (scikit-learn's digits: 25 degrees at 0.98,
+~0.74). Pairs above the threshold may be missed, pairs below it are never reported.
+Candidate pairs grow with ``BANDS * n^2 / 2^(BITS+1)`` for unrelated images (about 40
+million at a million rows), carried with their signatures only: the features are joined
+for the Hamming survivors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+BANDS = 20
+BITS = 18
+MAX_ANGLE_DEG = 45.0
+MAX_BUCKET = 1000
+#: pairs listed in metrics.json at most (the counts cover all of them)
+MAX_LISTED = 500
+
+#: (pairs listed, counts, test paths with a copy in the training set)
+NearPairs = tuple[list[dict[str, Any]], dict[str, int], set[str]]
+
+
+def _split(is_test: Any) -> str:
+    return "test" if bool(is_test) else "train"
+
+
+def pair(a: Any, b: Any, kind: str, cosine: float) -> dict[str, Any]:
+    return {
+        "paths": [str(a["path"]), str(b["path"])],
+        "kind": kind,
+        "cosine": round(float(cosine), 6),
+        "labels": [str(a["label"]), str(b["label"])],
+        "splits": [_split(a["is_test"]), _split(b["is_test"])],
+        "label_conflict": str(a["label"]) != str(b["label"]),
+        "straddles": bool(a["is_test"]) != bool(b["is_test"]),
+    }
+
+
+def _mean(frame: DataFrame, dim: int) -> np.ndarray:
+    """Mean feature vector: per-partition sums in the workers, added on the driver."""
+
+    def partial(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        total, n = np.zeros(dim, dtype=np.float64), 0
+        for pdf in batches:
+            for vector in pdf["features"]:
+                total += vector
+            n += len(pdf)
+        yield pd.DataFrame({"n": [n], "total": [total.tolist()]})
+
+    parts = frame.select("features").mapInPandas(partial, "n long, total array<double>").collect()
+    n = sum(int(p["n"]) for p in parts)
+    total = np.sum([np.asarray(p["total"]) for p in parts], axis=0)
+    return (total / max(n, 1)).astype(np.float32)
+
+
+def _signatures(frame: DataFrame, mean: np.ndarray, seed: int) -> DataFrame:
+    """``path, keys array<long>`` (BANDS keys of BITS sign bits of the centred features)."""
+    weights = (1 << np.arange(BITS, dtype=np.int64)).astype(np.int64)
+
+    def sign(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        # made in the worker from the seed (PCG64 is the same everywhere): a 2.6 MB matrix
+        # that never travels with the task
+        planes = np.random.default_rng(seed).standard_normal((len(mean), BANDS * BITS))
+        planes = planes.astype(np.float32)
+        for pdf in batches:
+            X = np.empty((len(pdf), len(mean)), dtype=np.float32)
+            for i, vector in enumerate(pdf["features"]):
+                X[i] = vector
+            bits = ((X - mean) @ planes > 0).reshape(len(pdf), BANDS, BITS).astype(np.int64)
+            keys = bits @ weights
+            yield pd.DataFrame({"path": pdf["path"], "keys": list(keys)})
+
+    return frame.select("path", "features").mapInPandas(sign, "path string, keys array<long>")
+
+
+def lsh_pairs(frame: DataFrame, threshold: float, seed: int, dim: int) -> NearPairs:
+    """Near pairs (``kind="near"``, cosine >= ``threshold``) of rows ``path, label,
+    sha256, features, is_test``, found by LSH; see the module docstring."""
+    sig = _signatures(frame, _mean(frame, dim), seed).cache()
+    try:
+        keyed = sig.select("path", F.posexplode("keys").alias("band", "key"))
+        sizes = keyed.groupBy("band", "key").agg(F.count(F.lit(1)).alias("n"))
+        oversize = sizes.filter(F.col("n") > MAX_BUCKET)
+        unchecked = oversize.agg(F.coalesce(F.sum("n"), F.lit(0))).first()
+        kept = keyed.join(
+            sizes.filter((F.col("n") > 1) & (F.col("n") <= MAX_BUCKET)), ["band", "key"]
+        )
+        a, b = kept.alias("a"), kept.alias("b")
+        cand = (
+            a.join(b, (F.col("a.band") == F.col("b.band")) & (F.col("a.key") == F.col("b.key")))
+            .filter(F.col("a.path") < F.col("b.path"))
+            .select(F.col("a.path").alias("pa"), F.col("b.path").alias("pb"))
+            .distinct()
+        )
+        max_hamming = int(BANDS * BITS * MAX_ANGLE_DEG / 180.0)
+        hamming = F.aggregate(
+            F.zip_with("ka", "kb", lambda x, y: F.bit_count(x.bitwiseXOR(y))),
+            F.lit(0),
+            lambda s, v: s + v,
+        )
+        close = (
+            cand.join(sig.select(F.col("path").alias("pa"), F.col("keys").alias("ka")), "pa")
+            .join(sig.select(F.col("path").alias("pb"), F.col("keys").alias("kb")), "pb")
+            .filter(hamming <= max_hamming)
+            .select("pa", "pb")
+        )
+        rows = frame.select(
+            "path", "label", "is_test", "sha256", "features",
+            F.sqrt(F.aggregate("features", F.lit(0.0), lambda s, x: s + x * x)).alias("norm"),
+        )  # fmt: skip
+        left = rows.select(*[F.col(c).alias(f"{c}_a") for c in rows.columns])
+        right = rows.select(*[F.col(c).alias(f"{c}_b") for c in rows.columns])
+        dot = F.aggregate(
+            F.zip_with("features_a", "features_b", lambda x, y: x * y),
+            F.lit(0.0),
+            lambda s, v: s + v,
+        )
+        pairs = (
+            close.join(left, close["pa"] == left["path_a"])
+            .join(right, close["pb"] == right["path_b"])
+            .filter(~F.coalesce(F.col("sha256_a") == F.col("sha256_b"), F.lit(False)))
+            .withColumn("cosine", dot / (F.col("norm_a") * F.col("norm_b")))
+            .filter(F.col("cosine") >= threshold)
+            .select(*[f"{c}_{s}" for s in "ab" for c in ("path", "label", "is_test")], "cosine")
+            .cache()
+        )
+        try:
+            totals = pairs.agg(
+                F.count(F.lit(1)).alias("pairs"),
+                F.count_if(F.col("label_a") != F.col("label_b")).alias("conflicts"),
+                F.count_if(F.col("is_test_a") != F.col("is_test_b")).alias("straddling"),
+            ).first()
+            got = pairs.orderBy(F.desc("cosine"), "path_a", "path_b").limit(MAX_LISTED).collect()
+            leaked_rows = pairs.filter(F.col("is_test_a") != F.col("is_test_b")).select(
+                F.when(F.col("is_test_a"), F.col("path_a")).otherwise(F.col("path_b")).alias("p")
+            )
+            leaked = {str(r["p"]) for r in leaked_rows.distinct().collect()}
+        finally:
+            pairs.unpersist()
+    finally:
+        sig.unpersist()
+
+    def side(r: Any, s: str) -> dict[str, Any]:
+        return {"path": r[f"path_{s}"], "label": r[f"label_{s}"], "is_test": r[f"is_test_{s}"]}
+
+    listed = [pair(side(r, "a"), side(r, "b"), "near", r["cosine"]) for r in got]
+    counts = {
+        "near_pairs": int(totals["pairs"]) if totals else 0,
+        "near_label_conflicts": int(totals["conflicts"]) if totals else 0,
+        "near_straddling": int(totals["straddling"]) if totals else 0,
+        "unchecked_rows": int(unchecked[0]) if unchecked else 0,
+    }
+    return listed, counts, leaked
