@@ -50,6 +50,13 @@ def _images(command: str, s: Mapping[str, Any]) -> list[str]:
 def _train(s: Mapping[str, Any]) -> list[str]:
     low, high = s.get("accuracy_ci95") or (0.0, 0.0)
     lines = [s["summary_line"], f"95% interval (Wilson): {100 * low:.1f}-{100 * high:.1f}%"]
+    rows = s.get("rows")
+    if rows:
+        lines.append(
+            f"images: {rows.get('rows_total')} rows, {rows.get('rows_used')} used "
+            f"({s.get('n_train')} train / {s.get('n_test')} test); not used: "
+            f"{rows.get('rows_error')} error rows, {rows.get('rows_unlabelled')} unlabelled"
+        )
     dup = s.get("duplicate_counts")
     if dup is not None:
         text = (

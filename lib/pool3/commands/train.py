@@ -134,4 +134,6 @@ def run_train(
         "duplicate_counts": duplicates.counts if duplicates else None,
         "leakage": leakage,
         "suspected_label_errors": len(result.suspects),
+        "rows": dict(result.counts),
+        "n_train": result.n_train,
     }

@@ -1,13 +1,15 @@
 """Near duplicates of a large feature table on Spark: random-hyperplane LSH (SimHash).
 
-The search runs on the *centred* features. pool_3 features are
-  non-negative, so raw vectors all point one way (random pairs have cosine ~0.7) and their
-  sign bits would say little; centred, unrelated images are ~orthogonal. Each row gets
-  ``BANDS`` keys of ``BITS`` bits; rows sharing a key in some band are candidates; a
-  candidate pair is kept when the Hamming distance of the whole signatures says its
-  centred angle is below ``MAX_ANGLE_DEG``, and is then checked with the exact cosine of
-  the raw features (``>= threshold``). Buckets larger than ``MAX_BUCKET`` (thousands of
-  near-identical images, e.g. blank ones) are not expanded, and counted.
+The search runs on the *centred* features. pool_3 features are non-negative, so raw vectors
+all point one way (random pairs have cosine ~0.7) and their sign bits would say little;
+centred, unrelated images are ~orthogonal. Each row gets ``BANDS`` keys of ``BITS`` bits;
+rows sharing a key in some band are candidates. The Hamming distance of two whole
+signatures estimates their centred angle; with three numbers per row (``|x|``,
+``|x - mean|``, ``x . mean``) that gives their raw cosine (:func:`estimated_cosine`, taken
+``ANGLE_SIGMAS`` standard errors high). Only candidates whose estimate reaches the threshold
+are joined with their features and checked with the exact cosine (``>= threshold``).
+Buckets larger than ``MAX_BUCKET`` (thousands of near-identical images, e.g. blank ones)
+are not expanded, and counted.
 
 Recall of the near search is a property of LSH. A pair whose centred features are at angle
 ``t`` shares a band with probability ``1 - (1 - (1 - t/180)^BITS)^BANDS``. On pool_3
@@ -16,23 +18,25 @@ probability ~0.94), a re-encoded or resized copy (cosine ~0.995) ~10 degrees (~0
 Features of low rank spread more when centred (scikit-learn's digits: 25 degrees at 0.98,
 ~0.74). Pairs above the threshold may be missed, pairs below it are never reported.
 Candidate pairs grow with ``BANDS * n^2 / 2^(BITS+1)`` for unrelated images (about 40
-million at a million rows), carried with their signatures only: the features are joined
-for the Hamming survivors.
+million at a million rows), carried with their signatures only; tight clusters add more
+(``bench/duplicates_bench.py``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 BANDS = 20
 BITS = 18
-MAX_ANGLE_DEG = 45.0
+#: standard errors of the angle estimate given to a candidate before its exact check
+ANGLE_SIGMAS = 4.0
 MAX_BUCKET = 1000
 #: pairs listed in metrics.json at most (the counts cover all of them)
 MAX_LISTED = 500
@@ -75,7 +79,9 @@ def _mean(frame: DataFrame, dim: int) -> np.ndarray:
 
 
 def _signatures(frame: DataFrame, mean: np.ndarray, seed: int) -> DataFrame:
-    """``path, keys array<long>`` (BANDS keys of BITS sign bits of the centred features)."""
+    """``path, keys array<long>`` (BANDS keys of BITS sign bits of the centred features),
+    and the scalars that turn a centred angle into a raw cosine: ``norm`` = |x|,
+    ``cnorm`` = |x - mean|, ``dmean`` = x . mean."""
     weights = (1 << np.arange(BITS, dtype=np.int64)).astype(np.int64)
 
     def sign(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -87,17 +93,44 @@ def _signatures(frame: DataFrame, mean: np.ndarray, seed: int) -> DataFrame:
             X = np.empty((len(pdf), len(mean)), dtype=np.float32)
             for i, vector in enumerate(pdf["features"]):
                 X[i] = vector
-            bits = ((X - mean) @ planes > 0).reshape(len(pdf), BANDS, BITS).astype(np.int64)
-            keys = bits @ weights
-            yield pd.DataFrame({"path": pdf["path"], "keys": list(keys)})
+            centred = X - mean
+            bits = (centred @ planes > 0).reshape(len(pdf), BANDS, BITS).astype(np.int64)
+            yield pd.DataFrame(
+                {
+                    "path": pdf["path"],
+                    "keys": list(bits @ weights),
+                    "norm": np.linalg.norm(X, axis=1).astype(np.float64),
+                    "cnorm": np.linalg.norm(centred, axis=1).astype(np.float64),
+                    "dmean": (X @ mean).astype(np.float64),
+                }
+            )
 
-    return frame.select("path", "features").mapInPandas(sign, "path string, keys array<long>")
+    schema = "path string, keys array<long>, norm double, cnorm double, dmean double"
+    return frame.select("path", "features").mapInPandas(sign, schema)
+
+
+def estimated_cosine(hamming: Column, a: str, b: str, mean_sq: float) -> Column:
+    """An upper estimate of the raw cosine of two rows from their signatures' Hamming
+    distance: the centred angle ``pi * h / N`` less ``ANGLE_SIGMAS`` standard errors (and a
+    degree), then ``a.b = |a-m||b-m| cos + a.m + b.m - |m|^2`` over ``|a| |b|``."""
+    n = BANDS * BITS
+    p = hamming / F.lit(float(n))
+    sigma = F.sqrt(p * (F.lit(1.0) - p) / F.lit(float(n))) * F.lit(math.pi)
+    angle = F.greatest(F.lit(0.0), p * F.lit(math.pi) - F.lit(ANGLE_SIGMAS) * sigma - F.lit(0.0175))
+    dot = (
+        F.col(f"cnorm_{a}") * F.col(f"cnorm_{b}") * F.cos(angle)
+        + F.col(f"dmean_{a}")
+        + F.col(f"dmean_{b}")
+        - F.lit(mean_sq)
+    )
+    return dot / (F.col(f"norm_{a}") * F.col(f"norm_{b}"))
 
 
 def lsh_pairs(frame: DataFrame, threshold: float, seed: int, dim: int) -> NearPairs:
     """Near pairs (``kind="near"``, cosine >= ``threshold``) of rows ``path, label,
     sha256, features, is_test``, found by LSH; see the module docstring."""
-    sig = _signatures(frame, _mean(frame, dim), seed).cache()
+    mean = _mean(frame, dim)
+    sig = _signatures(frame, mean, seed).cache()
     try:
         keyed = sig.select("path", F.posexplode("keys").alias("band", "key"))
         sizes = keyed.groupBy("band", "key").agg(F.count(F.lit(1)).alias("n"))
@@ -113,16 +146,17 @@ def lsh_pairs(frame: DataFrame, threshold: float, seed: int, dim: int) -> NearPa
             .select(F.col("a.path").alias("pa"), F.col("b.path").alias("pb"))
             .distinct()
         )
-        max_hamming = int(BANDS * BITS * MAX_ANGLE_DEG / 180.0)
         hamming = F.aggregate(
-            F.zip_with("ka", "kb", lambda x, y: F.bit_count(x.bitwiseXOR(y))),
+            F.zip_with("keys_a", "keys_b", lambda x, y: F.bit_count(x.bitwiseXOR(y))),
             F.lit(0),
             lambda s, v: s + v,
         )
+        sides = {s: sig.select(*[F.col(c).alias(f"{c}_{s}") for c in sig.columns]) for s in "ab"}
+        mean_sq = float(np.dot(mean.astype(np.float64), mean))
         close = (
-            cand.join(sig.select(F.col("path").alias("pa"), F.col("keys").alias("ka")), "pa")
-            .join(sig.select(F.col("path").alias("pb"), F.col("keys").alias("kb")), "pb")
-            .filter(hamming <= max_hamming)
+            cand.join(sides["a"], cand["pa"] == sides["a"]["path_a"])
+            .join(sides["b"], cand["pb"] == sides["b"]["path_b"])
+            .filter(estimated_cosine(hamming, "a", "b", mean_sq) >= threshold)
             .select("pa", "pb")
         )
         rows = frame.select(
