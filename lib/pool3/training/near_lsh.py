@@ -36,7 +36,7 @@ from pyspark.sql import functions as F
 BANDS = 20
 BITS = 18
 #: standard errors of the angle estimate given to a candidate before its exact check
-ANGLE_SIGMAS = 4.0
+ANGLE_SIGMAS = 3.0
 MAX_BUCKET = 1000
 #: pairs listed in metrics.json at most (the counts cover all of them)
 MAX_LISTED = 500
@@ -111,12 +111,12 @@ def _signatures(frame: DataFrame, mean: np.ndarray, seed: int) -> DataFrame:
 
 def estimated_cosine(hamming: Column, a: str, b: str, mean_sq: float) -> Column:
     """An upper estimate of the raw cosine of two rows from their signatures' Hamming
-    distance: the centred angle ``pi * h / N`` less ``ANGLE_SIGMAS`` standard errors (and a
-    degree), then ``a.b = |a-m||b-m| cos + a.m + b.m - |m|^2`` over ``|a| |b|``."""
+    distance: the centred angle ``pi * h / N`` less ``ANGLE_SIGMAS`` standard errors, then
+    ``a.b = |a-m||b-m| cos + a.m + b.m - |m|^2`` over ``|a| |b|``."""
     n = BANDS * BITS
     p = hamming / F.lit(float(n))
     sigma = F.sqrt(p * (F.lit(1.0) - p) / F.lit(float(n))) * F.lit(math.pi)
-    angle = F.greatest(F.lit(0.0), p * F.lit(math.pi) - F.lit(ANGLE_SIGMAS) * sigma - F.lit(0.0175))
+    angle = F.greatest(F.lit(0.0), p * F.lit(math.pi) - F.lit(ANGLE_SIGMAS) * sigma)
     dot = (
         F.col(f"cnorm_{a}") * F.col(f"cnorm_{b}") * F.cos(angle)
         + F.col(f"dmean_{a}")
@@ -124,6 +124,30 @@ def estimated_cosine(hamming: Column, a: str, b: str, mean_sq: float) -> Column:
         - F.lit(mean_sq)
     )
     return dot / (F.col(f"norm_{a}") * F.col(f"norm_{b}"))
+
+
+_PAIR_SCHEMA = (
+    "path_a string, label_a string, is_test_a boolean, "
+    "path_b string, label_b string, is_test_b boolean, cosine double"
+)
+
+
+def _cosines(threshold: float) -> Any:
+    """The exact cosine of each joined pair, in numpy (a row-wise einsum per Arrow batch);
+    the pairs at ``threshold`` or above, without their features."""
+
+    def check(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for pdf in batches:
+            if pdf.empty:
+                continue
+            a = np.stack(pdf["features_a"].to_numpy()).astype(np.float64)
+            b = np.stack(pdf["features_b"].to_numpy()).astype(np.float64)
+            norms = np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-300)
+            cosine = np.einsum("ij,ij->i", a, b) / norms
+            keep = pdf[cosine >= threshold].drop(columns=["features_a", "features_b"])
+            yield keep.assign(cosine=cosine[cosine >= threshold])
+
+    return check
 
 
 def lsh_pairs(frame: DataFrame, threshold: float, seed: int, dim: int) -> NearPairs:
@@ -159,26 +183,16 @@ def lsh_pairs(frame: DataFrame, threshold: float, seed: int, dim: int) -> NearPa
             .filter(estimated_cosine(hamming, "a", "b", mean_sq) >= threshold)
             .select("pa", "pb")
         )
-        rows = frame.select(
-            "path", "label", "is_test", "sha256", "features",
-            F.sqrt(F.aggregate("features", F.lit(0.0), lambda s, x: s + x * x)).alias("norm"),
-        )  # fmt: skip
+        rows = frame.select("path", "label", "is_test", "sha256", "features")
         left = rows.select(*[F.col(c).alias(f"{c}_a") for c in rows.columns])
         right = rows.select(*[F.col(c).alias(f"{c}_b") for c in rows.columns])
-        dot = F.aggregate(
-            F.zip_with("features_a", "features_b", lambda x, y: x * y),
-            F.lit(0.0),
-            lambda s, v: s + v,
-        )
-        pairs = (
+        joined = (
             close.join(left, close["pa"] == left["path_a"])
             .join(right, close["pb"] == right["path_b"])
             .filter(~F.coalesce(F.col("sha256_a") == F.col("sha256_b"), F.lit(False)))
-            .withColumn("cosine", dot / (F.col("norm_a") * F.col("norm_b")))
-            .filter(F.col("cosine") >= threshold)
-            .select(*[f"{c}_{s}" for s in "ab" for c in ("path", "label", "is_test")], "cosine")
-            .cache()
+            .select(*[f"{c}_{s}" for s in "ab" for c in ("path", "label", "is_test", "features")])
         )
+        pairs = joined.mapInPandas(_cosines(threshold), _PAIR_SCHEMA).cache()
         try:
             totals = pairs.agg(
                 F.count(F.lit(1)).alias("pairs"),
