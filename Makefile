@@ -56,8 +56,8 @@ test-cluster: install
 	$(BIN)/python -m pytest -m cluster $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check lib tests jobs bench
-	$(BIN)/ruff format --check lib tests jobs bench
+	$(BIN)/ruff check lib tests jobs bench docs
+	$(BIN)/ruff format --check lib tests jobs bench docs
 	$(BIN)/mypy
 
 # Full benchmarks (~1 h on 2 cores), appended to bench/RESULTS.md; bench-quick is a smoke run.

@@ -57,6 +57,54 @@ def quiet_tensorflow_env() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+# What TensorFlow 2.2x's C++ side writes to stderr on import whatever TF_CPP_MIN_LOG_LEVEL
+# says (absl logs before its logging is initialised): notices, not warnings about the run.
+_TF_IMPORT_NOTICES = (
+    "All log messages before absl::InitializeLog() is called",
+    "oneDNN custom operations are on",
+    "cpu_feature_guard.cc",
+    "To enable the following instructions:",
+)
+
+
+def import_tensorflow() -> Any:
+    """``import tensorflow``, with its start-up notices kept off the console.
+
+    The import's native stderr (file descriptor 2) goes to a temporary file and is written
+    back afterwards without the notices in ``_TF_IMPORT_NOTICES``, so a warning or error
+    printed during the import still reaches the user. ``TF_CPP_MIN_LOG_LEVEL=0`` keeps
+    everything. Returns the module; cheap once it is imported.
+    """
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+        import tensorflow
+
+        return tensorflow
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [
+                line
+                for line in captured.read().decode("utf-8", "replace").splitlines(keepends=True)
+                if not any(notice in line for notice in _TF_IMPORT_NOTICES)
+            ]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
+    return tensorflow
+
+
 def setup_logging(*, verbose: bool = False, log_format: str = "text") -> None:
     """Configure the root logger: stderr, ``LOG_FORMAT`` (or one JSON object per line with
     ``log_format="json"``), INFO (DEBUG with ``verbose``).

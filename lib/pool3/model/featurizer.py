@@ -19,6 +19,7 @@ import numpy as np
 
 from pool3.config import ModelConfig, choices_of
 from pool3.errors import ConfigError
+from pool3.log import import_tensorflow
 from pool3.model.inception2015 import FEATURE_DIM, IMAGE_SIZE
 from pool3.model.sources import ModelBundle
 
@@ -121,14 +122,14 @@ def import_tensorflow_in_worker() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
     try:
-        import tensorflow  # noqa: F401
+        import_tensorflow()
     finally:
         del os.environ["TF_USE_LEGACY_KERAS"]
 
 
 def _configure_tensorflow(threads: int, precision: str) -> str:
     """Threads, precision and GPU memory growth; returns ``"GPU"`` or ``"CPU"``."""
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
@@ -171,7 +172,7 @@ def tensorflow_forward(bundle: ModelBundle) -> Callable[[Any], Any]:
     The TensorFlow runtime runs it; :mod:`pool3.model.openvino_ir` converts the same
     function, so both runtimes compute one graph.
     """
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     signature = [tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32, name="images")]
     if bundle.kind == "pool3-npz":

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from pool3.errors import ModelError
+from pool3.log import import_tensorflow
 from pool3.model.inception2015 import FEATURE_DIM, IMAGE_SIZE, build_forward
 
 INPUT_NAME = "DecodeJpeg/contents"
@@ -30,7 +31,7 @@ OUTPUT_NAME = "pool_3"
 
 
 def _parse(data: bytes, source: str) -> Any:
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     graph_def = tf.compat.v1.GraphDef()
     try:
@@ -74,7 +75,7 @@ def export_graphdef(
     then differ by up to ~16 levels (mean ~1.3) and features by cosine ~0.997 (measured on
     scikit-learn's sample photos saved at quality 95).
     """
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     graph = tf.Graph()
     tmp_input = "pool3_export_contents"
@@ -111,7 +112,7 @@ def graphdef_concrete(data: bytes) -> Any:
 
     Batched: (N, 299, 299, 3) float32 -> (N, 2048). OpenVINO converts this object.
     """
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     graph_def = _parse(data, "graph")
 
@@ -135,7 +136,7 @@ def graphdef_forward(data: bytes) -> Callable[[Any], Any]:
     A ``tf.function`` with an input signature (not the pruned function itself), so that
     OpenVINO's converter takes it like the other sources' functions.
     """
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     pruned = graphdef_concrete(data)
     spec = tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32, name="images")
@@ -149,7 +150,7 @@ class TutorialSession:
     """
 
     def __init__(self, pb_path: str | Path) -> None:
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         self._graph = tf.Graph()
         with self._graph.as_default():

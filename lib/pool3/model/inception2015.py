@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from pool3.log import import_tensorflow
+
 BN_EPSILON = 1e-3
 FEATURE_DIM = 2048
 IMAGE_SIZE = 299
@@ -120,7 +122,7 @@ def build_forward(weights: Mapping[str, np.ndarray], *, dtype: Any = None) -> Ca
     the graph's ``(x - 128) / 128`` happens inside. The result is (N, 2048) float32.
     Weights become constants of the traced graph, so the traced function is self-contained.
     """
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     compute = dtype or tf.float32
     consts = {

@@ -70,7 +70,7 @@ def confused(
                 [
                     f"true <b>{_e(true)}</b>",
                     f'<span class="bad">predicted {_e(predicted)}</span>'
-                    + ("" if score is None else f" ({score:.2f})"),
+                    + ("" if score is None else f" (score {score:.2f})"),
                 ],
             )
             for path, score in shown
@@ -133,8 +133,8 @@ def duplicates(
             f"{threshold:.3f}) among the training and test images.</p>"
         )
     head = (
-        f"<p>{int(counts.get('exact_pairs', 0))} exact pairs (same bytes), "
-        f"{int(counts.get('near_pairs', 0))} near pairs (cosine &ge; {threshold:.3f}); "
+        f"<p>{_n(int(counts.get('exact_pairs', 0)), 'exact pair')} (same bytes), "
+        f"{_n(int(counts.get('near_pairs', 0)), 'near pair')} (cosine &ge; {threshold:.3f}); "
         f"{int(counts.get('label_conflicts', 0))} with conflicting labels, "
         f"{int(counts.get('straddling', 0))} across train and test.</p>"
     )
