@@ -74,7 +74,8 @@ def planted_collection(root: Path) -> Path:
 
 def main() -> None:
     IMG.mkdir(parents=True, exist_ok=True)
-    OUT.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(OUT, ignore_errors=True)  # a first run's console, as a new user sees it
+    OUT.mkdir(parents=True)
     demo = OUT / "demo"
     console = "$ make demo\n"
     for args in (
