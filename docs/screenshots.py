@@ -8,6 +8,8 @@
 3. Plants duplicates in a copy of 15 images per class of the bundled sample (a copy under
    the same label, one under another label, a re-encoded JPEG), featurizes and trains on it,
    and screenshots its duplicates and confused-pairs sections (docs/img/report-*.png).
+4. Trains on the demo's features again with ``--C auto`` and screenshots the "Choice of C"
+   section (docs/img/report-c.png).
 
 Chromium runs with --no-sandbox (as root in the build machines).
 """
@@ -101,6 +103,12 @@ def main() -> None:
         ("most-confused-pairs", "report-confused.png", 1000),
     ):
         shoot(section(page, anchor, OUT / f"{anchor}.html"), IMG / name, 1280, height)
+
+    tuned = OUT / "demo" / "model-c-auto"
+    run("train", "--conf", "local", "--mode", "overwrite", "--features", f"{demo}/features",
+        "--output", str(tuned), "--C", "auto")  # fmt: skip
+    page = (tuned / "report.html").read_text(encoding="utf-8")
+    shoot(section(page, "choice-of-c", OUT / "choice-of-c.html"), IMG / "report-c.png", 1280, 700)
 
 
 def section(page: str, anchor: str, path: Path) -> str:

@@ -71,6 +71,15 @@ def _runtime_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, help="model batch size (0 = from memory)")
 
 
+def _c_value(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number or 'auto'") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pool3",
@@ -104,7 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--output", required=True, help="model directory (path or URI)")
     t.add_argument("--test-size", type=float)
     t.add_argument("--seed", type=int)
-    t.add_argument("--C", type=float, dest="C")
+    t.add_argument(
+        "--C",
+        type=_c_value,
+        dest="C",
+        help="the SVM's C (default 1.0), or 'auto': chosen by cross-validation on the "
+        "training split",
+    )
     t.add_argument("--no-stratify", action="store_true", help="the tutorial's plain split")
     t.add_argument(
         "--split",

@@ -104,6 +104,26 @@ def test_featurize_then_train_writes_model_and_report(trained):
     assert (model_dir / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_train_C_auto_on_real_features(spark, trained, tmp_path):
+    """``--C auto`` on the real pool_3 features of the bundled images: the choice is made on
+    the 160 training images (5 folds), fitted with it, and shown."""
+    model_dir = tmp_path / "model"
+    metrics = run_train(
+        spark,
+        config(**{"train.C": "auto"}),
+        features_path=str(trained["features"]),
+        model_dir=str(model_dir),
+    )
+    search = metrics["C_search"]
+    assert search["folds"] == 5 and search["chosen"] in search["grid"]
+    assert all(0.3 < m <= 1.0 for m in search["cv_accuracy_mean"])  # chance is 0.1
+    doc = json.loads((model_dir / "metrics.json").read_text())
+    assert doc["C_search"] == search and doc["run"]["C"] == search["chosen"]
+    assert load_model(str(model_dir)).meta["params"]["C"] == search["chosen"]
+    html = (model_dir / "report.html").read_text(encoding="utf-8")
+    assert "Choice of C" in html and "Cross-validation accuracy against C" in html
+
+
 def test_report_names_every_class_and_full_confusion_matrix(trained):
     model_dir = trained["model"]
     html = (model_dir / "report.html").read_text(encoding="utf-8")

@@ -71,6 +71,13 @@ def _train(s: Mapping[str, Any]) -> list[str]:
                 f"{100 * leak['accuracy']:.1f}%"
             )
         lines.append(text)
+    search = s.get("C_search")
+    if search:
+        at = search["grid"].index(search["chosen"])
+        lines.append(
+            f"C: auto -> {search['chosen']:g} ({search['folds']}-fold CV accuracy "
+            f"{100 * search['cv_accuracy_mean'][at]:.1f}% on the training split)"
+        )
     if s.get("suspected_label_errors"):
         lines.append(f"suspected label errors: {s['suspected_label_errors']} (in the report)")
     lines.append(f"Report: {s['model_dir']}/report.html")

@@ -53,6 +53,12 @@ def spark_reason(
     if size_mb <= max_collect_mb:
         log.debug("collecting %d feature rows (~%.0f MB) to the driver", n, size_mb)
         return None
+    if params.C == "auto":
+        raise DataError(
+            f"train.C = 'auto' cross-validates on the driver, but {features_path} has {n} "
+            f"usable rows (~{size_mb:.0f} MB), above train.max_collect_mb={max_collect_mb}: "
+            "raise train.max_collect_mb (and spark.driver.memory), or set a number for train.C"
+        )
     if params.solver == "auto" and params.spark_compatible:
         return f"{n} rows (~{size_mb:.0f} MB) exceed train.max_collect_mb={max_collect_mb}"
     raise _too_big(features_path, n, size_mb, max_collect_mb)
@@ -136,4 +142,5 @@ def run_train(
         "suspected_label_errors": len(result.suspects),
         "rows": dict(result.counts),
         "n_train": result.n_train,
+        "C_search": result.classifier.meta.get("C_search"),
     }

@@ -40,7 +40,8 @@ def check_train(params: Any) -> None:
     """The ``[train]`` rules that involve more than one field.
 
     - ``n_jobs`` is ``-1`` (all cores) or ``>= 1``;
-    - ``solver="spark"`` needs what Spark MLlib fits: ``penalty="l2"``, ``multi_class="ovr"``;
+    - ``solver="spark"`` needs what Spark MLlib fits: ``penalty="l2"``, ``multi_class="ovr"``,
+      and a number for ``C`` (``"auto"`` cross-validates on the driver);
     - otherwise the combination must be one liblinear accepts (scikit-learn decides);
     - ``multi_class="crammer_singer"`` is one joint liblinear problem: not with SGD or
       ``n_jobs != 1``.
@@ -48,6 +49,12 @@ def check_train(params: Any) -> None:
     if params.n_jobs == 0:
         raise ConfigError("invalid train.n_jobs = 0: expected an integer >= 1, or -1 for all cores")
     if params.solver == "spark":
+        if params.C == "auto":
+            raise ConfigError(
+                "train.C = 'auto' with train.solver = 'spark': the cross-validated choice of C "
+                "runs on the driver (liblinear or SGD); set a number for train.C, or another "
+                "solver"
+            )
         if not params.spark_compatible:
             raise ConfigError(
                 f"train.solver = 'spark' with penalty={params.penalty!r}, multi_class="

@@ -100,7 +100,10 @@ class TrainParams:
     test_size: float = _opt(0.2, gt=0.0, lt=1.0)
     seed: int = _opt(42, ge=0, le=2**32 - 1)
     stratify: bool = True
-    C: float = _opt(1.0, gt=0.0)
+    # a number > 0, or "auto": chosen by stratified cross-validation on the training split
+    # (pool3.training.c_search; driver solvers only)
+    C: float | str = _opt(1.0, gt=0.0)
+    cv_folds: int = _opt(5, ge=2)  # folds of C = "auto"
     loss: str = _opt("squared_hinge", choices=("hinge", "squared_hinge"))
     penalty: str = _opt("l2", choices=("l1", "l2"))
     multi_class: str = _opt("ovr", choices=("ovr", "crammer_singer"))

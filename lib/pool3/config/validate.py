@@ -32,6 +32,12 @@ def validate_value(name: str, value: Any, tp: Any, meta: Mapping[str, Any], orig
         if not ok or (choices and value not in choices):
             raise bad(f"one of {list(choices) or [True, False]}")
         return value
+    if tp == (float | str):  # a number, or the one word "auto" (train.C)
+        if value == "auto":
+            return value
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise bad('a number or "auto"')
+        value = float(value)
     if tp is int and (not isinstance(value, int) or isinstance(value, bool)):
         raise bad("an integer")
     if tp is float:

@@ -122,6 +122,25 @@ def _accuracy(metrics: Mapping[str, Any]) -> str:
     return f'<p class="accuracy">Accuracy: {_pct(metrics["accuracy"])}{ci}</p>'
 
 
+def c_search(search: Mapping[str, Any], png: bytes) -> str:
+    """The ``train.C = "auto"`` section: the plot of CV accuracy against C and its table."""
+    chosen = search["chosen"]
+    rows = [
+        [f"{c:g}" + (" (chosen)" if c == chosen else ""), _pct(m), _pct(s)]
+        for c, m, s in zip(
+            search["grid"], search["cv_accuracy_mean"], search["cv_accuracy_std"], strict=True
+        )
+    ]
+    uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    return (
+        f"<p>C = {chosen:g}, chosen by {int(search['folds'])}-fold stratified cross-validation "
+        f"on the training split only (the test images were not used) in "
+        f"{float(search['seconds']):.1f} s.</p>"
+        f'<img src="{uri}" alt="Cross-validation accuracy against C">'
+        + _table(["C", "CV accuracy", "std over folds"], rows, numeric=(1, 2))
+    )
+
+
 def render_html(
     metrics: Mapping[str, Any],
     *,

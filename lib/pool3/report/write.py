@@ -22,8 +22,8 @@ from pyspark.sql import SparkSession
 
 from pool3.errors import OutputError
 from pool3.report import gallery
-from pool3.report.html import render_html
-from pool3.report.plot import confusion_png
+from pool3.report.html import c_search, render_html
+from pool3.report.plot import confusion_png, cv_png
 from pool3.report.thumbs import Thumb, thumbnails
 from pool3.storage.fs import FS_ERRORS, join, why, write_files
 from pool3.training.duplicates import Duplicates
@@ -81,7 +81,7 @@ def misclassified_examples(
 def run_summary(result: TrainResult) -> dict[str, Any]:
     """The facts about a training run that the report shows next to the metrics."""
     params = result.params
-    return {
+    out: dict[str, Any] = {
         "train_images": result.n_train,
         "test_images": result.n_test,
         "rows_total": result.counts.get("rows_total"),
@@ -94,6 +94,10 @@ def run_summary(result: TrainResult) -> dict[str, Any]:
         "C": params.C,
         "fit_seconds": round(result.fit_seconds, 3),
     }
+    search = result.classifier.meta.get("C_search")
+    if search:
+        out["C_chosen_by"] = f"{search['folds']}-fold cross-validation (C = 'auto')"
+    return out
 
 
 def _split_text(split: Mapping[str, Any], params: Any) -> str:
@@ -180,6 +184,16 @@ def _sections(
         "Correctly classified examples": gallery.class_examples(correct, thumbs),
         "Suspected label errors": gallery.suspects(result.suspects, thumbs),
     }
+    search = result.classifier.meta.get("C_search")
+    if search:
+        png = cv_png(
+            search["grid"],
+            search["cv_accuracy_mean"],
+            search["cv_accuracy_std"],
+            search["chosen"],
+            search["folds"],
+        )
+        sections["Choice of C"] = c_search(search, png)
     if duplicates is not None:
         sections["Duplicates and label conflicts"] = gallery.duplicates(
             duplicates.pairs,
@@ -230,6 +244,8 @@ def report_files(
     run = run_summary(result)
     leakage = None
     doc: dict[str, Any] = {**metrics, "run": run, "suspected_label_errors": result.suspects}
+    if result.classifier.meta.get("C_search"):
+        doc["C_search"] = result.classifier.meta["C_search"]
     if duplicates is not None:
         leakage = accuracy_without(
             result.y_test, result.y_pred, result.paths_test, duplicates.leaked_test

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,7 @@ from sklearn.svm import LinearSVC
 
 from pool3.config import TrainParams
 from pool3.model.inception2015 import FEATURE_DIM
+from pool3.training.c_search import numeric_C, search_C
 from pool3.training.classifier import LinearModel
 from pool3.training.data import collect_split
 from pool3.training.quality import suspected_label_errors
@@ -84,8 +85,10 @@ def sgd_step(X: np.ndarray) -> float:
     return 1.0 / max(mean_sq, 1e-12)
 
 
-def fit_linear_svc(X: np.ndarray, y: np.ndarray, params: TrainParams) -> Any:
-    """Fit the linear SVM.
+def fit_linear_svc(
+    X: np.ndarray, y: np.ndarray, params: TrainParams, *, quiet: bool = False
+) -> Any:
+    """Fit the linear SVM (``quiet``: its log lines at DEBUG, for the C search's fits).
 
     Parameters
     ----------
@@ -101,6 +104,8 @@ def fit_linear_svc(X: np.ndarray, y: np.ndarray, params: TrainParams) -> Any:
         or ``SGDClassifier`` (hinge-type loss, ``alpha = 1 / (C * n_samples)``, averaged,
         adaptive step from :func:`sgd_step`, ``tol >= SGD_MIN_TOL``).
     """
+    C = numeric_C(params)
+    level = logging.DEBUG if quiet else logging.INFO
     X = np.ascontiguousarray(X, dtype=np.dtype(params.dtype))
     n_samples, n_features = X.shape
     solver, why = _choose_solver(params, n_samples, n_features)
@@ -110,7 +115,7 @@ def fit_linear_svc(X: np.ndarray, y: np.ndarray, params: TrainParams) -> Any:
         estimator = SGDClassifier(
             loss=params.loss,
             penalty=params.penalty,
-            alpha=1.0 / (params.C * n_samples),
+            alpha=1.0 / (C * n_samples),
             learning_rate="adaptive",
             eta0=eta0,
             average=True,
@@ -119,7 +124,8 @@ def fit_linear_svc(X: np.ndarray, y: np.ndarray, params: TrainParams) -> Any:
             random_state=params.seed,
             n_jobs=params.n_jobs,
         )
-        log.info(
+        log.log(
+            level,
             "solver: SGDClassifier(loss=%r, averaged, adaptive step from eta0=%.2g, n_jobs=%d) "
             "because %s",
             params.loss,
@@ -130,7 +136,7 @@ def fit_linear_svc(X: np.ndarray, y: np.ndarray, params: TrainParams) -> Any:
     else:
         dual, dual_why = _resolve_dual(params, n_samples, n_features)
         estimator = LinearSVC(
-            C=params.C,
+            C=C,
             loss=params.loss,
             penalty=params.penalty,
             multi_class=params.multi_class,
@@ -141,7 +147,8 @@ def fit_linear_svc(X: np.ndarray, y: np.ndarray, params: TrainParams) -> Any:
         )
         if params.n_jobs != 1:
             estimator = OneVsRestClassifier(estimator, n_jobs=params.n_jobs)
-        log.info(
+        log.log(
+            level,
             "solver: liblinear LinearSVC(dual=%s, multi_class=%r, n_jobs=%d) because %s; %s",
             dual,
             params.multi_class,
@@ -155,7 +162,8 @@ def fit_linear_svc(X: np.ndarray, y: np.ndarray, params: TrainParams) -> Any:
         estimator.fit(X, y)
     n_iter = _n_iter(estimator)
     if n_iter >= params.max_iter:
-        log.warning(
+        log.log(
+            level if quiet else logging.WARNING,
             "%s stopped at max_iter=%d before converging; the model may be sub-optimal: "
             "raise max_iter or lower C%s",
             type(estimator).__name__,
@@ -193,6 +201,15 @@ def train_and_evaluate(
         the raw estimator, ``metrics(...)`` over every class, and test predictions.
     """
     parts = collect_split(data, n_features)
+    search = None
+    if params.C == "auto":
+        search = search_C(
+            parts.X_train,
+            parts.y_train,
+            params,
+            lambda X, y, p: fit_linear_svc(X, y, p, quiet=True),
+        )
+        params = replace(params, C=search.chosen)
     started = time.perf_counter()
     estimator = fit_linear_svc(parts.X_train, parts.y_train, params)
     fit_seconds = time.perf_counter() - started
@@ -210,6 +227,8 @@ def train_and_evaluate(
         "converged": n_iter < params.max_iter,
         "fit_seconds": round(fit_seconds, 3),
     }
+    if search is not None:
+        meta["C_search"] = search.as_dict()
     model = LinearModel.from_sklearn(estimator, fingerprint=data.fingerprint, meta=meta)
     scores = model.decision_function(parts.X_test)
     return evaluated(

@@ -31,6 +31,7 @@ from pyspark.sql import functions as F
 
 from pool3.config import TrainParams
 from pool3.errors import DataError
+from pool3.training.c_search import numeric_C
 from pool3.training.classifier import LinearModel
 from pool3.training.quality import MAX_SUSPECTS, suspected_label_errors
 from pool3.training.result import TrainResult, evaluated
@@ -55,7 +56,7 @@ def spark_estimator(params: TrainParams, *, n_train: int, n_classes: int, parall
     svc = LinearSVC(
         featuresCol="vector",
         labelCol="label_index",
-        regParam=1.0 / (params.C * n_train),
+        regParam=1.0 / (numeric_C(params) * n_train),
         maxIter=params.max_iter,
         tol=params.tol,
         standardization=False,
@@ -228,7 +229,7 @@ def train_and_evaluate_spark(
         "params": asdict(params),
         "estimator": solver,
         "loss_fitted": "hinge",
-        "reg_param": 1.0 / (params.C * data.n_train),
+        "reg_param": 1.0 / (numeric_C(params) * data.n_train),
         "n_iter": n_iter,
         "converged": None if n_iter is None else n_iter < params.max_iter,
         "fit_seconds": round(fit_seconds, 3),
