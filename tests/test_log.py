@@ -40,11 +40,37 @@ def test_other_stderr_output_of_the_import_is_kept(tmp_path: Path) -> None:
         "import os\n"
         "os.write(2, b'I0000 port.cc:153] oneDNN custom operations are on. Really.\\n')\n"
         "os.write(2, b'E0000 cuda_dnn.cc:8] could not load libcudnn.so.9\\n')\n"
+        "os.write(2, b'I0000 cpu_feature_guard.cc:227] This TensorFlow binary is optimized "
+        "to use available CPU instructions\\n')\n"
+        "os.write(2, b'W0000 cpu_feature_guard.cc:9] not all CPU features are used\\n')\n"
     )
     path = os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
     out = _run(IMPORT, PYTHONPATH=path, TF_CPP_MIN_LOG_LEVEL="2")
     assert out.stdout.strip() == "tensorflow"
     assert "could not load libcudnn.so.9" in out.stderr
-    assert "oneDNN" not in out.stderr
+    assert "not all CPU features are used" in out.stderr  # same file as a notice: kept
+    assert "oneDNN" not in out.stderr and "binary is optimized" not in out.stderr
     everything = _run(IMPORT, PYTHONPATH=path, TF_CPP_MIN_LOG_LEVEL="0")
     assert "oneDNN custom operations are on" in everything.stderr
+
+
+def test_what_an_aborting_import_printed_is_shown(tmp_path: Path) -> None:
+    """TensorFlow's fatal CPU check prints a line and aborts the process in the import: the
+    line reaches the console (it is forwarded as it comes, not after the import)."""
+    (tmp_path / "tensorflow.py").write_text(
+        "import os, time\n"
+        "os.write(2, b'F0000 cpu_feature_guard.cc:1] The TensorFlow library was compiled to "
+        "use AVX instructions, but these aren\\'t available on your machine.\\n')\n"
+        "time.sleep(0.5)\n"
+        "os.abort()\n"
+    )
+    path = os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
+    out = subprocess.run(
+        [sys.executable, "-c", IMPORT],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert out.returncode != 0
+    assert "compiled to use AVX instructions" in out.stderr

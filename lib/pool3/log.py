@@ -6,10 +6,12 @@ Library modules only call ``logging.getLogger(__name__)``; entry points call
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import sys
+import threading
 import time
 from typing import Any
 
@@ -59,50 +61,67 @@ def quiet_tensorflow_env() -> None:
 
 # What TensorFlow 2.2x's C++ side writes to stderr on import whatever TF_CPP_MIN_LOG_LEVEL
 # says (absl logs before its logging is initialised): notices, not warnings about the run.
+# Matched on their own words, never on a file name, so that a fatal line of the same source
+# file (e.g. cpu_feature_guard's "compiled to use AVX ... not available") still shows.
 _TF_IMPORT_NOTICES = (
     "All log messages before absl::InitializeLog() is called",
     "oneDNN custom operations are on",
-    "cpu_feature_guard.cc",
+    "This TensorFlow binary is optimized to use available CPU instructions",
     "To enable the following instructions:",
 )
+_TF_IMPORT_LOCK = threading.Lock()
+
+
+def _forward(read_fd: int, out_fd: int) -> None:
+    """Copy lines from ``read_fd`` to ``out_fd`` as they come, less the notices."""
+    pending = b""
+    with os.fdopen(read_fd, "rb", buffering=0) as source:
+        while chunk := source.read(65536):
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                _write_kept(out_fd, line + b"\n")
+    _write_kept(out_fd, pending)
+
+
+def _write_kept(out_fd: int, line: bytes) -> None:
+    text = line.decode("utf-8", "replace")
+    if line and not any(notice in text for notice in _TF_IMPORT_NOTICES):
+        with contextlib.suppress(OSError):  # the console went away
+            os.write(out_fd, line)
 
 
 def import_tensorflow() -> Any:
     """``import tensorflow``, with its start-up notices kept off the console.
 
-    The import's native stderr (file descriptor 2) goes to a temporary file and is written
-    back afterwards without the notices in ``_TF_IMPORT_NOTICES``, so a warning or error
-    printed during the import still reaches the user. ``TF_CPP_MIN_LOG_LEVEL=0`` keeps
-    everything. Returns the module; cheap once it is imported.
+    During the import, file descriptor 2 is a pipe whose lines a thread forwards to the real
+    stderr as they come, without the notices in ``_TF_IMPORT_NOTICES``: a warning or error
+    printed during the import still reaches the user, and does so at once (an import that
+    aborts the process has shown what it printed up to the abort, bar the last instant).
+    ``TF_CPP_MIN_LOG_LEVEL=0`` keeps everything. Thread-safe; cheap once imported.
     """
-    if "tensorflow" in sys.modules:
-        return sys.modules["tensorflow"]
-    if os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
-        import tensorflow
+    with _TF_IMPORT_LOCK:
+        if "tensorflow" in sys.modules:
+            return sys.modules["tensorflow"]
+        if os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+            import tensorflow
 
-        return tensorflow
-    import tempfile
-
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
+            return tensorflow
+        sys.stderr.flush()
+        saved = os.dup(2)
+        read_fd, write_fd = os.pipe()
+        reader = threading.Thread(target=_forward, args=(read_fd, saved), daemon=True)
+        reader.start()
+        os.dup2(write_fd, 2)
+        os.close(write_fd)
         try:
             import tensorflow
         finally:
             sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            kept = [
-                line
-                for line in captured.read().decode("utf-8", "replace").splitlines(keepends=True)
-                if not any(notice in line for notice in _TF_IMPORT_NOTICES)
-            ]
-            if kept:
-                sys.stderr.write("".join(kept))
-                sys.stderr.flush()
-    return tensorflow
+            os.dup2(saved, 2)  # the pipe's last write end closes: the reader sees its end
+            reader.join(timeout=10)
+            if not reader.is_alive():
+                os.close(saved)
+        return tensorflow
 
 
 def setup_logging(*, verbose: bool = False, log_format: str = "text") -> None:

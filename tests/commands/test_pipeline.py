@@ -120,6 +120,9 @@ def test_train_C_auto_on_real_features(spark, trained, tmp_path):
     doc = json.loads((model_dir / "metrics.json").read_text())
     assert doc["C_search"] == search and doc["run"]["C"] == search["chosen"]
     assert load_model(str(model_dir)).meta["params"]["C"] == search["chosen"]
+    manifest = json.loads((model_dir / "_pool3_manifest.json").read_text())
+    assert manifest["extra"]["C"] == search["chosen"] and "C_search" in manifest["durations_s"]
+    assert manifest["config"]["train"]["C"] == "auto"  # what was asked for
     html = (model_dir / "report.html").read_text(encoding="utf-8")
     assert "Choice of C" in html and "Cross-validation accuracy against C" in html
 

@@ -104,15 +104,20 @@ def run_train(
                 f"accuracy {metrics['accuracy']:.1%} is below train.min_accuracy="
                 f"{config.train.min_accuracy:.1%}; the model was not written"
             )
+        search = result.classifier.meta.get("C_search")
         manifest = build_run_manifest(
             run_id=run_id,
             command="train",
             inputs={"features": features_path},
             counts={**result.counts, "n_train": result.n_train, "n_test": result.n_test},
-            durations={"fit": result.fit_seconds, "total": time.monotonic() - started},
+            durations={
+                "fit": result.fit_seconds,
+                **({"C_search": search["seconds"]} if search else {}),
+                "total": time.monotonic() - started,
+            },
             config=config,
             model_fingerprint=result.fingerprint,
-            extra={"solver": result.solver, "accuracy": metrics["accuracy"]},
+            extra={"solver": result.solver, "C": result.params.C, "accuracy": metrics["accuracy"]},
         )
         report = config.report
         duplicates: Duplicates | None = None
@@ -142,5 +147,5 @@ def run_train(
         "suspected_label_errors": len(result.suspects),
         "rows": dict(result.counts),
         "n_train": result.n_train,
-        "C_search": result.classifier.meta.get("C_search"),
+        "C_search": search,
     }

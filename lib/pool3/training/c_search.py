@@ -5,8 +5,9 @@ times by the same solver as the final fit (:func:`pool3.training.sklearn_solver.
 on ``StratifiedKFold(shuffle=True, random_state=seed)`` folds of the training images only;
 the test split is never seen, so the reported test accuracy stays an honest estimate. The C
 with the best mean fold accuracy wins; ties (within a hundredth of a fold's image) go to the
-C nearest the tutorial's 1.0 on a log scale. The cost is ``len(C_GRID) * folds`` fits on
-``(folds - 1) / folds`` of the training set, about 20x one fit at the defaults: opt-in.
+tied C nearest the tutorial's 1.0 on a log scale. The cost is ``len(C_GRID) * folds`` fits
+(25 at the defaults) on ``(folds - 1) / folds`` of the training set, about 20x one fit, and
+each fold's copy of the rows (~0.8x the training array) on the driver: opt-in.
 """
 
 from __future__ import annotations

@@ -203,10 +203,12 @@ def train_and_evaluate(
     parts = collect_split(data, n_features)
     search = None
     if params.C == "auto":
+        # The folds (4/5 of the rows) run the solver that the full training set gets.
+        solver, _ = _choose_solver(params, *parts.X_train.shape)
         search = search_C(
             parts.X_train,
             parts.y_train,
-            params,
+            replace(params, solver=solver),
             lambda X, y, p: fit_linear_svc(X, y, p, quiet=True),
         )
         params = replace(params, C=search.chosen)
