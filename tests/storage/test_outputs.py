@@ -256,3 +256,30 @@ def test_build_run_manifest_is_json_and_redacted() -> None:
     assert versions["pyspark"] == pyspark.__version__ and versions["numpy"] == np.__version__
     assert versions["python"] == ".".join(map(str, sys.version_info[:3]))
     assert manifest["host"] and manifest["created_at"].endswith("+00:00")
+
+
+def test_abort_deletes_staging_again_when_a_dying_task_recreates_it(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """Spark kills a cancelled job's tasks asynchronously: a task file written into staging
+    just after its deletion must not survive the abort (the SIGTERM test's race, forced)."""
+    import threading
+    import time
+
+    target = io.prepare_output(spark, str(tmp_path / "out"), mode="error")
+    staging = Path(target.staging.removeprefix("file:"))
+    (staging / "_temporary").mkdir(parents=True)
+
+    def late_task() -> None:
+        while staging.exists():
+            time.sleep(0.01)
+        time.sleep(0.3)
+        (staging / "_temporary" / "0").mkdir(parents=True)
+        (staging / "_temporary" / "0" / "part-00000.parquet").write_bytes(b"late")
+
+    writer = threading.Thread(target=late_task)
+    writer.start()
+    io.abort_output(spark, target)
+    writer.join()
+    assert not staging.exists()
+    assert not list(tmp_path.glob(".out.pool3-*"))  # lock released too

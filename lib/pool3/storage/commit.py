@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -157,11 +158,34 @@ def _swap(spark: SparkSession | None, target: OutputTarget) -> None:
             logger.warning("could not delete %s: %s", trash, why(err))
 
 
+#: After a failed or cancelled job, Spark kills its running tasks asynchronously: one may
+#: still write a file, recreating the staging directory just deleted. It is deleted again
+#: until it has stayed absent this long (at most STAGING_SETTLE_MAX_S in all).
+STAGING_SETTLE_S = 1.0
+STAGING_SETTLE_MAX_S = 15.0
+
+
+def _delete_until_settled(spark: SparkSession | None, path: str) -> bool:
+    removed = delete(spark, path)
+    started = quiet_since = time.monotonic()
+    while time.monotonic() - quiet_since < STAGING_SETTLE_S:
+        if time.monotonic() - started > STAGING_SETTLE_MAX_S:
+            logger.warning("staging %s is still being written into; left in place", path)
+            break
+        time.sleep(0.2)
+        if exists(spark, path):
+            logger.debug("staging %s came back (a task still being killed); deleting again", path)
+            removed = delete(spark, path) or removed
+            quiet_since = time.monotonic()
+    return removed
+
+
 def abort_output(spark: SparkSession | None, target: OutputTarget) -> None:
-    """Delete the staging directory of a failed run and give up the output's lock (best
+    """Delete the staging directory of a failed run (again, until no task of the failed job
+    writes into it any more: ``_delete_until_settled``) and give up the output's lock (best
     effort: failures are logged)."""
     try:
-        if delete(spark, target.staging):
+        if _delete_until_settled(spark, target.staging):
             logger.info("removed staging %s", target.staging)
     except FS_ERRORS as err:
         logger.warning("could not remove staging %s: %s", target.staging, err)
