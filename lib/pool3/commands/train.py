@@ -104,7 +104,7 @@ def run_train(
                 f"accuracy {metrics['accuracy']:.1%} is below train.min_accuracy="
                 f"{config.train.min_accuracy:.1%}; the model was not written"
             )
-        search = result.classifier.meta.get("C_search")
+        search = result.c_search
         manifest = build_run_manifest(
             run_id=run_id,
             command="train",

@@ -122,6 +122,10 @@ def _accuracy(metrics: Mapping[str, Any]) -> str:
     return f'<p class="accuracy">Accuracy: {_pct(metrics["accuracy"])}{ci}</p>'
 
 
+def _png_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
 def c_search(search: Mapping[str, Any], png: bytes) -> str:
     """The ``train.C = "auto"`` section: the plot of CV accuracy against C and its table."""
     chosen = search["chosen"]
@@ -131,12 +135,11 @@ def c_search(search: Mapping[str, Any], png: bytes) -> str:
             search["grid"], search["cv_accuracy_mean"], search["cv_accuracy_std"], strict=True
         )
     ]
-    uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
     return (
         f"<p>C = {chosen:g}, chosen by {int(search['folds'])}-fold stratified cross-validation "
         f"on the training split only (the test images were not used) in "
         f"{float(search['seconds']):.1f} s.</p>"
-        f'<img src="{uri}" alt="Cross-validation accuracy against C">'
+        f'<img src="{_png_uri(png)}" alt="Cross-validation accuracy against C">'
         + _table(["C", "CV accuracy", "std over folds"], rows, numeric=(1, 2))
     )
 
@@ -174,7 +177,7 @@ def render_html(
     str
         A complete HTML document with no external resources.
     """
-    data_uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    data_uri = _png_uri(png)
     sections = dict(sections or {})
     confused = sections.pop("Most confused pairs", None) or _confused(metrics, examples)
     more = "".join(f'<h2 id="{_slug(t)}">{_e(t)}</h2>\n{body}\n' for t, body in sections.items())

@@ -25,6 +25,12 @@ def figure_inches(n_classes: int) -> float:
     return float(np.clip(3.0 + _CELL_INCHES * n_classes, _MIN_INCHES, _MAX_INCHES))
 
 
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return buf.getvalue()
+
+
 def confusion_png(cm: np.ndarray | Sequence[Sequence[int]], labels: Sequence[str]) -> bytes:
     """Render a confusion matrix as PNG bytes.
 
@@ -77,9 +83,7 @@ def confusion_png(cm: np.ndarray | Sequence[Sequence[int]], labels: Sequence[str
                 fontsize=max(tick_size - 1, 5),
             )
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    return buf.getvalue()
+    return _png(fig)
 
 
 def cv_png(
@@ -107,6 +111,4 @@ def cv_png(
     ax.set_title("Choice of C on the training split")
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    return buf.getvalue()
+    return _png(fig)

@@ -94,7 +94,7 @@ def run_summary(result: TrainResult) -> dict[str, Any]:
         "C": params.C,
         "fit_seconds": round(result.fit_seconds, 3),
     }
-    search = result.classifier.meta.get("C_search")
+    search = result.c_search
     if search:
         out["C_chosen_by"] = f"{search['folds']}-fold cross-validation (C = 'auto')"
     return out
@@ -184,7 +184,7 @@ def _sections(
         "Correctly classified examples": gallery.class_examples(correct, thumbs),
         "Suspected label errors": gallery.suspects(result.suspects, thumbs),
     }
-    search = result.classifier.meta.get("C_search")
+    search = result.c_search
     if search:
         png = cv_png(
             search["grid"],
@@ -244,8 +244,8 @@ def report_files(
     run = run_summary(result)
     leakage = None
     doc: dict[str, Any] = {**metrics, "run": run, "suspected_label_errors": result.suspects}
-    if result.classifier.meta.get("C_search"):
-        doc["C_search"] = result.classifier.meta["C_search"]
+    if result.c_search:
+        doc["C_search"] = result.c_search
     if duplicates is not None:
         leakage = accuracy_without(
             result.y_test, result.y_pred, result.paths_test, duplicates.leaked_test

@@ -48,6 +48,13 @@ class TrainResult:
     n_test: int
     suspects: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def c_search(self) -> dict[str, Any] | None:
+        """How ``train.C = "auto"`` chose C (:meth:`pool3.training.c_search.CSearch.as_dict`),
+        kept in the model's meta; None when C was given."""
+        found: dict[str, Any] | None = self.classifier.meta.get("C_search")
+        return found
+
 
 def evaluated(
     model: LinearModel,
