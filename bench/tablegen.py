@@ -1,0 +1,149 @@
+"""pool_3-like training tables of any size, made from real pool3 features.
+
+    python bench/tablegen.py --features out/fm/features --rows 200000 --classes 48 --out T
+
+A real feature table (``pool3 featurize`` of labelled images, e.g. Fashion-MNIST) gives
+class means ``mu_a`` and within-class residuals ``r = x - mu_label(x)``. Class ``k`` of the
+synthetic table is centred on a real class mean moved by one real residual
+(``m_k = mu_a + r_j``: a sub-category), and each of its rows adds another real residual
+scaled by ``spread``: ``x = max(0, m_k + spread * r_i)``. So the rows keep pool_3's
+non-negativity, scale and correlation structure (the within-class covariance is the real
+one), and the classes are as confusable as real neighbouring categories. Same seed, same
+table. ``--out`` writes a committed feature table (``_SUCCESS``, manifest) that ``pool3
+train`` reads like one ``pool3 featurize`` wrote, ``--exact-copies`` of its rows repeated
+as exact duplicates (same ``sha256``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+FINGERPRINT = "inception-v3-2015:tablegen"
+
+
+def real_parts(features: str) -> tuple[np.ndarray, np.ndarray]:
+    """(class means (a, 2048), residuals (m, 2048)) of a real feature table, float32."""
+    table = pq.read_table(features, columns=["label", "features", "error"])
+    ok = table.filter(pa.compute.is_null(table["error"]))
+    labels = np.asarray(ok["label"].to_pylist(), dtype=str)
+    flat = ok["features"].combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    X = flat.reshape(len(labels), -1).astype(np.float32)
+    names = np.unique(labels)
+    means = np.stack([X[labels == c].mean(axis=0) for c in names])
+    residuals = X - means[np.searchsorted(names, labels)]
+    return means, residuals
+
+
+class TableGen:
+    """Rows of the synthetic table, deterministic for ``seed``; see the module docstring."""
+
+    def __init__(
+        self, means: np.ndarray, residuals: np.ndarray, *, classes: int, spread: float, seed: int
+    ) -> None:
+        rng = np.random.default_rng(seed)
+        self.residuals = residuals
+        self.spread = np.float32(spread)
+        base = rng.integers(0, len(means), classes)
+        shift = rng.integers(0, len(residuals), classes)
+        self.centres = (means[base] + residuals[shift]).astype(np.float32)
+        self.classes = classes
+        self.seed = seed
+
+    def chunk(self, start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows ``start .. start + n``: (X (n, 2048) float32, class index (n,))."""
+        rng = np.random.default_rng([self.seed, start])
+        y = rng.integers(0, self.classes, n)
+        pick = rng.integers(0, len(self.residuals), n)
+        X = self.centres[y] + self.spread * self.residuals[pick]
+        np.maximum(X, 0, out=X)
+        return X, y
+
+    def arrays(self, n: int, chunk: int = 50_000) -> tuple[np.ndarray, np.ndarray]:
+        X = np.empty((n, self.centres.shape[1]), np.float32)
+        y = np.empty(n, np.int64)
+        for start in range(0, n, chunk):
+            X[start : start + chunk], y[start : start + chunk] = self.chunk(
+                start, min(chunk, n - start)
+            )
+        return X, y
+
+    def batches(self, n: int, chunk: int, copies: int) -> Iterator[pa.RecordBatch]:
+        d = self.centres.shape[1]
+        for start in range(0, n, chunk):
+            m = min(chunk, n - start)
+            X, y = self.chunk(start, m)
+            ids = np.arange(start, start + m)
+            sha = [hashlib.sha256(x.tobytes()).hexdigest() for x in X]
+            if start == 0 and copies:  # the last `copies` rows repeat the first ones' content
+                pass
+            if start + m > n - copies:
+                for j in range(max(start, n - copies), start + m):
+                    src = j - (n - copies)
+                    X[j - start], y[j - start] = self.chunk(src, 1)[0][0], self.chunk(src, 1)[1][0]
+                    sha[j - start] = hashlib.sha256(X[j - start].tobytes()).hexdigest()
+            labels = np.array([f"class_{v:02d}" for v in y])
+            feats = pa.FixedSizeListArray.from_arrays(pa.array(X.reshape(-1)), d)
+            yield pa.RecordBatch.from_pydict(
+                {
+                    "path": [
+                        f"file:/gen/class_{v:02d}/img_{i:08d}.jpg"
+                        for v, i in zip(y, ids, strict=True)
+                    ],
+                    "label": labels.tolist(),
+                    "sha256": sha,
+                    "width": pa.array(np.full(m, 299, np.int32)),
+                    "height": pa.array(np.full(m, 299, np.int32)),
+                    "features": feats.cast(pa.list_(pa.float32())),
+                    "model": [FINGERPRINT] * m,
+                    "runtime": ["openvino"] * m,
+                    "precision": ["float32"] * m,
+                    "error": pa.nulls(m, pa.string()),
+                }
+            )
+
+
+def write_table(
+    gen: TableGen, out: str, n: int, *, copies: int = 0, part_rows: int = 50_000
+) -> None:
+    """A committed feature table of ``n`` rows under the local folder ``out``."""
+    path = Path(out)
+    path.mkdir(parents=True, exist_ok=True)
+    for i, batch in enumerate(gen.batches(n, part_rows, copies)):
+        pq.write_table(pa.Table.from_batches([batch]), path / f"part-{i:05d}.parquet")
+    manifest = {
+        "command": "featurize",
+        "rows": n,
+        "counts": {"rows": n, "images": n, "errors": 0},
+        "made_by": "bench/tablegen.py",
+    }
+    (path / "_pool3_manifest.json").write_text(json.dumps(manifest))
+    (path / "_SUCCESS").write_text("")
+    os.sync()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--features", required=True, help="a real pool3 feature table")
+    p.add_argument("--rows", type=int, required=True)
+    p.add_argument("--classes", type=int, default=48)
+    p.add_argument("--spread", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--exact-copies", type=int, default=0)
+    p.add_argument("--out", required=True)
+    args = p.parse_args()
+    means, residuals = real_parts(args.features)
+    gen = TableGen(means, residuals, classes=args.classes, spread=args.spread, seed=args.seed)
+    write_table(gen, args.out, args.rows, copies=args.exact_copies)
+
+
+if __name__ == "__main__":
+    main()
