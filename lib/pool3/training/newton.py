@@ -21,8 +21,8 @@ liblinear's stopping rule: class ``k`` is done when
   ``X S``, so the line search costs no extra pass and sees decreases far below float32's
   resolution of the objective.
 - **Measured, not yet good enough** (``bench/tablegen.py`` tables, 20k x 48, 2 cores):
-  1698 passes, 76 s, vs liblinear 85 s. liblinear's trust region with a Gram-matrix
-  preconditioner (``M_k = I + 2C a_k G``, :class:`_Precond`) did not converge (the
+  ~1650 passes, 24 s (Hessian products over the active rows only), vs liblinear 85 s.
+  liblinear's trust region with a Gram-matrix preconditioner (``M_k = I + 2C a_k G``, :class:`_Precond`) did not converge (the
   trust region measured in ``M_k``'s norm kept shrinking); as a CG preconditioner alone
   it needs more passes than plain CG (3761), so it is off by default.
 
