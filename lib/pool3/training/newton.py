@@ -22,9 +22,10 @@ liblinear's stopping rule: class ``k`` is done when
   resolution of the objective.
 - **Measured, not yet good enough** (``bench/tablegen.py`` tables, 20k x 48, 2 cores):
   ~1650 passes, 24 s (Hessian products over the active rows only), vs liblinear 85 s.
-  liblinear's trust region with a Gram-matrix preconditioner (``M_k = I + 2C a_k G``, :class:`_Precond`) did not converge (the
-  trust region measured in ``M_k``'s norm kept shrinking); as a CG preconditioner alone
-  it needs more passes than plain CG (3761), so it is off by default.
+  liblinear's trust region with a Gram-matrix preconditioner (``M_k = I + 2C a_k G``,
+  :class:`_Precond`) did not converge (the trust region measured in ``M_k``'s norm kept
+  shrinking); as a CG preconditioner alone it needs more passes than plain CG (3761), so
+  it is off by default.
 
 Memory besides the data: a few (2049, n_classes) float64 matrices; the passes hold one
 row block's products.
