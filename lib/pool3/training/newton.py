@@ -114,11 +114,6 @@ class _Precond:
     def solve(self, R: np.ndarray, c: np.ndarray) -> np.ndarray:
         return self.V @ ((self.V.T @ R) / (1.0 + np.outer(self.lam, c)))
 
-    def norm2(self, S: np.ndarray, c: np.ndarray) -> np.ndarray:
-        """``s^T M_k s`` per column."""
-        proj = self.V.T @ S
-        return np.einsum("ij,ij->j", S, S) + c * np.einsum("i,ij->j", self.lam, proj * proj)
-
 
 def _dot(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->j", A, B)
@@ -143,7 +138,7 @@ def fit_newton(
     Parameters
     ----------
     passes : Passes
-        The training rows (driver array or Spark blocks).
+        The training rows (:class:`pool3.training.passes.ArrayPasses`).
     C, tol, max_iter : float, float, int, keyword-only
         ``LinearSVC``'s ``C``, ``tol`` and ``max_iter`` (Newton steps per class).
     W0 : ndarray of shape (n_features + 1, n_classes), optional

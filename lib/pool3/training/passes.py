@@ -1,11 +1,10 @@
 """The sums one pass over training rows computes, block by block, for :mod:`.newton`.
 
-The three kernels take one block of rows (``X`` (m, d) float32, ``y`` (m,) class indices)
-and return float64 partial sums; a pass adds them up over blocks. :class:`ArrayPasses`
-runs them over an in-memory array on the driver; :mod:`pool3.training.spark_passes` runs
-the same kernels in Spark tasks over cached blocks. Products are float32 matrix products
-(BLAS) of one block at a time; sums across blocks are float64, so rounding does not grow
-with the number of rows.
+The kernels take one block of rows (``X`` (m, d) float32, ``y`` (m,) class indices) and
+return float64 partial sums; a pass adds them up over blocks. :class:`ArrayPasses` runs
+them over an in-memory array on the driver (a Spark version over cached blocks is not
+written yet). Products are float32 matrix products (BLAS) of one block at a time; sums
+across blocks are float64, so rounding does not grow with the number of rows.
 """
 
 from __future__ import annotations
@@ -82,22 +81,6 @@ def loss_grad_block(
     out[d] = R.sum(axis=0, dtype=np.float64)
     loss = np.einsum("ij,ij->j", R, R, dtype=np.float64)
     return loss, delta, out, np.count_nonzero(R, axis=0).astype(np.float64)
-
-
-def hess_block(
-    X: np.ndarray, y: np.ndarray, W: np.ndarray, P: np.ndarray, classes: np.ndarray
-) -> np.ndarray:
-    """``X~^T (D X~ P)`` of one block, ``D`` the rows active at ``W``: (d+1, k)."""
-    d, k = X.shape[1], len(classes)
-    ZQ = X @ np.concatenate([W[:d], P[:d]], axis=1)
-    Z, Q = ZQ[:, :k], ZQ[:, k:]
-    Z += W[d]
-    Q += P[d]
-    Q[signs(y, classes) * Z >= 1] = 0
-    out = np.empty((d + 1, k))
-    out[:d] = X.T @ Q
-    out[d] = Q.sum(axis=0, dtype=np.float64)
-    return out
 
 
 class ArrayPasses:
@@ -177,7 +160,7 @@ class ArrayPasses:
         return loss, delta, out, active
 
     def hess(self, W: np.ndarray, P: np.ndarray, classes: np.ndarray) -> np.ndarray:
-        """As :func:`hess_block` summed over blocks, over only the rows active at ``W``.
+        """``X~^T (D X~ P)`` per class, ``D`` the rows active at ``W``: (d+1, k).
 
         The active rows of each class are found once per ``W`` (a product with ``X``) and
         kept as one boolean mask per block; later calls with the same weights multiply
