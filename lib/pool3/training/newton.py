@@ -22,10 +22,11 @@ liblinear's stopping rule: class ``k`` is done when
   resolution of the objective.
 - **Measured, not yet good enough** (``bench/tablegen.py`` tables, 20k x 48, 2 cores):
   ~1650 passes, 24 s (Hessian products over the active rows only), vs liblinear 85 s.
-  liblinear's trust region with a Gram-matrix preconditioner (``M_k = I + 2C a_k G``,
-  :class:`_Precond`) did not converge (the trust region measured in ``M_k``'s norm kept
-  shrinking); as a CG preconditioner alone it needs more passes than plain CG (3761), so
-  it is off by default.
+  A Gram-matrix preconditioner (``M_k = I + 2C a_k G``, :class:`_Precond`) needed more
+  passes than plain CG in every form tried at 20k x 48: with liblinear's trust region in
+  ``M_k``'s norm 5535 vs 2852 passes (and no convergence in 4479 passes on an easier
+  table, before the loss change was summed in float64); with this line search and ``c``
+  scaled by 0.01, 3761 vs 1698. So it is off by default.
 
 Memory besides the data: a few (2049, n_classes) float64 matrices; the passes hold one
 row block's products.
@@ -147,8 +148,8 @@ def fit_newton(
     gram : tuple, optional
         :meth:`Passes.gram` computed before for the same rows (saves a pass).
     precondition : bool, default False
-        CG preconditioned with ``I + 2C a_k G`` (see :class:`_Precond`). Measured slower
-        than plain CG on pool_3-like tables (20k x 48: 3761 vs 1698 passes), so off.
+        CG preconditioned with ``I + 2C a_k G`` (see :class:`_Precond`): needed more
+        passes than plain CG on pool_3-like tables (module docstring), so off.
     """
     started = time.perf_counter()
     n_passes = 0
