@@ -6,10 +6,11 @@ A real feature table (``pool3 featurize`` of labelled images, e.g. Fashion-MNIST
 class means ``mu_a`` and within-class residuals ``r = x - mu_label(x)``. Class ``k`` of the
 synthetic table is centred on a real class mean moved by one real residual
 (``m_k = mu_a + r_j``: a sub-category), and each of its rows adds another real residual
-scaled by ``spread``: ``x = max(0, m_k + spread * r_i)``. So the rows keep pool_3's
-non-negativity, scale and correlation structure (the within-class covariance is the real
-one), and the classes are as confusable as real neighbouring categories. Same seed, same
-table. ``--out`` writes a committed feature table (``_SUCCESS``, manifest) that ``pool3
+scaled by ``spread``: ``x = max(0, m_k + spread * (cos t r_i + sin t r_j))``, two residuals
+mixed at a random angle ``t`` (the same covariance, and no accidental exact duplicates).
+So the rows keep pool_3's non-negativity, scale and correlation structure (the
+within-class covariance is the real one), and the classes are as confusable as real
+neighbouring categories. Same seed, same table. ``--out`` writes a committed feature table (``_SUCCESS``, manifest) that ``pool3
 train`` reads like one ``pool3 featurize`` wrote, ``--exact-copies`` of its rows repeated
 as exact duplicates (same ``sha256``).
 """
@@ -62,8 +63,13 @@ class TableGen:
         """Rows ``start .. start + n``: (X (n, 2048) float32, class index (n,))."""
         rng = np.random.default_rng([self.seed, start])
         y = rng.integers(0, self.classes, n)
-        pick = rng.integers(0, len(self.residuals), n)
-        X = self.centres[y] + self.spread * self.residuals[pick]
+        pick = rng.integers(0, len(self.residuals), (2, n))
+        # Two real residuals mixed at a random angle: the same covariance as one (for
+        # independent picks), and no two rows alike (one residual per row repeats once a
+        # class has more rows than there are residuals: accidental exact duplicates).
+        angle = rng.uniform(0, 2 * np.pi, n).astype(np.float32)[:, None]
+        mixed = np.cos(angle) * self.residuals[pick[0]] + np.sin(angle) * self.residuals[pick[1]]
+        X = self.centres[y] + self.spread * mixed
         np.maximum(X, 0, out=X)
         return X, y
 

@@ -8,7 +8,11 @@ from a broken one.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
+import os
+import shutil
+import tempfile
 
 import numpy as np
 import pandas as pd
@@ -80,10 +84,18 @@ SCHEMA = (
 
 
 def table(spark: SparkSession, frame: pd.DataFrame) -> DataFrame:
-    """A pandas feature table as a Spark DataFrame of the feature-table schema."""
+    """A pandas feature table as a Parquet table of the feature-table schema, read by Spark.
+
+    Written to a fresh temporary folder (in two parts), as ``pool3 featurize`` writes one:
+    the driver solvers read the Parquet parts themselves (:mod:`pool3.training.data`).
+    """
     columns = [c for c in ("path", "label", "sha256", "features", "model", "error") if c in frame]
     schema = ", ".join(part for part in SCHEMA.split(", ") if part.split()[0] in columns)
-    return spark.createDataFrame(frame[columns], schema)
+    folder = tempfile.mkdtemp(prefix="pool3-features-")
+    atexit.register(shutil.rmtree, folder, True)
+    where = os.path.join(folder, "table")
+    spark.createDataFrame(frame[columns], schema).repartition(2).write.parquet(where)
+    return spark.read.parquet(where)
 
 
 def blob_frame(n_classes: int, per_class: int, seed: int = 0) -> pd.DataFrame:

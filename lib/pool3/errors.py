@@ -48,3 +48,9 @@ class DataError(Pool3Error):
     """Training data that cannot give a valid classifier (one class, NaN, ...)."""
 
     exit_code = 7
+
+
+class ResourceError(Pool3Error):
+    """Spark ran out of memory or lost an executor or its JVM: says which setting to raise."""
+
+    exit_code = 8

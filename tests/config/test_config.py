@@ -249,7 +249,7 @@ def test_cross_field_train_rules_are_checked_when_the_config_loads() -> None:
     with pytest.raises(ConfigError, match=r"refused by scikit-learn's LinearSVC.*not supported"):
         load_config(overrides={"train.penalty": "l1", "train.loss": "hinge"}, env={})
     with pytest.raises(ConfigError, match="Spark MLlib's LinearSVC fits one-vs-rest"):
-        load_config(overrides={"train.solver": "spark", "train.penalty": "l1"}, env={})
+        load_config(overrides={"train.solver": "mllib", "train.penalty": "l1"}, env={})
 
 
 def test_choice_lists_are_declared_once() -> None:

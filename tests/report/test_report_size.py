@@ -15,9 +15,9 @@ from sklearn.datasets import load_sample_images
 from featuredata import blobs, feature_table, table
 from pool3.config import TrainParams
 from pool3.report import write as report
+from pool3.training.driver import train_and_evaluate
 from pool3.training.duplicates import MAX_LISTED, Duplicates
 from pool3.training.rules import prepare
-from pool3.training.sklearn_solver import train_and_evaluate
 
 N_CLASSES, PER_CLASS = 100, 10
 LIMIT_BYTES = 3 * 2**20

@@ -18,20 +18,20 @@ from sklearn.svm import LinearSVC
 from featuredata import blobs, digits_features, digits_table, table
 from pool3.cli import build_parser
 from pool3.commands.summary import summary_lines
-from pool3.commands.train import spark_reason
-from pool3.config import TrainParams, load_config
+from pool3.commands.train import pick_solver
+from pool3.config import TrainConfig, TrainParams, load_config
 from pool3.errors import ConfigError, DataError
 from pool3.report.write import report_files
 from pool3.training.c_search import C_GRID, numeric_C, search_C
 from pool3.training.data import collect_split
+from pool3.training.driver import fit_newton_arrays, train_and_evaluate
 from pool3.training.rules import prepare
-from pool3.training.sklearn_solver import fit_linear_svc, train_and_evaluate
+from pool3.training.sklearn_solver import fit_sklearn
 
 AUTO = TrainParams(C="auto")
 
 
-def _fit(X, y, p):
-    return fit_linear_svc(X, y, p, quiet=True)
+_fit = fit_sklearn
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +80,22 @@ def test_fold_accuracies_equal_scikit_learns_grid_search():
     best = max(search.mean)
     assert search.mean[C_GRID.index(search.chosen)] >= best - 1e-9
     assert len(set(search.mean)) > 1  # the grid matters on this data
+
+
+def test_newton_search_agrees_with_liblinears_and_starts_warm():
+    X, y = digits_features(10, 30)
+    lib = search_C(X, y, AUTO, _fit)
+    starts = []
+
+    def newton(X, y, p, **kw):
+        starts.append(kw["warm"] is not None)
+        return fit_newton_arrays(X, y, p, **kw)
+
+    new = search_C(X, y, replace(AUTO, tol=1e-5), newton)
+    assert new.chosen == lib.chosen
+    np.testing.assert_allclose(new.mean, lib.mean, atol=0.02)
+    # per fold: the smallest C from zero, every larger C from the previous one's weights
+    assert starts == [False, True, True, True, True] * 5
 
 
 def test_ties_keep_the_tutorials_C():
@@ -137,4 +153,4 @@ def test_auto_is_refused_where_the_table_would_go_to_spark(auto_result):
     with pytest.raises(
         DataError, match=r"C = 'auto' cross-validates on the driver.*max_collect_mb"
     ):
-        spark_reason(data, AUTO, features_path="s3a://b/feats", max_collect_mb=0)
+        pick_solver(data, TrainConfig(C="auto", max_collect_mb=1), features_path="s3a://b/f")

@@ -17,7 +17,7 @@ from pool3.errors import DataError, InputError
 from pool3.training.data import collect_split
 from pool3.training.rules import prepare
 
-SPARK = TrainParams(solver="spark")
+SPARK = TrainParams(solver="mllib")
 
 
 @pytest.fixture(scope="module")

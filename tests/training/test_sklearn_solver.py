@@ -15,10 +15,12 @@ from featuredata import digits_features, digits_table, table
 from pool3.config import TrainParams
 from pool3.errors import ConfigError, DataError
 from pool3.training import sklearn_solver as train_mod
+from pool3.training import solvers
+from pool3.training.driver import train_and_evaluate
 from pool3.training.metrics import metrics
 from pool3.training.result import TrainResult
 from pool3.training.rules import TrainingTable, prepare
-from pool3.training.sklearn_solver import fit_linear_svc, train_and_evaluate
+from pool3.training.sklearn_solver import fit_linear_svc
 
 
 @pytest.fixture(scope="module")
@@ -112,13 +114,15 @@ def test_solver_choice_is_logged(caplog):
     assert est.dual is True and "n_samples=30 < n_features=100" in caplog.text
 
 
-def test_auto_picks_sgd_beyond_budget(monkeypatch, caplog):
+def test_auto_picks_sgd_for_hinge_beyond_liblinears_budget(monkeypatch):
+    monkeypatch.setattr(solvers, "LIBLINEAR_MAX_VALUES", 1000)
+    choice = solvers.choose_solver(
+        TrainParams(loss="hinge"), n_train=120, table_mb=1.0, max_collect_mb=10, free_mb=1e4
+    )
+    assert choice.name == "sgd" and "too large for liblinear's float64 copies" in choice.why
     X, y = digits_features(4, 30)
-    monkeypatch.setattr(train_mod, "LIBLINEAR_AUTO_MAX_VALUES", 1000)
-    with caplog.at_level(logging.INFO, logger="pool3"):
-        est = fit_linear_svc(X, y, TrainParams(max_iter=30))
-    assert isinstance(est, SGDClassifier) and "beyond the driver or very large" in caplog.text
-    assert (est.predict(X) == y).mean() > 0.8
+    est = fit_linear_svc(X, y, TrainParams(solver="sgd", max_iter=30))
+    assert isinstance(est, SGDClassifier) and (est.predict(X) == y).mean() > 0.8
 
 
 def test_sgd_solver_learns(digits):

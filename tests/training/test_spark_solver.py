@@ -1,4 +1,5 @@
-"""Training with Spark MLlib (``train.solver = "spark"``): real fits on the test session."""
+"""Training on the cluster: ``train.solver = "spark"`` (Newton over cached float32 rows) and
+``"mllib"`` (Spark MLlib), real fits on the test session."""
 
 from __future__ import annotations
 
@@ -15,15 +16,17 @@ from pyspark.sql import functions as F
 from sklearn.svm import LinearSVC
 
 from featuredata import FINGERPRINT, blob_frame, table
-from pool3.commands.train import run_train, spark_reason
-from pool3.config import TrainParams, load_config
+from pool3.commands.train import pick_solver, run_train
+from pool3.config import TrainConfig, TrainParams, load_config
 from pool3.errors import ConfigError, DataError
 from pool3.training.classifier import LinearModel, load_model, save_model
 from pool3.training.result import TrainResult
 from pool3.training.rules import prepare
+from pool3.training.solvers import Choice
 from pool3.training.spark_solver import train_and_evaluate_spark
 
-SPARK = TrainParams(solver="spark")
+MLLIB = TrainParams(solver="mllib")
+AS_CONFIGURED = Choice("mllib", "solver='mllib' as configured")
 
 
 def arrays(frame: pd.DataFrame, paths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -38,7 +41,9 @@ def three() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def fitted(spark: SparkSession, three: pd.DataFrame) -> TrainResult:
-    return train_and_evaluate_spark(prepare(table(spark, three), SPARK), SPARK)
+    return train_and_evaluate_spark(
+        prepare(table(spark, three), MLLIB), MLLIB, choice=AS_CONFIGURED
+    )
 
 
 def spark_predictions(result: TrainResult, frame: pd.DataFrame, spark: SparkSession) -> list:
@@ -55,20 +60,26 @@ def spark_predictions(result: TrainResult, frame: pd.DataFrame, spark: SparkSess
 @pytest.mark.parametrize(
     ("kwargs", "words"),
     [
-        ({"penalty": "l1"}, ["train.solver = 'spark'", "penalty='l1'", "L2"]),
+        ({"penalty": "l1"}, ["train.solver = 'mllib'", "penalty='l1'", "L2"]),
         ({"multi_class": "crammer_singer"}, ["crammer_singer", "train.multi_class = 'ovr'"]),
     ],
 )
-def test_spark_solver_refuses_what_mllib_cannot_fit(kwargs, words):
+def test_mllib_solver_refuses_what_mllib_cannot_fit(kwargs, words):
     with pytest.raises(ConfigError) as err:
-        TrainParams(solver="spark", **kwargs)
+        TrainParams(solver="mllib", **kwargs)
     for word in words:
         assert word in str(err.value)
 
 
-def test_liblinear_rules_do_not_apply_to_spark():
+@pytest.mark.parametrize("solver", ["newton", "spark"])
+def test_newton_solvers_refuse_other_objectives(solver):
+    with pytest.raises(ConfigError, match=rf"train.solver = '{solver}' with loss='hinge'"):
+        TrainParams(solver=solver, loss="hinge")
+
+
+def test_liblinear_rules_do_not_apply_to_mllib():
     # liblinear refuses hinge + dual=False; MLlib ignores dual.
-    assert TrainParams(solver="spark", loss="hinge", dual=False).spark_compatible
+    assert TrainParams(solver="mllib", loss="hinge", dual=False).solver == "mllib"
     with pytest.raises(ConfigError):
         TrainParams(solver="liblinear", loss="hinge", dual=False)
 
@@ -131,7 +142,9 @@ def test_agrees_with_scikit_learn_hinge_svc(fitted, three):
 @pytest.mark.slow  # one more MLlib fit; run_train's fallback test covers the binary case too
 def test_binary_problem_has_one_row_scoring_classes_1(spark):
     frame = blob_frame(2, 30, seed=1)
-    result = train_and_evaluate_spark(prepare(table(spark, frame), SPARK), SPARK)
+    result = train_and_evaluate_spark(
+        prepare(table(spark, frame), MLLIB), MLLIB, choice=AS_CONFIGURED
+    )
     assert result.solver == "Spark MLlib LinearSVC"
     assert result.classifier.coef.shape == (1, 2048) and result.scores_test.shape == (12, 2)
     assert result.metrics["accuracy"] >= 0.95
@@ -153,13 +166,13 @@ def write_features(spark: SparkSession, frame: pd.DataFrame, path: str) -> str:
 @pytest.mark.slow  # one more MLlib fit; the fallback test below runs the same path
 def test_run_train_with_spark_solver_writes_model_report_manifest(spark, tmp_path, caplog):
     feats = write_features(spark, blob_frame(2, 30, seed=2), str(tmp_path / "feats"))
-    config = load_config(overrides={"train.solver": "spark"}, env={})
+    config = load_config(overrides={"train.solver": "mllib"}, env={})
     with caplog.at_level(logging.INFO, logger="pool3"):
         out = run_train(spark, config, features_path=feats, model_dir=str(tmp_path / "model"))
     model_dir = tmp_path / "model"
     assert out["accuracy"] >= 0.95 and "Accuracy:" in out["summary_line"]
-    assert "solver: Spark MLlib LinearSVC because solver='spark' as configured" in caplog.text
-    assert "collecting" not in caplog.text  # the features never went to the driver
+    assert "solver: mllib because solver='mllib' as configured" in caplog.text
+    assert "feature rows" not in caplog.text  # the features never went to the driver
     model = load_model(model_dir)
     assert model.classes == ("c00", "c01") and model.meta["estimator"] == "Spark MLlib LinearSVC"
     manifest = json.loads((model_dir / "_pool3_manifest.json").read_text())
@@ -169,27 +182,29 @@ def test_run_train_with_spark_solver_writes_model_report_manifest(spark, tmp_pat
     assert (model_dir / "report.html").is_file() and (model_dir / "_SUCCESS").is_file()
 
 
-def test_solver_choice_before_collecting(spark, tmp_path, caplog):
+def test_solver_choice_before_collecting(spark, tmp_path):
     feats = write_features(spark, blob_frame(2, 30, seed=3), str(tmp_path / "feats"))
     data = prepare(spark.read.parquet(feats), TrainParams())
 
-    def reason(limit: int, **kwargs: object) -> str | None:
-        params = TrainParams(**kwargs)  # type: ignore[arg-type]
-        return spark_reason(data, params, features_path=feats, max_collect_mb=limit)
+    def choice(limit: float, **kwargs: object) -> Choice:
+        params = TrainConfig(max_collect_mb=limit, **kwargs)  # type: ignore[arg-type]
+        return pick_solver(data, params, features_path=feats)
 
-    assert reason(1, solver="spark") == "solver='spark' as configured"
-    with caplog.at_level(logging.DEBUG, logger="pool3"):  # --verbose
-        assert reason(2) is None
-    assert "collecting 60 feature rows (~1 MB) to the driver" in caplog.text
-    assert reason(1) == "60 rows (~1 MB) exceed train.max_collect_mb=1"
-    for kwargs in ({"solver": "sgd"}, {"penalty": "l1", "loss": "squared_hinge"}):
-        with pytest.raises(DataError, match=r"above train\.max_collect_mb=1: raise it"):
-            reason(1, **kwargs)
+    assert choice(1, solver="mllib") == Choice("mllib", "solver='mllib' as configured")
+    small = choice(2)  # 60 rows x 8 KiB ~ 0.5 MB
+    assert small.name == "liblinear" and "<= 5000 rows" in small.why
+    big = choice(0.1)
+    assert big.name == "spark" and "above train.max_collect_mb=0.1" in big.why
+    for kwargs in ({"solver": "sgd"}, {"solver": "newton"}):
+        with pytest.raises(DataError, match=r"above train\.max_collect_mb=0.1: raise it"):
+            choice(0.1, **kwargs)
+    with pytest.raises(DataError, match=r"fitted on the driver only"):
+        choice(0.1, penalty="l1")
 
 
 def test_auto_falls_back_to_spark_above_max_collect_mb(spark, tmp_path, caplog):
     feats = write_features(spark, blob_frame(2, 30, seed=3), str(tmp_path / "feats"))
-    tiny = {"train.max_collect_mb": 1}  # 60 rows x 24 KiB ~ 1.4 MB
+    tiny = {"train.max_collect_mb": 0.1}  # 60 rows x 8 KiB ~ 0.5 MB
     with pytest.raises(DataError, match=r"train\.solver = 'spark'"):
         run_train(
             spark,
@@ -202,20 +217,19 @@ def test_auto_falls_back_to_spark_above_max_collect_mb(spark, tmp_path, caplog):
     model_dir = tmp_path / "model"
     with caplog.at_level(logging.INFO, logger="pool3"):
         out = run_train(spark, config, features_path=feats, model_dir=str(model_dir))
-    assert (
-        "solver: Spark MLlib LinearSVC because 60 rows (~1 MB) exceed train.max_collect_mb=1"
-        in caplog.text
-    )
-    assert "collecting" not in caplog.text  # the features never went to the driver
+    assert "solver: spark because 48 training rows" in caplog.text
+    assert "above train.max_collect_mb=0.1" in caplog.text
+    assert "feature rows" not in caplog.text  # the features never went to the driver
     # Accuracy also checks the binary convention: the one coef row must score classes[1].
     assert out["accuracy"] >= 0.95 and "n_test=12" in out["summary_line"]
     model = load_model(model_dir)
     assert model.classes == ("c00", "c01") and model.coef.shape == (1, 2048)
-    assert model.meta["estimator"] == "Spark MLlib LinearSVC"
+    assert model.meta["estimator"].startswith("newton (float32, Spark, ")
+    assert model.meta["converged"] is True and model.meta["passes"] > 0
     manifest = json.loads((model_dir / "_pool3_manifest.json").read_text())
-    assert manifest["extra"]["solver"] == "Spark MLlib LinearSVC"
+    assert manifest["extra"]["solver"] == model.meta["estimator"]
     report = json.loads((model_dir / "metrics.json").read_text())
-    assert report["run"]["estimator"] == "Spark MLlib LinearSVC"
+    assert report["run"]["estimator"] == model.meta["estimator"]
     assert (model_dir / "report.html").is_file() and (model_dir / "_SUCCESS").is_file()
 
 
@@ -223,7 +237,7 @@ def test_auto_falls_back_to_spark_above_max_collect_mb(spark, tmp_path, caplog):
 def test_auto_switching_solver_does_not_change_the_split(spark, tmp_path, split):
     feats = write_features(spark, blob_frame(3, 20, seed=4), str(tmp_path / "feats"))
     held_out = {}
-    for name, limit in (("driver", 4096), ("spark", 1)):  # 60 rows ~ 1.4 MB
+    for name, limit in (("driver", 4096), ("spark", 0.1)):  # 60 rows ~ 0.5 MB
         config = load_config(
             overrides={"train.max_collect_mb": limit, "train.split": split}, env={}
         )
@@ -231,9 +245,6 @@ def test_auto_switching_solver_does_not_change_the_split(spark, tmp_path, split)
         model = load_model(tmp_path / name)
         held_out[name] = (model.meta["n_test"], model.meta["split"])
     assert held_out["driver"][1]["method"] == split
-    assert "Spark MLlib" not in load_model(tmp_path / "driver").meta["estimator"]
-    assert (
-        load_model(tmp_path / "spark").meta["estimator"]
-        == "Spark MLlib OneVsRest(LinearSVC, parallelism=2)"
-    )
+    assert "Spark" not in load_model(tmp_path / "driver").meta["estimator"]
+    assert load_model(tmp_path / "spark").meta["estimator"].startswith("newton (float32, Spark")
     assert held_out["driver"] == held_out["spark"]  # same images held out, by digest

@@ -1,4 +1,4 @@
-"""``pool3 train``: read the feature table, fit (driver or Spark MLlib), write model + report."""
+"""``pool3 train``: read the feature table, fit (driver or cluster), write model + report."""
 
 from __future__ import annotations
 
@@ -9,59 +9,40 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from pool3.commands.lifecycle import output_run
-from pool3.config import Config, TrainParams
+from pool3.config import Config, TrainConfig
 from pool3.errors import DataError, OutputError, ThresholdError
 from pool3.report.write import report_files, summary_line
 from pool3.storage.manifest import build_run_manifest
 from pool3.storage.outputs import commit_output, read_committed
 from pool3.training.classifier import model_files
+from pool3.training.data import driver_mb
+from pool3.training.driver import train_and_evaluate
 from pool3.training.duplicates import Duplicates, find_duplicates
 from pool3.training.quality import accuracy_without
 from pool3.training.rules import TrainingTable, prepare
-from pool3.training.sklearn_solver import train_and_evaluate
+from pool3.training.solvers import Choice, choose_solver
 from pool3.training.spark_solver import train_and_evaluate_spark
 
 log = logging.getLogger(__name__)
 
-#: Bytes per collected feature row: 2048 float32 in Arrow, then numpy, with overheads.
-ROW_BYTES = 2048 * 4 * 3
 
+def pick_solver(data: TrainingTable, params: TrainConfig, *, features_path: str) -> Choice:
+    """The solver for this table (:func:`pool3.training.solvers.choose_solver`), logged.
 
-def _too_big(features_path: str, n: int, size_mb: float, max_collect_mb: int) -> DataError:
-    return DataError(
-        f"the feature table {features_path} has {n} usable rows, about {size_mb:.0f} MB on "
-        f"the driver, above train.max_collect_mb={max_collect_mb}: raise it (and "
-        "spark.driver.memory), train on the cluster with train.solver = 'spark' (needs "
-        "penalty='l2', multi_class='ovr'), or train on a sample of the table"
-    )
-
-
-def spark_reason(
-    data: TrainingTable, params: TrainParams, *, features_path: str, max_collect_mb: int
-) -> str | None:
-    """Why to train with Spark MLlib, or None to collect the rows and fit on the driver.
-
-    ``solver="spark"`` always trains on Spark; ``"auto"`` does when the usable rows
-    (``ROW_BYTES`` each on the driver) exceed ``max_collect_mb`` and the settings are ones
-    MLlib fits. ``liblinear``/``sgd`` above the limit raise :class:`DataError`. Either way
-    the split is the one ``data`` already holds.
+    Raises DataError for ``C = "auto"`` on a table that only the cluster can fit.
     """
-    if params.solver == "spark":
-        return "solver='spark' as configured"
-    n = data.counts["rows_used"]
-    size_mb = n * ROW_BYTES / 2**20
-    if size_mb <= max_collect_mb:
-        log.debug("collecting %d feature rows (~%.0f MB) to the driver", n, size_mb)
-        return None
-    if params.C == "auto":
+    table_mb = driver_mb(data.counts["rows_used"], data.counts.get("n_features", 2048))
+    choice = choose_solver(
+        params, n_train=data.n_train, table_mb=table_mb, max_collect_mb=params.max_collect_mb
+    )
+    if params.C == "auto" and not choice.on_driver:
         raise DataError(
-            f"train.C = 'auto' cross-validates on the driver, but {features_path} has {n} "
-            f"usable rows (~{size_mb:.0f} MB), above train.max_collect_mb={max_collect_mb}: "
-            "raise train.max_collect_mb (and spark.driver.memory), or set a number for train.C"
+            f"train.C = 'auto' cross-validates on the driver, but {features_path}: "
+            f"{choice.why}: raise train.max_collect_mb (and the driver's memory), or set a "
+            "number for train.C"
         )
-    if params.solver == "auto" and params.spark_compatible:
-        return f"{n} rows (~{size_mb:.0f} MB) exceed train.max_collect_mb={max_collect_mb}"
-    raise _too_big(features_path, n, size_mb, max_collect_mb)
+    log.info("solver: %s because %s", choice.name, choice.why)
+    return choice
 
 
 def run_train(
@@ -86,17 +67,16 @@ def run_train(
                 "use --mode overwrite to replace it, or another --run-id"
             )
         data = prepare(read_committed(spark, features_path, made_by="pool3 featurize"), params)
-        limit = params.max_collect_mb
-        why = spark_reason(data, params, features_path=features_path, max_collect_mb=limit)
-        if why is None:
-            result = train_and_evaluate(data, params)
+        choice = pick_solver(data, params, features_path=features_path)
+        if choice.on_driver:
+            result = train_and_evaluate(data, params, choice=choice)
         else:
             result = train_and_evaluate_spark(
                 data,
                 params,
+                choice=choice,
                 parallelism=params.spark_parallelism,
-                max_collect_mb=limit,
-                why=why,
+                max_collect_mb=params.max_collect_mb,
             )
         metrics = result.metrics
         if metrics["accuracy"] < config.train.min_accuracy:

@@ -40,24 +40,36 @@ def check_train(params: Any) -> None:
     """The ``[train]`` rules that involve more than one field.
 
     - ``n_jobs`` is ``-1`` (all cores) or ``>= 1``;
-    - ``solver="spark"`` needs what Spark MLlib fits: ``penalty="l2"``, ``multi_class="ovr"``,
-      and a number for ``C`` (``"auto"`` cross-validates on the driver);
+    - ``solver="newton"`` and ``"spark"`` fit liblinear's default objective only:
+      ``loss="squared_hinge"``, ``penalty="l2"``, ``multi_class="ovr"``;
+    - ``solver="mllib"`` needs what Spark MLlib fits (``penalty="l2"``,
+      ``multi_class="ovr"``); ``"spark"`` and ``"mllib"`` need a number for ``C``
+      (``"auto"`` cross-validates on the driver);
     - otherwise the combination must be one liblinear accepts (scikit-learn decides);
     - ``multi_class="crammer_singer"`` is one joint liblinear problem: not with SGD or
       ``n_jobs != 1``.
     """
     if params.n_jobs == 0:
         raise ConfigError("invalid train.n_jobs = 0: expected an integer >= 1, or -1 for all cores")
-    if params.solver == "spark":
-        if params.C == "auto":
+    if params.solver in ("spark", "mllib") and params.C == "auto":
+        raise ConfigError(
+            f"train.C = 'auto' with train.solver = {params.solver!r}: the cross-validated "
+            "choice of C runs on the driver (liblinear, sgd or newton); set a number for "
+            "train.C, or a driver solver"
+        )
+    if params.solver in ("newton", "spark"):
+        if not params.newton_compatible:
             raise ConfigError(
-                "train.C = 'auto' with train.solver = 'spark': the cross-validated choice of C "
-                "runs on the driver (liblinear or SGD); set a number for train.C, or another "
-                "solver"
+                f"train.solver = {params.solver!r} with loss={params.loss!r}, penalty="
+                f"{params.penalty!r}, multi_class={params.multi_class!r}: the Newton solvers "
+                "fit LinearSVC's default objective only; set train.loss = 'squared_hinge', "
+                "train.penalty = 'l2', train.multi_class = 'ovr', or solver 'liblinear'"
             )
-        if not params.spark_compatible:
+        return
+    if params.solver == "mllib":
+        if params.penalty != "l2" or params.multi_class != "ovr":
             raise ConfigError(
-                f"train.solver = 'spark' with penalty={params.penalty!r}, multi_class="
+                f"train.solver = 'mllib' with penalty={params.penalty!r}, multi_class="
                 f"{params.multi_class!r}: Spark MLlib's LinearSVC fits one-vs-rest with an "
                 "L2 penalty only; set train.penalty = 'l2' and train.multi_class = 'ovr', "
                 "or another solver"

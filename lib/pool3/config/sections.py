@@ -89,11 +89,15 @@ class TrainParams:
     ``"sklearn"`` is the tutorial's ``train_test_split(test_size, random_state=seed)``
     over the usable rows sorted by path.
 
-    ``solver="spark"`` fits Spark MLlib's ``LinearSVC`` (one-vs-rest) on the cluster; it
-    needs ``penalty="l2"`` and ``multi_class="ovr"`` and minimises the plain hinge loss
-    whatever ``loss`` says (``loss``, ``dual``, ``n_jobs`` and ``dtype`` apply to the
-    scikit-learn solvers only). Cross-field rules are checked when the section is built
-    (:func:`pool3.config.rules.check_train`), before any JVM starts.
+    ``solver`` (:mod:`pool3.training.solvers`): ``"auto"`` fits liblinear on small
+    tables, the float32 Newton solver of liblinear's objective on the driver while the
+    feature array fits ``max_collect_mb`` and the driver's memory, else ``"spark"``: the
+    same Newton iterations on the cluster. ``"newton"`` and ``"spark"`` fit the default
+    objective only (``loss="squared_hinge"``, ``penalty="l2"``, ``multi_class="ovr"``);
+    ``"mllib"`` is Spark MLlib's one-vs-rest ``LinearSVC`` (the plain hinge loss, l2/ovr,
+    for comparison). ``dual`` and ``n_jobs`` apply to liblinear/SGD only. Cross-field
+    rules are checked when the section is built (:func:`pool3.config.rules.check_train`),
+    before any JVM starts.
     """
 
     split: str = _opt("content", choices=("content", "sklearn"))
@@ -110,8 +114,9 @@ class TrainParams:
     dual: str | bool = _opt("auto", choices=("auto", True, False))
     max_iter: int = _opt(1000, ge=1)
     tol: float = _opt(1e-4, gt=0.0)
-    # auto: liblinear/SGD on the driver, Spark MLlib when the table exceeds max_collect_mb
-    solver: str = _opt("auto", choices=("auto", "liblinear", "sgd", "spark"))
+    # auto: liblinear (small tables), else newton on the driver while the float32 array
+    # fits max_collect_mb and the driver's memory, else spark (Newton on the cluster)
+    solver: str = _opt("auto", choices=("auto", "liblinear", "sgd", "newton", "spark", "mllib"))
     n_jobs: int = _opt(1, ge=-1)  # -1: all cores; 0 is refused (check_train)
     dtype: str = _opt("float32", choices=("float32", "float64"))
 
@@ -121,18 +126,18 @@ class TrainParams:
         check_section(self, origin=f"{type(self).__name__}(...)")
 
     @property
-    def spark_compatible(self) -> bool:
-        """Whether Spark MLlib can fit these settings (``solver="auto"`` may fall back to it)."""
-        return self.penalty == "l2" and self.multi_class == "ovr"
+    def newton_compatible(self) -> bool:
+        """Whether the Newton solvers (``newton``, ``spark``) fit these settings."""
+        return self.loss == "squared_hinge" and self.penalty == "l2" and self.multi_class == "ovr"
 
 
 @dataclass(frozen=True)
 class TrainConfig(TrainParams):
     """The ``[train]`` section: :class:`TrainParams` plus how the ``train`` job runs."""
 
-    # solver "spark": binary fits run at once; each caches its own copy of the training set
+    # solver "mllib": binary fits run at once; each caches its own copy of the training set
     spark_parallelism: int = _opt(2, ge=1)
-    max_collect_mb: int = _opt(4096, gt=0)
+    max_collect_mb: float = _opt(4096, gt=0)
     min_accuracy: float = _opt(0.0, ge=0.0, le=1.0)
 
 

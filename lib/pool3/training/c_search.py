@@ -1,13 +1,14 @@
 """``train.C = "auto"``: the SVM's C chosen by stratified cross-validation on the training split.
 
 Each C of ``C_GRID`` (a decade apart around the tutorial's 1.0) is fitted ``train.cv_folds``
-times by the same solver as the final fit (:func:`pool3.training.sklearn_solver.fit_linear_svc`)
-on ``StratifiedKFold(shuffle=True, random_state=seed)`` folds of the training images only;
-the test split is never seen, so the reported test accuracy stays an honest estimate. The C
-with the best mean fold accuracy wins; ties (within a hundredth of a fold's image) go to the
+times by the same solver as the final fit (:mod:`pool3.training.driver`) on
+``StratifiedKFold(shuffle=True, random_state=seed)`` folds of the training images only, the
+Newton solver starting each fold's fit from its fit at the previous, smaller C; the test
+split is never seen, so the reported test accuracy stays an honest estimate. The C with
+the best mean fold accuracy wins; ties (within a hundredth of a fold's image) go to the
 tied C nearest the tutorial's 1.0 on a log scale. The cost is ``len(C_GRID) * folds`` fits
-(25 at the defaults) on ``(folds - 1) / folds`` of the training set, about 20x one fit, and
-each fold's copy of the rows (~0.8x the training array) on the driver: opt-in.
+(25 at the defaults) on ``(folds - 1) / folds`` of the training set: opt-in. liblinear
+copies each fold's rows (~0.8x the training array); Newton reads them through a row mask.
 """
 
 from __future__ import annotations
@@ -68,15 +69,18 @@ def search_C(
     X: np.ndarray,
     y: np.ndarray,
     params: TrainParams,
-    fit: Callable[[np.ndarray, np.ndarray, TrainParams], Any],
+    fit: Callable[..., Any],
     *,
     grid: tuple[float, ...] = C_GRID,
 ) -> CSearch:
     """Choose C for ``params`` (whose ``C`` is ``"auto"``) on the training arrays ``X, y``.
 
-    ``fit(X, y, params)`` returns a fitted estimator with ``predict``. Raises
-    :class:`DataError` when a class has fewer than 2 training images (no stratified fold can
-    hold it out); ``folds`` is ``train.cv_folds`` or the smallest class's count if lower.
+    ``fit(X, y, params, quiet=True, rows=mask, warm=previous)`` fits the rows of a fold
+    and returns a :class:`~pool3.training.solvers.Fitted` (with ``predict``); ``warm`` is
+    the same fold's fit at the previous, smaller C, which the Newton solver starts from
+    (liblinear ignores it). Raises :class:`DataError` when a class has fewer than 2
+    training images (no stratified fold can hold it out); ``folds`` is ``train.cv_folds``
+    or the smallest class's count if lower.
     """
     _, per_class = np.unique(y, return_counts=True)
     smallest = int(per_class.min()) if len(per_class) else 0
@@ -89,16 +93,19 @@ def search_C(
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=params.seed)
     parts = list(splitter.split(np.zeros(len(y)), y))
     started = time.perf_counter()
-    means, stds = [], []
-    for c in grid:
-        fixed = replace(params, C=c)
-        scores = []
-        for train_idx, val_idx in parts:
-            estimator = fit(X[train_idx], y[train_idx], fixed)
-            scores.append(float(np.mean(estimator.predict(X[val_idx]) == y[val_idx])))
-        means.append(float(np.mean(scores)))
-        stds.append(float(np.std(scores)))
-        log.debug("C=%g: %d-fold accuracy %.4f +- %.4f", c, folds, means[-1], stds[-1])
+    order = sorted(range(len(grid)), key=lambda i: grid[i])
+    scores = np.zeros((len(grid), folds))
+    for f, (_, val_idx) in enumerate(parts):
+        rows = np.ones(len(y), dtype=bool)
+        rows[val_idx] = False
+        warm = None
+        for i in order:
+            warm = fit(X, y, replace(params, C=grid[i]), quiet=True, rows=rows, warm=warm)
+            scores[i, f] = float(np.mean(warm.predict(X[val_idx]) == y[val_idx]))
+    means = [float(m) for m in scores.mean(axis=1)]
+    stds = [float(s) for s in scores.std(axis=1)]
+    for c, m, s in zip(grid, means, stds, strict=True):
+        log.debug("C=%g: %d-fold accuracy %.4f +- %.4f", c, folds, m, s)
     tolerance = 0.01 / max(len(y) / folds, 1.0)
     best = max(means)
     chosen = min(

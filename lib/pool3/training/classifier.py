@@ -30,6 +30,8 @@ FORMAT_VERSION = 1
 NPZ_NAME = "classifier.npz"
 JSON_NAME = "classifier.json"
 _RETRAIN = "re-run `pool3 train` to write it again"
+#: Rows scored at once: their float64 copy is 8192 x 2048 x 8 bytes = 128 MB at most.
+_SCORE_BLOCK = 8192
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,8 +105,13 @@ class LinearModel:
                 f"features have shape {X.shape}, the classifier expects (n, {self.n_features}); "
                 "score features made by the same feature model as the training set."
             )
-        # float64 accumulation keeps scores within ~1e-7 of scikit-learn's own.
-        scores = X.astype(np.float64, copy=False) @ self.coef.T.astype(np.float64)
+        # float64 accumulation keeps scores within ~1e-7 of scikit-learn's own; in row
+        # blocks, so that a float32 table is never copied whole to float64.
+        coef = self.coef.T.astype(np.float64)
+        scores = np.empty((len(X), coef.shape[1]))
+        for start in range(0, len(X), _SCORE_BLOCK):
+            block = X[start : start + _SCORE_BLOCK].astype(np.float64, copy=False)
+            scores[start : start + _SCORE_BLOCK] = block @ coef
         scores += self.intercept.astype(np.float64)
         if self.coef.shape[0] == 1:
             scores = np.hstack([-scores, scores])

@@ -1,18 +1,43 @@
-"""The prepared rows as numpy arrays on the driver, for the scikit-learn solvers.
+"""The prepared rows as one float32 array on the driver, read without a JVM collect.
 
-:func:`collect_split` brings the rows that :func:`pool3.training.rules.prepare` checked and
-split to the driver once, sorted by path (so that a fit does not depend on how Spark
-happened to order them), and stacks the features into one float32 array per set.
+:func:`collect_split` brings only what a driver solver needs:
+
+1. Spark sends the split it computed (:func:`pool3.training.rules.prepare`): ``path,
+   label, is_test`` of the usable rows, strings and a flag, ~100 bytes a row.
+2. The driver reads the feature table's own Parquet parts with pyarrow (through
+   :mod:`pool3.storage.files`, so HDFS and S3 too), two columns (``path, features``) one
+   record batch at a time, and copies each usable row's vector straight into its slot of
+   one preallocated float32 ``(n, n_features)`` array: the list column is flattened by
+   Arrow, no per-row Python object is made, and nothing passes through the JVM or pandas.
+
+Rows are ordered training rows first, then test rows, each sorted by path (a fit does not
+depend on how Spark or the file system ordered them), so ``X_train`` and ``X_test`` are
+views of one array. Driver memory: the array, the keys, and one record batch.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
+from pool3.errors import DataError, InputError
+from pool3.storage.files import resolve
 from pool3.training.rules import TrainingTable
+
+log = logging.getLogger(__name__)
+
+#: Rows per record batch read from a Parquet part: 2048 x 4 bytes x this ~ 16 MB.
+READ_BATCH_ROWS = 2048
+#: Driver bytes per row besides its features: path and label strings, index, flags.
+KEY_BYTES = 200
 
 
 @dataclass(frozen=True, eq=False)
@@ -21,40 +46,147 @@ class Split:
 
     Attributes
     ----------
-    X_train, X_test : ndarray of shape (n, n_features), float32, C-contiguous
-    y_train, y_test : ndarray of shape (n,), str
-    paths_train, paths_test : ndarray of shape (n,), str
+    X : ndarray of shape (n_train + n_test, n_features), float32, C-contiguous
+        Training rows first. ``X_train``/``X_test`` are views of it.
+    y, paths : ndarray of shape (n_train + n_test,), str
+    n_train : int
     """
 
-    X_train: np.ndarray
-    X_test: np.ndarray
-    y_train: np.ndarray
-    y_test: np.ndarray
-    paths_train: np.ndarray
-    paths_test: np.ndarray
+    X: np.ndarray
+    y: np.ndarray
+    paths: np.ndarray
+    n_train: int
+
+    @property
+    def X_train(self) -> np.ndarray:
+        return self.X[: self.n_train]
+
+    @property
+    def X_test(self) -> np.ndarray:
+        return self.X[self.n_train :]
+
+    @property
+    def y_train(self) -> np.ndarray:
+        return self.y[: self.n_train]
+
+    @property
+    def y_test(self) -> np.ndarray:
+        return self.y[self.n_train :]
+
+    @property
+    def paths_train(self) -> np.ndarray:
+        return self.paths[: self.n_train]
+
+    @property
+    def paths_test(self) -> np.ndarray:
+        return self.paths[self.n_train :]
 
 
-def stack_features(features: pd.Series, n_features: int) -> np.ndarray:
-    """One float32 (n, n_features) array, filled row by row: peak memory is the result."""
-    X = np.empty((len(features), n_features), dtype=np.float32)
-    for i, vector in enumerate(features):
-        X[i] = vector
-    return X
+def driver_mb(n_rows: int, n_features: int) -> float:
+    """Driver memory of :func:`collect_split` for ``n_rows`` usable rows, in MiB."""
+    return n_rows * (4 * n_features + KEY_BYTES) / 2**20
+
+
+def part_files(data: TrainingTable) -> list[str]:
+    """The Parquet files Spark reads for ``data``'s source table, as pyarrow can open them.
+
+    ``DataFrame.inputFiles()`` gives Hadoop URIs, percent-encoded (``%20`` for a space):
+    decoded here, exactly the inverse of Hadoop's encoding.
+    """
+    files = [] if data.source is None else data.source.inputFiles()
+    if not files:
+        raise InputError(
+            "the driver solvers read the feature table's Parquet files, but this DataFrame "
+            "reads none (built in memory?): write it with DataFrame.write.parquet and train "
+            "on spark.read.parquet of that folder"
+        )
+    return sorted(unquote(f) for f in files)
+
+
+def _keys(data: TrainingTable) -> pd.DataFrame:
+    keys: pd.DataFrame = data.frame.select("path", "label", "is_test").toPandas()
+    keys = keys.sort_values(["is_test", "path"], kind="stable", ignore_index=True)
+    repeated = keys["path"][keys["path"].duplicated()]
+    if len(repeated):
+        shown = ", ".join(repr(p) for p in repeated.unique()[:3])
+        raise DataError(
+            f"{repeated.nunique()} paths appear in more than one usable row of the feature "
+            f"table (e.g. {shown}); a feature table has one row per image: re-featurize "
+            "into a fresh output (or with --mode overwrite) and train again"
+        )
+    return keys
+
+
+def _fill(X: np.ndarray, found: np.ndarray, index: pd.Index, path: str, n_features: int) -> None:
+    """Copy the usable rows of the Parquet file at ``path`` into their rows of ``X``."""
+    root = resolve(path)
+    try:
+        with root.filesystem().open_input_file(root.fs_path) as handle:
+            parquet = pq.ParquetFile(handle)
+            for batch in parquet.iter_batches(
+                batch_size=READ_BATCH_ROWS, columns=["path", "features"]
+            ):
+                where = index.get_indexer(batch.column("path").to_numpy(zero_copy_only=False))
+                keep = where >= 0
+                if not keep.any():
+                    continue
+                feats = batch.column("features").filter(pa.array(keep))
+                flat = pc.list_flatten(feats).to_numpy(zero_copy_only=False)
+                rows = where[keep]
+                if flat.size != len(rows) * n_features:
+                    raise DataError(
+                        f"{path}: usable rows hold {flat.size} feature values for {len(rows)} "
+                        f"rows, expected {n_features} each; the table changed while training "
+                        "read it: rerun pool3 train"
+                    )
+                X[rows] = flat.reshape(len(rows), n_features)
+                found[rows] = True
+    except (OSError, pa.ArrowInvalid) as err:
+        raise InputError(
+            f"cannot read the feature table part {path} ({err}); check that the table is "
+            "readable from the driver (for HDFS: JAVA_HOME, HADOOP_HOME, CLASSPATH; for S3: "
+            "credentials) and rerun"
+        ) from err
 
 
 def collect_split(data: TrainingTable, n_features: int) -> Split:
-    """Collect ``data.frame`` (``path, label, features, is_test``) into train/test arrays."""
-    frame: pd.DataFrame = data.frame.toPandas()
-    frame = frame.sort_values("path", kind="stable", ignore_index=True)
-    test = frame["is_test"].to_numpy(dtype=bool)
-    paths = np.asarray(frame["path"].astype(str), dtype=np.str_)
-    y = np.asarray(frame["label"].astype(str), dtype=np.str_)
-    X = stack_features(frame["features"], n_features)
+    """The usable rows of ``data`` as one float32 array (training rows first) on the driver.
+
+    Raises
+    ------
+    DataError
+        A path in several usable rows, or a usable row missing from the Parquet parts
+        (the table changed since :func:`~pool3.training.rules.prepare` counted it).
+    InputError
+        A part that cannot be read from the driver.
+    """
+    started = time.perf_counter()
+    keys = _keys(data)
+    n = len(keys)
+    index = pd.Index(keys["path"].to_numpy())
+    X = np.empty((n, n_features), dtype=np.float32)
+    found = np.zeros(n, dtype=bool)
+    files = part_files(data)
+    for path in files:
+        _fill(X, found, index, path, n_features)
+    if not found.all():
+        missing = keys["path"][~found]
+        raise DataError(
+            f"{len(missing)} usable rows were not found in the feature table's Parquet parts "
+            f"(e.g. {missing.iloc[0]!r}): the table changed while training read it; rerun "
+            "pool3 train"
+        )
+    test = keys["is_test"].to_numpy(dtype=bool)
+    log.info(
+        "read %d feature rows (%.0f MB float32) from %d Parquet parts in %.1f s",
+        n,
+        X.nbytes / 2**20,
+        len(files),
+        time.perf_counter() - started,
+    )
     return Split(
-        X_train=X[~test],
-        X_test=X[test],
-        y_train=y[~test],
-        y_test=y[test],
-        paths_train=paths[~test],
-        paths_test=paths[test],
+        X=X,
+        y=np.asarray(keys["label"].astype(str), dtype=np.str_),
+        paths=np.asarray(keys["path"].astype(str), dtype=np.str_),
+        n_train=int((~test).sum()),
     )

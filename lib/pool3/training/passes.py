@@ -83,6 +83,35 @@ def loss_grad_block(
     return loss, delta, out, np.count_nonzero(R, axis=0).astype(np.float64)
 
 
+def active_product(X: np.ndarray, active: np.ndarray, P: np.ndarray) -> np.ndarray:
+    """``X~^T (D X~ P)`` of one block, ``active`` (m, k) the rows ``D`` keeps per class."""
+    d = X.shape[1]
+    out = np.zeros((d + 1, P.shape[1]))
+    rows = active.any(axis=1)
+    if not rows.any():
+        return out
+    Xa = X[rows]
+    Q = Xa @ P[:d]
+    Q += P[d]
+    Q *= active[rows]
+    out[:d] = Xa.T @ Q
+    out[d] = Q.sum(axis=0, dtype=np.float64)
+    return out
+
+
+def active_rows(X: np.ndarray, y: np.ndarray, W: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """(m, k) bool: the rows of a block where class ``classes[j]``'s hinge is active at W."""
+    d = X.shape[1]
+    return signs(y, classes) * (X @ W[:d] + W[d]) < 1
+
+
+def hess_block(
+    X: np.ndarray, y: np.ndarray, W: np.ndarray, P: np.ndarray, classes: np.ndarray
+) -> tuple[np.ndarray]:
+    """``(X~^T (D X~ P),)`` of one block, finding its active rows at ``W`` first."""
+    return (active_product(X, active_rows(X, y, W, classes), P),)
+
+
 class ArrayPasses:
     """:class:`pool3.training.newton.Passes` over rows of an in-memory float32 array.
 
@@ -168,19 +197,9 @@ class ArrayPasses:
         """
         self._find_active(W, classes)
         masks = [self._active[int(c)][1] for c in classes]
-        d = self.n_features
-        out = np.zeros((d + 1, len(classes)))
+        out = np.zeros((self.n_features + 1, len(classes)))
         for b, (X, _) in enumerate(self._blocks()):
-            active = np.stack([m[b] for m in masks], axis=1)
-            rows = active.any(axis=1)
-            if not rows.any():
-                continue
-            Xa = X[rows]
-            Q = Xa @ P[:d]
-            Q += P[d]
-            Q *= active[rows]
-            out[:d] += Xa.T @ Q
-            out[d] += Q.sum(axis=0, dtype=np.float64)
+            out += active_product(X, np.stack([m[b] for m in masks], axis=1), P)
         return out
 
     def _find_active(self, W: np.ndarray, classes: np.ndarray) -> None:
@@ -189,10 +208,10 @@ class ArrayPasses:
         stale = [j for j, c in enumerate(classes) if self._active.get(int(c), (b"",))[0] != keys[j]]
         if not stale:
             return
-        d, Ws, ks = self.n_features, W[:, stale], classes[stale]
+        Ws, ks = W[:, stale], classes[stale]
         found: list[list[np.ndarray]] = [[] for _ in stale]
         for X, y in self._blocks():
-            active = signs(y, ks) * (X @ Ws[:d] + Ws[d]) < 1
+            active = active_rows(X, y, Ws, ks)
             for i in range(len(stale)):
                 found[i].append(active[:, i])
         for i, j in enumerate(stale):

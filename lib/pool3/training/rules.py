@@ -48,6 +48,8 @@ class TrainingTable:
         How the split was made (:func:`pool3.training.split.describe`).
     precision : str or None
         The single ``precision`` of the usable rows (None: written before pool3 recorded it).
+    source : DataFrame or None
+        The feature table as read (its Parquet parts are what the driver solvers read).
     """
 
     frame: DataFrame
@@ -57,6 +59,7 @@ class TrainingTable:
     test_counts: dict[str, int]
     split: dict[str, Any]
     precision: str | None = None
+    source: DataFrame | None = None
 
     @property
     def classes(self) -> list[str]:
@@ -205,6 +208,7 @@ def prepare(
         classes, a single-image class with ``stratify``, or an empty set after the split.
     """
     check_columns(table.columns)
+    source = table
     for optional in ("sha256", "precision"):  # absent in tables of older versions
         if optional not in table.columns:
             table = table.withColumn(optional, F.lit(None).cast("string"))
@@ -259,7 +263,9 @@ def prepare(
         r["label"]: int(r["count"]) for r in sizes if not r["is_test"]
     }
     test = {c: 0 for c in per_class} | {r["label"]: int(r["count"]) for r in sizes if r["is_test"]}
-    data = TrainingTable(frame, fingerprint, counts, train, test, describe(params), precision)
+    data = TrainingTable(
+        frame, fingerprint, counts, train, test, describe(params), precision, source
+    )
     if data.n_test == 0 or len(data.train_classes) < 2:
         raise DataError(
             f"cannot split {counts['rows_used']} images of {len(per_class)} classes with "

@@ -1,12 +1,9 @@
-"""Fit the linear SVM on the driver (liblinear or SGD) and evaluate it on the held-out split.
+"""The scikit-learn solvers on the driver: liblinear's ``LinearSVC`` and ``SGDClassifier``.
 
 The tutorial's recipe, ``LinearSVC(C=1.0, loss='squared_hinge', penalty='l2',
-multi_class='ovr')`` on an 80/20 split, is the default. The split itself is made before,
-on Spark, the same for every solver (:mod:`pool3.training.split`)::
-
-    data = prepare(spark.read.parquet(path), config.train)
-    result = train_and_evaluate(data, config.train)
-    save_model(result.classifier, model_dir); write_report(result, model_dir)
+multi_class='ovr')``, is :func:`fit_linear_svc` with the default :class:`TrainParams`;
+:func:`fit_sklearn` returns it as a :class:`~pool3.training.solvers.Fitted`, the form
+every solver reports in (:mod:`pool3.training.driver` runs and evaluates it).
 """
 
 from __future__ import annotations
@@ -14,7 +11,6 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
@@ -24,19 +20,12 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.svm import LinearSVC
 
 from pool3.config import TrainParams
-from pool3.model.inception2015 import FEATURE_DIM
-from pool3.training.c_search import numeric_C, search_C
+from pool3.training.c_search import numeric_C
 from pool3.training.classifier import LinearModel
-from pool3.training.data import collect_split
-from pool3.training.quality import suspected_label_errors
-from pool3.training.result import TrainResult, evaluated
-from pool3.training.rules import TrainingTable
+from pool3.training.solvers import Fitted
 
 log = logging.getLogger(__name__)
 
-# liblinear copies X to float64 and then to its own (index, value) nodes: ~24 bytes per
-# value. Above this many values (~122k images of 2048 features, ~6 GB) "auto" picks SGD.
-LIBLINEAR_AUTO_MAX_VALUES = 250_000_000
 # SGD's tol is on the epoch loss, not liblinear's gradient norm; below 1e-3 the adaptive
 # schedule only shrinks its step for many more epochs without changing the predictions.
 SGD_MIN_TOL = 1e-3
@@ -55,19 +44,6 @@ def _resolve_dual(params: TrainParams, n_samples: int, n_features: int) -> tuple
             f"n_samples={n_samples} >= n_features={n_features}: primal (dual=False) is faster"
         )
     return True, f"loss={params.loss!r} with penalty='l2' is only solved in the dual"
-
-
-def _choose_solver(params: TrainParams, n_samples: int, n_features: int) -> tuple[str, str]:
-    if params.solver != "auto":
-        return params.solver, f"solver={params.solver!r} as configured"
-    values = n_samples * n_features
-    if values > LIBLINEAR_AUTO_MAX_VALUES and params.multi_class == "ovr":
-        return "sgd", (
-            f"{n_samples}x{n_features} values (> {LIBLINEAR_AUTO_MAX_VALUES}, ~24 bytes each "
-            "in liblinear) is beyond the driver or very large; SGD fits the float32 array "
-            "without copies"
-        )
-    return "liblinear", f"{n_samples}x{n_features} fits liblinear on the driver"
 
 
 def sgd_step(X: np.ndarray) -> float:
@@ -108,7 +84,7 @@ def fit_linear_svc(
     level = logging.DEBUG if quiet else logging.INFO
     X = np.ascontiguousarray(X, dtype=np.dtype(params.dtype))
     n_samples, n_features = X.shape
-    solver, why = _choose_solver(params, n_samples, n_features)
+    solver = "sgd" if params.solver == "sgd" else "liblinear"
     estimator: Any
     if solver == "sgd":
         eta0 = sgd_step(X)
@@ -126,12 +102,10 @@ def fit_linear_svc(
         )
         log.log(
             level,
-            "solver: SGDClassifier(loss=%r, averaged, adaptive step from eta0=%.2g, n_jobs=%d) "
-            "because %s",
+            "solver: SGDClassifier(loss=%r, averaged, adaptive step from eta0=%.2g, n_jobs=%d)",
             params.loss,
             eta0,
             params.n_jobs,
-            why,
         )
     else:
         dual, dual_why = _resolve_dual(params, n_samples, n_features)
@@ -149,11 +123,10 @@ def fit_linear_svc(
             estimator = OneVsRestClassifier(estimator, n_jobs=params.n_jobs)
         log.log(
             level,
-            "solver: liblinear LinearSVC(dual=%s, multi_class=%r, n_jobs=%d) because %s; %s",
+            "solver: liblinear LinearSVC(dual=%s, multi_class=%r, n_jobs=%d): %s",
             dual,
             params.multi_class,
             params.n_jobs,
-            why,
             dual_why,
         )
     with warnings.catch_warnings():
@@ -189,67 +162,31 @@ def _n_iter(estimator: Any) -> int:
     return int(np.max(getattr(estimator, "n_iter_", 0)))
 
 
-def train_and_evaluate(
-    data: TrainingTable, params: TrainParams, *, n_features: int = FEATURE_DIM
-) -> TrainResult:
-    """Collect the split rows, fit on the training part and evaluate on the test part.
-
-    Returns
-    -------
-    TrainResult
-        The persisted-form classifier (with ``meta``: sizes, split, seed, params, solver),
-        the raw estimator, ``metrics(...)`` over every class, and test predictions.
-    """
-    parts = collect_split(data, n_features)
-    search = None
-    if params.C == "auto":
-        # The folds (4/5 of the rows) run the solver that the full training set gets.
-        solver, _ = _choose_solver(params, *parts.X_train.shape)
-        search = search_C(
-            parts.X_train,
-            parts.y_train,
-            replace(params, solver=solver),
-            lambda X, y, p: fit_linear_svc(X, y, p, quiet=True),
-        )
-        params = replace(params, C=search.chosen)
+def fit_sklearn(
+    X: np.ndarray,
+    y: np.ndarray,
+    params: TrainParams,
+    *,
+    quiet: bool = False,
+    rows: np.ndarray | None = None,
+    warm: Fitted | None = None,
+) -> Fitted:
+    """:func:`fit_linear_svc` on ``X[rows]`` as a :class:`Fitted` (``warm`` is ignored:
+    scikit-learn's liblinear has no warm start)."""
+    if rows is not None:
+        X, y = X[rows], y[rows]
     started = time.perf_counter()
-    estimator = fit_linear_svc(parts.X_train, parts.y_train, params)
-    fit_seconds = time.perf_counter() - started
+    estimator = fit_linear_svc(X, y, params, quiet=quiet)
+    seconds = time.perf_counter() - started
+    linear = LinearModel.from_sklearn(estimator, fingerprint="")
     n_iter = _n_iter(estimator)
-    meta = {
-        "counts": dict(data.counts),
-        "feature_precision": data.precision,
-        "n_train": len(parts.y_train),
-        "n_test": len(parts.y_test),
-        "n_features": n_features,
-        "split": dict(data.split),
-        "params": asdict(params),
-        "estimator": _describe(estimator),
-        "n_iter": n_iter,
-        "converged": n_iter < params.max_iter,
-        "fit_seconds": round(fit_seconds, 3),
-    }
-    if search is not None:
-        meta["C_search"] = search.as_dict()
-    model = LinearModel.from_sklearn(estimator, fingerprint=data.fingerprint, meta=meta)
-    scores = model.decision_function(parts.X_test)
-    return evaluated(
-        model,
-        estimator,
-        labels=data.classes,
-        y_test=parts.y_test,
-        y_pred=np.asarray(model.classes)[np.argmax(scores, axis=1)],
-        paths_test=parts.paths_test,
-        scores_test=scores,
-        fit_seconds=fit_seconds,
-        params=params,
-        counts=data.counts,
-        n_train=len(parts.y_train),
-        train_suspects=suspected_label_errors(
-            parts.paths_train,
-            parts.y_train,
-            model.decision_function(parts.X_train),
-            model.classes,
-            split="train",
-        ),
+    return Fitted(
+        coef=linear.coef,
+        intercept=linear.intercept,
+        classes=linear.classes,
+        estimator=_describe(estimator),
+        n_iter=n_iter,
+        converged=n_iter < params.max_iter,
+        seconds=seconds,
+        raw=estimator,
     )

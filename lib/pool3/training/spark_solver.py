@@ -1,17 +1,19 @@
-"""Train the linear SVM with Spark MLlib on the cluster, for tables beyond the driver.
+"""Train on the cluster for tables beyond the driver: ``spark`` (Newton) or ``mllib``.
 
-``train.solver = "spark"`` (or ``"auto"`` above ``train.max_collect_mb``) fits
-``OneVsRest(LinearSVC)`` (one ``LinearSVC`` for two classes) on the executors; the features
-never reach the driver. The fitted model becomes the same
-:class:`~pool3.training.classifier.LinearModel` as the scikit-learn path (float32
-coefficients, sorted classes, one row scoring ``classes[1]`` for two classes), so ``pool3
-classify`` reads it unchanged, and the test set is scored on the executors with that
-LinearModel: the report describes the saved model.
-Only ``(path, label, predicted, scores)`` of the test set is collected::
+``train.solver = "spark"`` (or ``"auto"`` when the float32 array does not fit the driver)
+runs the driver's Newton iterations with the rows cached on the executors
+(:mod:`pool3.training.spark_passes`): liblinear's objective and stopping rule, the same
+model as ``newton`` up to rounding. ``train.solver = "mllib"`` fits Spark MLlib's
+``OneVsRest(LinearSVC)`` (the plain hinge loss), kept for comparison. Either way the
+features never reach the driver; the fitted model becomes the same
+:class:`~pool3.training.classifier.LinearModel` as on the driver (float32 coefficients,
+sorted classes, one row scoring ``classes[1]`` for two classes), so ``pool3 classify``
+reads it unchanged, and the test set is scored on the executors with that LinearModel:
+the report describes the saved model. Only ``(path, label, predicted, scores)`` of the
+test set is collected::
 
     data = prepare(spark.read.parquet(path), config.train)  # rules and split: every solver's
-    result = train_and_evaluate_spark(data, config.train)
-    save_model(result.classifier, model_dir); write_report(result, model_dir)
+    result = train_and_evaluate_spark(data, config.train, choice=Choice("spark", "..."))
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ from pool3.training.classifier import LinearModel
 from pool3.training.quality import MAX_SUSPECTS, suspected_label_errors
 from pool3.training.result import TrainResult, evaluated
 from pool3.training.rules import TrainingTable
+from pool3.training.solvers import Choice, Fitted
+from pool3.training.spark_failures import spark_failure
+from pool3.training.spark_passes import fit_spark_newton, train_rows
 
 log = logging.getLogger(__name__)
 
@@ -89,17 +94,49 @@ def _n_iter(models: list[Any]) -> int | None:
     return max(found) if found else None
 
 
-def to_linear_model(
-    fitted: Any, classes: list[str], *, fingerprint: str, meta: dict[str, Any]
-) -> LinearModel:
-    """A fitted ``LinearSVCModel`` / ``OneVsRestModel`` as pool3's :class:`LinearModel`.
-
-    ``classes`` are the sorted labels, ``classes[i]`` having label index ``i``.
-    """
+def fit_mllib(data: TrainingTable, params: TrainParams, *, parallelism: int) -> Fitted:
+    """Spark MLlib's ``OneVsRest(LinearSVC)`` (``LinearSVC`` for two classes)."""
+    classes = data.train_classes
+    estimator = spark_estimator(
+        params, n_train=data.n_train, n_classes=len(classes), parallelism=parallelism
+    )
+    solver = describe(estimator)
+    if params.loss != "hinge":
+        log.info(
+            "Spark MLlib's LinearSVC minimises the hinge loss; train.loss=%r applies to the "
+            "other solvers only",
+            params.loss,
+        )
+    train = train_rows(data, classes).select(
+        F.col("y").cast("double").alias("label_index"),
+        array_to_vector(F.col("features")).alias("vector"),
+    )
+    started = time.perf_counter()
+    fitted = estimator.fit(train)
+    seconds = time.perf_counter() - started
     models = _binary_models(fitted)
-    coef = np.vstack([m.coefficients.toArray() for m in models]).astype(np.float32)
-    intercept = np.array([m.intercept for m in models], dtype=np.float32)
-    return LinearModel(coef, intercept, tuple(classes), fingerprint, meta)
+    n_iter = _n_iter(models)
+    if n_iter is not None and n_iter >= params.max_iter:
+        log.warning(
+            "%s stopped at max_iter=%d before converging; the model may be sub-optimal: "
+            "raise max_iter or lower C",
+            solver,
+            params.max_iter,
+        )
+    return Fitted(
+        coef=np.vstack([m.coefficients.toArray() for m in models]).astype(np.float32),
+        intercept=np.array([m.intercept for m in models], dtype=np.float32),
+        classes=tuple(classes),
+        estimator=solver,
+        n_iter=n_iter,
+        converged=None if n_iter is None else n_iter < params.max_iter,
+        seconds=seconds,
+        raw=fitted,
+        extra={
+            "loss_fitted": "hinge",
+            "reg_param": 1.0 / (numeric_C(params) * data.n_train),
+        },
+    )
 
 
 def score_frame(test: DataFrame, model: LinearModel) -> DataFrame:
@@ -128,7 +165,7 @@ def score_frame(test: DataFrame, model: LinearModel) -> DataFrame:
 
 
 def _collect_scores(
-    data: TrainingTable, model: LinearModel, max_collect_mb: int
+    data: TrainingTable, model: LinearModel, max_collect_mb: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     size_mb = data.n_test * (TEST_ROW_BYTES + 8 * len(model.classes)) / 2**20
     if size_mb > max_collect_mb:
@@ -153,102 +190,78 @@ def train_and_evaluate_spark(
     data: TrainingTable,
     params: TrainParams,
     *,
+    choice: Choice,
     parallelism: int = 2,
-    max_collect_mb: int = 4096,
-    why: str = "solver='spark' as configured",
+    max_collect_mb: float = 4096,
 ) -> TrainResult:
-    """Fit with MLlib on the training rows of ``data`` and evaluate on its test rows.
+    """Fit on the cluster (``choice.name``: ``"spark"`` or ``"mllib"``) on the training rows
+    of ``data`` and evaluate on its test rows.
 
     Parameters
     ----------
     data : TrainingTable
         The checked, split feature table (:func:`pool3.training.rules.prepare`).
     params : TrainParams
-        ``C, max_iter, tol`` are used; ``penalty`` must be
-        ``"l2"`` and ``multi_class`` ``"ovr"``. MLlib fits the hinge loss whatever
-        ``params.loss`` says (logged when it is not ``"hinge"``).
+        ``C, max_iter, tol`` (``spark``: the default squared-hinge/l2/ovr objective;
+        ``mllib``: ``penalty="l2"``, ``multi_class="ovr"``, the hinge loss).
+    choice : Choice, keyword-only
+        The solver and why (:func:`pool3.training.solvers.choose_solver`).
     parallelism : int, keyword-only
-        Binary problems fitted at once (``train.spark_parallelism``).
+        ``mllib``: binary problems fitted at once (``train.spark_parallelism``).
     max_collect_mb : int, keyword-only
         Bound on the test set's predictions and scores collected to the driver.
-    why : str, keyword-only
-        Why Spark was chosen, for the log line naming the solver.
-
-    Returns
-    -------
-    TrainResult
-        As :func:`pool3.training.sklearn_solver.train_and_evaluate`; ``estimator`` is the
-        fitted MLlib model.
 
     Raises
     ------
     DataError
-        Settings MLlib cannot fit, or a test set too large to collect.
+        Settings the solver cannot fit, or a test set too large to collect.
+    ResourceError
+        Spark ran out of memory or lost its JVM while fitting (with the setting to change).
     """
-    if not params.spark_compatible:
+    if choice.name == "mllib" and (params.penalty != "l2" or params.multi_class != "ovr"):
         raise DataError(
             f"Spark MLlib cannot fit penalty={params.penalty!r}, multi_class="
             f"{params.multi_class!r}; use penalty='l2' and multi_class='ovr'."
         )
-    classes = data.train_classes
-    estimator = spark_estimator(
-        params, n_train=data.n_train, n_classes=len(classes), parallelism=parallelism
-    )
-    solver = describe(estimator)
-    log.info("solver: %s because %s", solver, why)
-    if params.loss != "hinge":
-        log.info(
-            "Spark MLlib's LinearSVC minimises the hinge loss; train.loss=%r applies to the "
-            "scikit-learn solvers only",
-            params.loss,
+    if choice.name == "spark" and not params.newton_compatible:
+        raise DataError(
+            f"train.solver = 'spark' fits loss='squared_hinge', penalty='l2', "
+            f"multi_class='ovr' only, not {params.loss!r}/{params.penalty!r}/"
+            f"{params.multi_class!r}"
         )
-    index = F.create_map(*[x for i, c in enumerate(classes) for x in (F.lit(c), F.lit(float(i)))])
-    train = data.frame.filter(~F.col("is_test") & F.col("label").isin(classes)).select(
-        index[F.col("label")].alias("label_index"),
-        array_to_vector(F.col("features")).alias("vector"),
-    )
-    started = time.perf_counter()
-    fitted = estimator.fit(train)
-    fit_seconds = time.perf_counter() - started
-    n_iter = _n_iter(_binary_models(fitted))
-    if n_iter is not None and n_iter >= params.max_iter:
-        log.warning(
-            "%s stopped at max_iter=%d before converging; the model may be sub-optimal: "
-            "raise max_iter or lower C",
-            solver,
-            params.max_iter,
-        )
-    model_features = int(_binary_models(fitted)[0].numFeatures)
+    with spark_failure(f"fitting with train.solver = {choice.name!r}"):
+        if choice.name == "mllib":
+            fitted = fit_mllib(data, params, parallelism=parallelism)
+        else:
+            fitted = fit_spark_newton(data, params)
     meta = {
         "counts": dict(data.counts),
         "feature_precision": data.precision,
         "n_train": data.n_train,
         "n_test": data.n_test,
-        "n_features": model_features,
+        "n_features": int(fitted.coef.shape[1]),
         "split": dict(data.split),
         "params": asdict(params),
-        "estimator": solver,
-        "loss_fitted": "hinge",
-        "reg_param": 1.0 / (numeric_C(params) * data.n_train),
-        "n_iter": n_iter,
-        "converged": None if n_iter is None else n_iter < params.max_iter,
-        "fit_seconds": round(fit_seconds, 3),
+        "solver_choice": {"solver": choice.name, "why": choice.why},
+        **fitted.meta(),
     }
-    model = to_linear_model(fitted, classes, fingerprint=data.fingerprint, meta=meta)
-    paths, y_test, y_pred, scores = _collect_scores(data, model, max_collect_mb)
+    model = LinearModel(fitted.coef, fitted.intercept, fitted.classes, data.fingerprint, meta)
+    with spark_failure("scoring the test set"):
+        paths, y_test, y_pred, scores = _collect_scores(data, model, max_collect_mb)
+        suspects = _train_suspects(data, model)
     return evaluated(
         model,
-        fitted,
+        fitted.raw,
         labels=data.classes,
         y_test=y_test,
         y_pred=y_pred,
         paths_test=paths,
         scores_test=scores,
-        fit_seconds=fit_seconds,
+        fit_seconds=fitted.seconds,
         params=params,
         counts=data.counts,
         n_train=data.n_train,
-        train_suspects=_train_suspects(data, model),
+        train_suspects=suspects,
     )
 
 

@@ -1,0 +1,173 @@
+"""Fit on the driver (liblinear, SGD or float32 Newton) and evaluate on the held-out split.
+
+The split is made before, on Spark, the same for every solver (:mod:`pool3.training.split`);
+the rows come to the driver as one float32 array (:mod:`pool3.training.data`)::
+
+    data = prepare(spark.read.parquet(path), config.train)
+    result = train_and_evaluate(data, config.train)
+    save_model(result.classifier, model_dir); write_report(result, model_dir)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, replace
+
+import numpy as np
+
+from pool3.config import TrainParams
+from pool3.model.inception2015 import FEATURE_DIM
+from pool3.training.c_search import numeric_C, search_C
+from pool3.training.classifier import LinearModel
+from pool3.training.data import collect_split, driver_mb
+from pool3.training.newton import fit_newton
+from pool3.training.passes import ArrayPasses
+from pool3.training.quality import suspected_label_errors
+from pool3.training.result import TrainResult, evaluated
+from pool3.training.rules import TrainingTable
+from pool3.training.sklearn_solver import fit_sklearn
+from pool3.training.solvers import Choice, Fitted, choose_solver
+
+log = logging.getLogger(__name__)
+
+#: ``fit(X, y, params, *, quiet, rows, warm) -> Fitted`` of each driver solver
+DriverFit = Callable[..., Fitted]
+
+
+def weights_of(fitted: Fitted) -> np.ndarray:
+    """A fit's weights as :func:`fit_newton` takes them: (n_features + 1, n_classes)."""
+    coef, intercept = np.asarray(fitted.coef), np.asarray(fitted.intercept)
+    if coef.shape[0] == 1:  # binary: class 0's problem is class 1's, negated
+        coef, intercept = np.vstack([-coef, coef]), np.concatenate([-intercept, intercept])
+    return np.vstack([coef.T, intercept[None, :]]).astype(np.float64)
+
+
+def fit_newton_arrays(
+    X: np.ndarray,
+    y: np.ndarray,
+    params: TrainParams,
+    *,
+    quiet: bool = False,
+    rows: np.ndarray | None = None,
+    warm: Fitted | None = None,
+) -> Fitted:
+    """:func:`pool3.training.newton.fit_newton` on the rows of ``X`` (float32, C-contiguous,
+    never copied; ``rows`` a boolean mask, e.g. a cross-validation fold), ``warm`` a fit of
+    the same classes to start from (e.g. at the previous C)."""
+    kept = y if rows is None else y[rows]
+    classes = np.unique(kept)
+    index = np.searchsorted(classes, y).clip(0, len(classes) - 1).astype(np.int32)
+    passes = ArrayPasses(X, index, len(classes), rows=rows)
+    W0 = weights_of(warm) if warm is not None else None
+    fit = fit_newton(passes, C=numeric_C(params), tol=params.tol, max_iter=params.max_iter, W0=W0)
+    W = fit.W
+    pick = [1] if len(classes) == 2 else list(range(len(classes)))
+    level = logging.DEBUG if quiet else logging.INFO
+    log.log(
+        level,
+        "newton: %d passes over %d rows, %d Newton steps, %d CG steps, %.1f s, converged=%s",
+        fit.passes,
+        len(kept),
+        fit.newton_iters,
+        fit.cg_iters,
+        fit.seconds,
+        fit.converged,
+    )
+    if not fit.converged and not quiet:
+        log.warning(
+            "newton stopped at max_iter=%d before liblinear's stopping rule (worst |g| is "
+            "%.3g x the target): raise train.max_iter or lower train.C",
+            params.max_iter,
+            float(fit.grad_ratio.max()),
+        )
+    return Fitted(
+        coef=W[:-1, pick].T.astype(np.float32),
+        intercept=W[-1, pick].astype(np.float32),
+        classes=tuple(str(c) for c in classes),
+        estimator="newton (float32, driver)",
+        n_iter=fit.newton_iters,
+        converged=fit.converged,
+        seconds=fit.seconds,
+        passes=fit.passes,
+        raw=fit,
+        extra={"cg_iters": fit.cg_iters},
+    )
+
+
+DRIVER_FITS: dict[str, DriverFit] = {
+    "liblinear": fit_sklearn,
+    "sgd": fit_sklearn,
+    "newton": fit_newton_arrays,
+}
+
+
+def train_and_evaluate(
+    data: TrainingTable,
+    params: TrainParams,
+    *,
+    choice: Choice | None = None,
+    max_collect_mb: float = 4096,
+    n_features: int = FEATURE_DIM,
+) -> TrainResult:
+    """Read the split rows, fit on the training part and evaluate on the test part.
+
+    ``choice`` is the driver solver to run (default: :func:`choose_solver` for ``params``
+    and the table's size). Returns the :class:`TrainResult`: the persisted-form classifier
+    (with ``meta``: sizes, split, seed, params, solver), the metrics over every class, and
+    the test predictions.
+    """
+    if choice is None:
+        choice = choose_solver(
+            params,
+            n_train=data.n_train,
+            table_mb=driver_mb(data.counts["rows_used"], n_features),
+            max_collect_mb=max_collect_mb,
+        )
+        log.info("solver: %s because %s", choice.name, choice.why)
+    if not choice.on_driver:
+        raise ValueError(f"{choice.name!r} is not a driver solver")
+    fit = DRIVER_FITS[choice.name]
+    params = replace(params, solver=choice.name)
+    parts = collect_split(data, n_features)
+    search = None
+    if params.C == "auto":
+        # The folds (4/5 of the rows) run the solver that the full training set gets.
+        search = search_C(parts.X_train, parts.y_train, params, fit)
+        params = replace(params, C=search.chosen)
+    fitted = fit(parts.X_train, parts.y_train, params)
+    meta = {
+        "counts": dict(data.counts),
+        "feature_precision": data.precision,
+        "n_train": len(parts.y_train),
+        "n_test": len(parts.y_test),
+        "n_features": n_features,
+        "split": dict(data.split),
+        "params": asdict(params),
+        "solver_choice": {"solver": choice.name, "why": choice.why},
+        **fitted.meta(),
+    }
+    if search is not None:
+        meta["C_search"] = search.as_dict()
+    model = LinearModel(fitted.coef, fitted.intercept, fitted.classes, data.fingerprint, meta)
+    scores = model.decision_function(parts.X_test)
+    return evaluated(
+        model,
+        fitted.raw,
+        labels=data.classes,
+        y_test=parts.y_test,
+        y_pred=np.asarray(model.classes)[np.argmax(scores, axis=1)],
+        paths_test=parts.paths_test,
+        scores_test=scores,
+        fit_seconds=fitted.seconds,
+        params=params,
+        counts=data.counts,
+        n_train=len(parts.y_train),
+        train_suspects=suspected_label_errors(
+            parts.paths_train,
+            parts.y_train,
+            model.decision_function(parts.X_train),
+            model.classes,
+            split="train",
+        ),
+    )

@@ -1,0 +1,184 @@
+"""The solvers' one interface (:class:`Fitted`) and the one place that chooses a solver.
+
+Five solvers fit the linear SVM; each returns a :class:`Fitted`:
+
+``liblinear``
+    scikit-learn's ``LinearSVC``, the tutorial's exact library, on the driver
+    (:mod:`pool3.training.sklearn_solver`). Copies the rows to float64 and to its own
+    sparse nodes: ~24 bytes per value per process.
+``sgd``
+    scikit-learn's ``SGDClassifier`` with the SVM's loss, on the driver (approximate).
+``newton``
+    :func:`pool3.training.newton.fit_newton` over the driver's float32 array: liblinear's
+    objective and stopping rule, all classes per pass, no copy of the rows.
+``spark``
+    The same Newton iterations with the rows cached on the executors as float32 Arrow
+    blocks, one Spark job per pass (:mod:`pool3.training.spark_passes`); only DataFrame
+    operations, so it also runs over Spark Connect.
+``mllib``
+    Spark MLlib's ``OneVsRest(LinearSVC)``: the hinge loss, kept for comparison.
+
+:func:`choose_solver` resolves ``train.solver = "auto"`` and says why, for the log.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from pool3.config import TrainParams
+from pool3.errors import DataError
+
+DRIVER_SOLVERS = ("liblinear", "sgd", "newton")
+CLUSTER_SOLVERS = ("spark", "mllib")
+
+#: ``auto`` keeps the tutorial's liblinear up to this many training rows (x 2048 values):
+#: there it is as fast as Newton or faster (bench/RESULTS.md, training solvers).
+LIBLINEAR_AUTO_MAX_ROWS = 5_000
+#: liblinear copies X to float64 and its own nodes (~24 bytes a value); beyond this many
+#: values a non-squared-hinge objective (which Newton does not fit) goes to SGD.
+LIBLINEAR_MAX_VALUES = 250_000_000
+#: Share of the driver's available memory the feature array may take (the rest: Python,
+#: the test scores, the report).
+AVAILABLE_SHARE = 0.6
+
+
+@dataclass(frozen=True, eq=False)
+class Fitted:
+    """A fitted linear classifier, whatever solver made it.
+
+    Attributes
+    ----------
+    coef : ndarray of shape (n_rows, n_features)
+        One row per class, or one row scoring ``classes[1]`` for two classes.
+    intercept : ndarray of shape (n_rows,)
+    classes : tuple of str
+    estimator : str
+        What ran, e.g. ``"newton (float32, driver)"``, for the log, meta and report.
+    n_iter : int or None
+        Largest iteration count over the classes (Newton steps, liblinear iterations).
+    converged : bool or None
+    seconds : float
+    passes : int or None
+        Sweeps over the training rows (Newton solvers).
+    raw : object
+        The library's own fitted object, or the Newton weights (for warm starts).
+    extra : dict
+        Solver-specific, JSON-ready details merged into the model's meta.
+    """
+
+    coef: np.ndarray
+    intercept: np.ndarray
+    classes: tuple[str, ...]
+    estimator: str
+    n_iter: int | None
+    converged: bool | None
+    seconds: float
+    passes: int | None = None
+    raw: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def scores(self, X: np.ndarray) -> np.ndarray:
+        """(n, n_classes) float64 scores, column ``j`` for ``classes[j]``."""
+        s = np.asarray(X, dtype=np.float64) @ np.asarray(self.coef, dtype=np.float64).T
+        s += self.intercept
+        return np.hstack([-s, s]) if s.shape[1] == 1 else s
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.classes)[np.argmax(self.scores(X), axis=1)]
+
+    def meta(self) -> dict[str, Any]:
+        """What the model's ``classifier.json`` records about the fit."""
+        return {
+            "estimator": self.estimator,
+            "n_iter": self.n_iter,
+            "converged": self.converged,
+            "fit_seconds": round(self.seconds, 3),
+            **({"passes": self.passes} if self.passes is not None else {}),
+            **self.extra,
+        }
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The solver that runs and why (``"solver='newton' as configured"``, sizes...)."""
+
+    name: str
+    why: str
+
+    @property
+    def on_driver(self) -> bool:
+        return self.name in DRIVER_SOLVERS
+
+
+def available_mb() -> float:
+    """Memory this machine can still give the driver (``MemAvailable``), in MiB."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    pages = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return float(pages) / 2**20
+
+
+def choose_solver(
+    params: TrainParams,
+    *,
+    n_train: int,
+    table_mb: float,
+    max_collect_mb: float,
+    free_mb: float | None = None,
+    n_features: int = 2048,
+) -> Choice:
+    """The solver for ``params.solver`` (resolving ``"auto"``) and why.
+
+    ``table_mb`` is what :func:`pool3.training.data.collect_split` holds on the driver; it
+    must fit both ``max_collect_mb`` and ``AVAILABLE_SHARE`` of the memory available now
+    (``free_mb``, default :func:`available_mb`) for a driver solver. ``auto``: the tutorial's
+    liblinear up to :data:`LIBLINEAR_AUTO_MAX_ROWS` training rows, ``newton`` above while
+    the array fits, else ``spark``. Raises DataError when nothing fits.
+    """
+    sizes = f"{n_train} training rows, the table ~{table_mb:.1f} MB float32 on the driver"
+    if params.solver != "auto":
+        if params.solver in DRIVER_SOLVERS and table_mb > max_collect_mb:
+            cluster = "'spark'" if params.newton_compatible else "'mllib' (penalty='l2')"
+            raise DataError(
+                f"train.solver = {params.solver!r} fits on the driver, but {sizes}, above "
+                f"train.max_collect_mb={max_collect_mb:g}: raise it (and the driver's memory), "
+                f"train on the cluster with train.solver = {cluster}, or train on a sample"
+            )
+        return Choice(params.solver, f"solver={params.solver!r} as configured")
+    free = available_mb() if free_mb is None else free_mb
+    limit = min(float(max_collect_mb), AVAILABLE_SHARE * free)
+    if table_mb <= limit:
+        fits = f"{sizes} (<= train.max_collect_mb={max_collect_mb:g}, {free:.0f} MB available)"
+        if not params.newton_compatible:
+            if n_train * n_features > LIBLINEAR_MAX_VALUES and params.multi_class == "ovr":
+                return Choice("sgd", f"{fits}; too large for liblinear's float64 copies")
+            return Choice(
+                "liblinear",
+                f"{fits}; only liblinear fits loss={params.loss!r}, "
+                f"penalty={params.penalty!r}, multi_class={params.multi_class!r}",
+            )
+        if n_train <= LIBLINEAR_AUTO_MAX_ROWS:
+            return Choice("liblinear", f"{fits}; <= {LIBLINEAR_AUTO_MAX_ROWS} rows")
+        return Choice("newton", fits)
+    over = (
+        f"{sizes}, above train.max_collect_mb={max_collect_mb:g}"
+        if table_mb > max_collect_mb
+        else f"{sizes}, above {AVAILABLE_SHARE:.0%} of the {free:.0f} MB available"
+    )
+    if params.newton_compatible:
+        return Choice("spark", over)
+    raise DataError(
+        f"{over}, and loss={params.loss!r}, penalty={params.penalty!r}, multi_class="
+        f"{params.multi_class!r} is fitted on the driver only: use the default "
+        "squared_hinge/l2/ovr (train.solver = 'spark' fits it on the cluster), raise "
+        "train.max_collect_mb and the driver's memory, or train on a sample of the table"
+    )

@@ -1,0 +1,116 @@
+"""The solvers reach liblinear's solution on the same table and split (issue 23, point 4):
+``newton`` on the driver and ``spark`` over rows cached on the executors, real Spark jobs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from featuredata import digits_table, table
+from pool3.config import TrainParams
+from pool3.errors import ResourceError
+from pool3.training.driver import train_and_evaluate
+from pool3.training.result import TrainResult
+from pool3.training.rules import TrainingTable, prepare
+from pool3.training.solvers import Choice, choose_solver
+from pool3.training.spark_failures import spark_failure
+from pool3.training.spark_solver import train_and_evaluate_spark
+
+#: A tight tol: at liblinear's default 1e-4 liblinear itself stops ~4% from the optimum
+#: (issue 23's note), so two correct solvers may differ by more than the 2% asked.
+PARAMS = TrainParams(tol=1e-5, dual=False)
+
+
+@pytest.fixture(scope="module")
+def data(spark: SparkSession) -> TrainingTable:
+    return prepare(table(spark, digits_table(10, 60)), PARAMS)
+
+
+@pytest.fixture(scope="module")
+def fits(data: TrainingTable) -> dict[str, TrainResult]:
+    out = {
+        name: train_and_evaluate(data, PARAMS, choice=Choice(name, "test"))
+        for name in ("liblinear", "newton")
+    }
+    out["spark"] = train_and_evaluate_spark(data, PARAMS, choice=Choice("spark", "test"))
+    return out
+
+
+def weights(result: TrainResult) -> np.ndarray:
+    model = result.classifier
+    return np.hstack([model.coef, model.intercept[:, None]]).astype(np.float64)
+
+
+@pytest.mark.parametrize("solver", ["newton", "spark"])
+def test_reaches_liblinears_solution(fits, solver):
+    ref, got = fits["liblinear"], fits[solver]
+    assert got.classifier.classes == ref.classifier.classes
+    W, W_ref = weights(got), weights(ref)
+    assert np.linalg.norm(W - W_ref) / np.linalg.norm(W_ref) <= 0.02
+    np.testing.assert_array_equal(got.paths_test, ref.paths_test)  # the same split
+    assert np.mean(got.y_pred == ref.y_pred) >= 0.995
+    assert abs(got.metrics["accuracy"] - ref.metrics["accuracy"]) <= 0.003
+    meta = got.classifier.meta
+    assert meta["converged"] is True and meta["passes"] > 0 and meta["n_iter"] > 0
+
+
+def test_spark_runs_the_driver_iterations(fits):
+    """Same iterations, other summation order: the same number of passes, weights ~equal."""
+    driver, spark = fits["newton"].classifier.meta, fits["spark"].classifier.meta
+    assert driver["estimator"] == "newton (float32, driver)"
+    assert spark["estimator"].startswith("newton (float32, Spark, ")
+    assert abs(driver["passes"] - spark["passes"]) <= 0.1 * driver["passes"]
+    W, W_spark = weights(fits["newton"]), weights(fits["spark"])
+    assert np.linalg.norm(W - W_spark) / np.linalg.norm(W) <= 0.005
+
+
+def test_binary_newton_has_one_row_scoring_classes_1(spark):
+    data = prepare(table(spark, digits_table(2, 60)), PARAMS)
+    ref = train_and_evaluate(data, PARAMS, choice=Choice("liblinear", "test"))
+    got = train_and_evaluate(data, PARAMS, choice=Choice("newton", "test"))
+    assert got.classifier.coef.shape == (1, 2048) == ref.classifier.coef.shape
+    W, W_ref = weights(got), weights(ref)
+    assert np.linalg.norm(W - W_ref) / np.linalg.norm(W_ref) <= 0.02
+
+
+def test_auto_keeps_liblinear_small_and_newton_large():
+    def pick(n: int, mb: float, free: float = 64_000.0) -> str:
+        params = TrainParams()
+        return choose_solver(
+            params, n_train=n, table_mb=mb, max_collect_mb=4096, free_mb=free
+        ).name
+
+    assert pick(4_000, 40) == "liblinear"
+    assert pick(40_000, 330) == "newton"
+    assert pick(600_000, 4700) == "spark"  # above max_collect_mb
+    assert pick(200_000, 1600, free=2_000) == "spark"  # above what the driver has now
+
+
+def test_memory_failures_in_spark_jobs_name_the_setting(spark):
+    def exhaust(batches):
+        for _ in batches:
+            raise MemoryError("cannot allocate 64 GiB for a block")
+        yield from ()
+
+    frame = spark.range(4).mapInPandas(exhaust, "id long")
+    with pytest.raises(ResourceError) as err, spark_failure("fitting"):
+        frame.collect()
+    text = str(err.value)
+    assert "ran out of memory while fitting" in text and "MemoryError" in text
+    assert "spark.driver.memory" in text and "spark.executor.memory" in text
+    assert err.value.exit_code == 8
+
+
+def test_a_lost_jvm_is_reported_as_such():
+    lost = r"connection to Spark's JVM was lost while fitting"
+    with pytest.raises(ResourceError, match=lost), spark_failure("fitting"):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+
+def test_other_spark_errors_pass_unchanged(spark):
+    with pytest.raises(Exception, match=r"DIVIDE_BY_ZERO|divide"), spark_failure("fitting"):
+        spark.range(1).select((F.lit(1) / F.lit(0)).alias("x")).collect()
+    with pytest.raises(ValueError, match="plain"), spark_failure("fitting"):
+        raise ValueError("plain")
