@@ -10,9 +10,9 @@ scaled by ``spread``: ``x = max(0, m_k + spread * (cos t r_i + sin t r_j))``, tw
 mixed at a random angle ``t`` (the same covariance, and no accidental exact duplicates).
 So the rows keep pool_3's non-negativity, scale and correlation structure (the
 within-class covariance is the real one), and the classes are as confusable as real
-neighbouring categories. Same seed, same table. ``--out`` writes a committed feature table (``_SUCCESS``, manifest) that ``pool3
-train`` reads like one ``pool3 featurize`` wrote, ``--exact-copies`` of its rows repeated
-as exact duplicates (same ``sha256``).
+neighbouring categories. Same seed, same table. ``--out`` writes a committed feature table
+(``_SUCCESS``, manifest) that ``pool3 train`` reads like one ``pool3 featurize`` wrote,
+``--exact-copies`` of its rows repeated as exact duplicates (same ``sha256``).
 """
 
 from __future__ import annotations
