@@ -84,18 +84,19 @@ class TableGen:
 
     def batches(self, n: int, chunk: int, copies: int) -> Iterator[pa.RecordBatch]:
         d = self.centres.shape[1]
+        if copies > min(chunk, n) // 2:
+            raise SystemExit(f"--exact-copies {copies}: at most half of the first chunk of rows")
+        first: tuple[np.ndarray, np.ndarray] | None = None
         for start in range(0, n, chunk):
             m = min(chunk, n - start)
             X, y = self.chunk(start, m)
+            if first is None:  # the last `copies` rows repeat the first ones' content
+                first = X[:copies].copy(), y[:copies].copy()
             ids = np.arange(start, start + m)
+            for j in range(max(start, n - copies), start + m):
+                src = j - (n - copies)
+                X[j - start], y[j - start] = first[0][src], first[1][src]
             sha = [hashlib.sha256(x.tobytes()).hexdigest() for x in X]
-            if start == 0 and copies:  # the last `copies` rows repeat the first ones' content
-                pass
-            if start + m > n - copies:
-                for j in range(max(start, n - copies), start + m):
-                    src = j - (n - copies)
-                    X[j - start], y[j - start] = self.chunk(src, 1)[0][0], self.chunk(src, 1)[1][0]
-                    sha[j - start] = hashlib.sha256(X[j - start].tobytes()).hexdigest()
             labels = np.array([f"class_{v:02d}" for v in y])
             feats = pa.FixedSizeListArray.from_arrays(pa.array(X.reshape(-1)), d)
             yield pa.RecordBatch.from_pydict(
@@ -124,7 +125,10 @@ def write_table(
     path = Path(out)
     path.mkdir(parents=True, exist_ok=True)
     for i, batch in enumerate(gen.batches(n, part_rows, copies)):
-        pq.write_table(pa.Table.from_batches([batch]), path / f"part-{i:05d}.parquet")
+        # row groups of ~128 MB, as Spark writes them (parquet.block.size)
+        pq.write_table(
+            pa.Table.from_batches([batch]), path / f"part-{i:05d}.parquet", row_group_size=16384
+        )
     manifest = {
         "command": "featurize",
         "rows": n,

@@ -1,6 +1,8 @@
 """Classifier fit time and accuracy: scikit-learn's defaults vs pool3's solver choices.
 
     python bench/train_bench.py [--sizes 10000,60000] [--classes 10,48] [--features F.parquet]
+    python bench/train_bench.py --tablegen out/fm/features --sizes 2000,5000,20000 --classes 48 \
+        --variants primal-f32,newton
 
 Synthetic features (timing): ``n`` training + ``n // 5`` test rows of 2048 float32 drawn as
 Gaussian blobs, one per class: centres ~ N(0, s^2 I) with ``s = separation / sqrt(2 * 2048)``
@@ -8,6 +10,10 @@ Gaussian blobs, one per class: centres ~ N(0, s^2 I) with ``s = separation / sqr
 pool_3 features, ``max(0, 0.2 + 0.3 x)``: non-negative, mean ~0.27, ~25 % zeros (the golden
 features of tests/data/golden: mean 0.28, 25 % below 0.05). Same seed, same data for every
 variant.
+
+pool_3-like tables (``--tablegen FEATURES``): ``n + n // 5`` rows of
+``bench/tablegen.py`` (class means and real within-class residuals of a pool3 feature
+table, ``--spread``), the last fifth the test set.
 
 Real features (accuracy): each ``--features`` Parquet written by ``pool3 featurize`` (e.g.
 Fashion-MNIST) is read, sorted by path, prepared and split as ``pool3 train`` does (80/20,
@@ -38,6 +44,7 @@ VARIANTS = {
     "primal-f32": "pool3 liblinear dual=False, float32, n_jobs=1 (= pool3-default when n > d)",
     "primal-f32-j2": "pool3 liblinear dual=False, float32, n_jobs=2 (classes in parallel)",
     "sgd-j2": "pool3 SGD (hinge-type loss), float32, n_jobs=2",
+    "newton": "pool3 newton: float32 Newton of liblinear's objective, all classes per pass",
 }
 
 DEFAULT_VARIANTS = "sk-default,sk-dual,pool3-default,primal-f32-j2,sgd-j2"
@@ -64,6 +71,15 @@ def _data(spec: dict[str, Any]) -> tuple[np.ndarray, ...]:
         n, k = spec["n"], spec["k"]
         X, y = blobs(n + n // 5, k, separation=spec["separation"], seed=spec["seed"])
         return X[:n], y[:n], X[n:], y[n:]
+    if spec["kind"] == "tablegen":
+        from tablegen import TableGen, real_parts
+
+        n, k = spec["n"], spec["k"]
+        means, residuals = real_parts(spec["path"])
+        gen = TableGen(means, residuals, classes=k, spread=spec["spread"], seed=spec["seed"])
+        X, yi = gen.arrays(n + n // 5)
+        y = np.array([f"c{v:02d}" for v in yi])
+        return X[:n], y[:n], X[n:], y[n:]
     import pandas as pd
     from sklearn.model_selection import train_test_split
 
@@ -89,6 +105,11 @@ def _estimator(variant: str, X: np.ndarray, y: np.ndarray) -> Any:
     from pool3.config import TrainParams
     from pool3.training.sklearn_solver import fit_linear_svc
 
+    if variant == "newton":
+        from pool3.training.driver import fit_newton_arrays
+
+        return fit_newton_arrays(np.ascontiguousarray(X), y, TrainParams(solver="newton"))
+
     params = {
         "pool3-default": TrainParams(),
         "primal-f32": TrainParams(solver="liblinear", dual=False, n_jobs=1),
@@ -105,7 +126,7 @@ def _child(spec: dict[str, Any], variant: str, out: Any) -> None:
     est = _estimator(variant, X, y)
     fit_s = time.perf_counter() - start
     pred = est.predict(Xt.astype(np.float64) if variant.startswith("sk-") else Xt)
-    n_iter = getattr(est, "n_iter_", None)
+    n_iter = getattr(est, "n_iter_", None) or getattr(est, "n_iter", None)
     if n_iter is None and hasattr(est, "estimators_"):
         n_iter = max(int(np.max(e.n_iter_)) for e in est.estimators_)
     out.put(
@@ -113,6 +134,7 @@ def _child(spec: dict[str, Any], variant: str, out: Any) -> None:
             "fit_s": fit_s,
             "acc": float(np.mean(pred == yt)),
             "n_iter": int(np.max(n_iter or 0)),
+            "passes": getattr(est, "passes", None),
             "pred": pred,
         }
     )
@@ -148,7 +170,7 @@ def fit_once(spec: dict[str, Any], variant: str, timeout: float) -> dict[str, An
         result = out.get(timeout=timeout + 5)
     except queue.Empty:
         load0 = load1()
-        result = {"fit_s": None, "acc": None, "n_iter": None, "pred": None}
+        result = {"fit_s": None, "acc": None, "n_iter": None, "pred": None, "passes": None}
     finally:
         if proc.pid is not None:
             _kill_tree(proc.pid)
@@ -167,6 +189,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--features", action="append", default=[], help="real feature Parquet (repeatable)"
     )
+    p.add_argument(
+        "--tablegen", default=None, help="a pool3 feature table: pool_3-like tables from it"
+    )
+    p.add_argument("--spread", type=float, default=1.5, help="--tablegen residual scale")
     p.add_argument("--timeout", type=float, default=180, help="seconds per fit before giving up")
     p.add_argument(
         "--quick", action="store_true", help="smoke run: 3000 rows, 10 classes, 30 s limit"
@@ -184,14 +210,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     before = calibrate()
-    specs = [
-        (
-            f"synthetic {n} x 2048, {k} classes",
-            {"kind": "synthetic", "n": n, "k": k, "separation": args.separation, "seed": 0},
-        )
-        for n in args.sizes
-        for k in args.classes
-    ]
+    if args.tablegen:
+        specs = [
+            (
+                f"tablegen {n} x 2048, {k} classes, spread {args.spread}",
+                {
+                    "kind": "tablegen",
+                    "path": args.tablegen,
+                    "n": n,
+                    "k": k,
+                    "spread": args.spread,
+                    "seed": 0,
+                },
+            )
+            for n in args.sizes
+            for k in args.classes
+        ]
+    else:
+        specs = [
+            (
+                f"synthetic {n} x 2048, {k} classes",
+                {"kind": "synthetic", "n": n, "k": k, "separation": args.separation, "seed": 0},
+            )
+            for n in args.sizes
+            for k in args.classes
+        ]
     specs += [(f"real: {path}", {"kind": "parquet", "path": path}) for path in args.features]
     rows, preds = [], {}
     timed_out: dict[str, tuple[int, int]] = {}  # variant -> (n, k) where it ran out of time
@@ -200,7 +243,7 @@ def main(argv: list[str] | None = None) -> None:
         if v == "sk-dual" and spec.get("n", 0) > args.dual_max:
             return True
         n0, k0 = timed_out.get(v, (1 << 62, 1 << 62))
-        return spec["kind"] == "synthetic" and spec["n"] >= n0 and spec["k"] >= k0
+        return spec["kind"] != "parquet" and spec["n"] >= n0 and spec["k"] >= k0
 
     for i, (name, spec) in enumerate(specs):
         variants = [v for v in args.variants if not skip(v, spec)]
@@ -209,10 +252,11 @@ def main(argv: list[str] | None = None) -> None:
         for v in variants[shift:] + variants[:shift]:
             print(f"{name}: {v} ...", flush=True)
             results[v] = r = fit_once(spec, v, args.timeout)
-            if r["fit_s"] is None and spec["kind"] == "synthetic":
+            if r["fit_s"] is None and spec["kind"] != "parquet":
                 timed_out[v] = (spec["n"], spec["k"])
             print(f"  fit {r['fit_s']} s, accuracy {r['acc']}", flush=True)
-        ref = next((v for v in ("sk-default", "sk-dual") if results.get(v, {}).get("acc")), None)
+        refs = ("sk-default", "sk-dual", "primal-f32")
+        ref = next((v for v in refs if results.get(v, {}).get("acc")), None)
         base = results[ref]["acc"] if ref else None
         for v in variants:
             r = results[v]
@@ -220,6 +264,8 @@ def main(argv: list[str] | None = None) -> None:
             acc = "-" if r["acc"] is None else f"{100 * r['acc']:.2f}"
             delta = "-" if r["acc"] is None or base is None else f"{100 * (r['acc'] - base):+.2f}"
             iters = "-" if r["n_iter"] is None else r["n_iter"]
+            if r.get("passes"):
+                iters = f"{iters} ({r['passes']} passes)"
             tag = " (reference)" if v == ref else ""
             rows.append([name, VARIANTS[v] + tag, fit, acc, delta, iters, round(r["load"], 2)])
         preds[name] = {v: r["pred"] for v, r in results.items()}

@@ -2,8 +2,8 @@
 
 Every failure ends with one line on stderr and a non-zero exit code (README, "Exit codes"):
 0 success, 1 unexpected error, 2 usage or configuration, 3 input, 4 output, 5 model,
-6 quality gate (error rate, accuracy), 7 training data; 130 on Ctrl-C, 143 on SIGTERM (the
-run's staging is removed and its output lock released first).
+6 quality gate (error rate, accuracy), 7 training data, 8 Spark out of memory (or its JVM
+lost); 130 on Ctrl-C, 143 on SIGTERM (staging removed and output lock released first).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pool3.config.sections import ModelConfig, OutputConfig, TrainConfig, choices_of
-from pool3.errors import ConfigError, Pool3Error
+from pool3.errors import ConfigError, Pool3Error, as_resource_error
 
 log = logging.getLogger("pool3")
 
@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pool3",
         description="Inception-v3 pool_3 features on Spark, a linear SVM on top.",
         epilog="Exit codes: 0 ok, 1 unexpected, 2 usage/config, 3 input, 4 output, 5 model, "
-        "6 quality gate, 7 training data, 130 interrupted, 143 terminated.",
+        "6 quality gate, 7 training data, 8 Spark out of memory, 130 interrupted, 143 terminated.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -132,8 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--solver",
         choices=choices_of(TrainConfig, "solver"),
-        help="liblinear/sgd fit on the driver; spark fits Spark MLlib LinearSVC on the "
-        "cluster; auto: liblinear or sgd, spark above train.max_collect_mb",
+        help="liblinear/sgd/newton (float32, liblinear's objective) on the driver; spark: "
+        "newton over the executors; mllib: Spark MLlib (hinge loss); auto: liblinear if "
+        "small, newton while the features fit the driver (train.max_collect_mb), else spark",
     )
     t.add_argument("--min-accuracy", type=float, help="fail below this test accuracy (0..1)")
     _common(t)
@@ -308,6 +309,9 @@ def main(
         print(f"pool3 {args.command}: interrupted", file=sys.stderr)
         return 130
     except Exception as err:  # the last line of defence: one line, and the traceback in the log
+        if (resource := as_resource_error(err, f"running pool3 {args.command}")) is not None:
+            print(f"pool3 {args.command}: error: {resource}", file=sys.stderr)
+            return resource.exit_code
         log.exception("unexpected failure")
         print(
             f"pool3 {args.command}: unexpected error: {type(err).__name__}: {err}", file=sys.stderr

@@ -7,6 +7,10 @@ stderr and the exit code of its class (see README, "Exit codes").
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class Pool3Error(Exception):
     """Base of all expected failures; ``exit_code`` is what the process returns."""
@@ -54,3 +58,72 @@ class ResourceError(Pool3Error):
     """Spark ran out of memory or lost an executor or its JVM: says which setting to raise."""
 
     exit_code = 8
+
+
+#: Text of a failure caused by memory: the JVM's, a Python worker's, a cluster manager's.
+_MEMORY = re.compile(
+    r"java\.lang\.OutOfMemoryError[^\n]*|Java heap space|GC overhead limit exceeded|"
+    r"MemoryError[^\n]*|Container killed[^\n]*memory[^\n]*|exceeding memory limits[^\n]*|"
+    r"Python worker exited unexpectedly[^\n]*"
+)
+#: What a Python driver sees when the JVM it talks to has died (py4j's own error by name:
+#: this module imports nothing).
+_JVM_GONE = (ConnectionRefusedError, ConnectionResetError, BrokenPipeError)
+
+MEMORY_SETTINGS = (
+    "raise spark.driver.memory (in local mode it is the executors' memory too) and "
+    "spark.executor.memory (the profile's [spark] table, or --conf spark.driver.memory=8g); "
+    "for training, train.solver = 'spark' caches the rows once as float32 (MLlib caches "
+    "them as doubles for every class fitted at once)"
+)
+
+
+def _chain(err: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        yield err
+        err = err.__cause__ or err.__context__  # type: ignore[assignment]
+
+
+def _text(err: BaseException) -> str:
+    try:
+        return str(err)
+    except Exception:  # py4j's Java errors fail str() once their JVM is gone
+        return ""
+
+
+def as_resource_error(err: BaseException, what: str) -> ResourceError | None:
+    """``err`` (or an error it was raised from) as a :class:`ResourceError` when Spark ran
+    out of memory or lost its JVM while doing ``what``; None for any other error."""
+    chain = list(_chain(err))
+    for e in chain:
+        found = _MEMORY.search(_text(e))
+        if found:
+            return ResourceError(
+                f"Spark ran out of memory while {what} ({found.group(0).strip()}): "
+                f"{MEMORY_SETTINGS}"
+            )
+    for e in chain:
+        if isinstance(e, _JVM_GONE) or type(e).__name__ == "Py4JNetworkError":
+            first = (_text(e).splitlines() or ["no message"])[0]
+            return ResourceError(
+                f"the connection to Spark's JVM was lost while {what} ({type(e).__name__}: "
+                f"{first}): the JVM most often dies of java.lang.OutOfMemoryError (the log "
+                f"above says so if it did): {MEMORY_SETTINGS}"
+            )
+    return None
+
+
+@contextmanager
+def spark_failure(what: str) -> Iterator[None]:
+    """Re-raise an out-of-memory or lost-JVM failure inside the block as ResourceError."""
+    try:
+        yield
+    except Pool3Error:
+        raise
+    except Exception as err:
+        resource = as_resource_error(err, what)
+        if resource is None:
+            raise
+        raise resource from err

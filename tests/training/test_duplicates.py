@@ -16,6 +16,7 @@ from featuredata import digits_features, feature_table
 from pool3.errors import DataError
 from pool3.training import duplicates as dup
 from pool3.training import near_lsh
+from pool3.training.data import Split
 from pool3.training.duplicates import find_duplicates
 from pool3.training.metrics import metrics, wilson_interval
 from pool3.training.quality import accuracy_without, suspected_label_errors
@@ -59,16 +60,43 @@ def planted():
     return table, base
 
 
-@pytest.fixture(scope="module", params=["exact", "lsh"])
-def found(request, spark, planted):
-    """Both searches: all pairs on the driver (small tables) and Spark + LSH (large ones)."""
-    table, _ = planted
+def _split(table: pd.DataFrame) -> Split:
+    """The table as the driver solvers hold it: training rows first, then by path."""
+    rows = table.sort_values(["is_test", "path"], ignore_index=True)
+    X = np.stack(rows["features"].to_numpy()).astype(np.float32)
+    return Split(
+        X=np.ascontiguousarray(X),
+        y=rows["label"].to_numpy(dtype=str),
+        paths=rows["path"].to_numpy(dtype=str),
+        n_train=int((~rows["is_test"]).sum()),
+        sha256=rows["sha256"].to_numpy(dtype=object),
+    )
+
+
+def _search(spark, table: pd.DataFrame, method: str):
     with pytest.MonkeyPatch.context() as patch:
-        if request.param == "lsh":
+        if method.startswith("lsh"):
             patch.setattr(dup, "EXACT_MAX_ROWS", 0)
-        result = find_duplicates(_frame(spark, table), threshold=0.98, seed=42)
+        rows = _split(table) if method.endswith("(driver)") else None
+        return find_duplicates(_frame(spark, table), threshold=0.98, seed=42, rows=rows)
+
+
+@pytest.fixture(scope="module", params=["exact", "lsh", "exact (driver)", "lsh (driver)"])
+def found(request, spark, planted):
+    """All the searches: all pairs (small tables) and LSH (large ones), with the features
+    on Spark or in the driver solvers' array."""
+    result = _search(spark, planted[0], request.param)
     assert result.method == request.param
     return result
+
+
+def test_driver_lsh_finds_what_spark_lsh_finds(spark, planted):
+    """The same hyperplanes, keys, buckets and estimate: the same pairs and counts."""
+    on_spark = _search(spark, planted[0], "lsh")
+    on_driver = _search(spark, planted[0], "lsh (driver)")
+    assert on_driver.counts == on_spark.counts
+    assert _pairs(on_driver).keys() == _pairs(on_spark).keys()
+    assert on_driver.leaked_test == on_spark.leaked_test
 
 
 def _pairs(found) -> dict[tuple[str, str], dict]:
@@ -125,15 +153,15 @@ def test_near_search_reports_only_what_all_pairs_finds(planted, found):
         if sha[i] != sha[j]
     }
     near = {k for k, p in _pairs(found).items() if p["kind"] == "near"}
-    assert near == expected if found.method == "exact" else near <= expected
+    assert near == expected if found.method.startswith("exact") else near <= expected
     assert {k for k in expected if any("copy/near" in p for p in k)} <= near
 
 
-def test_oversize_buckets_are_counted_not_expanded(spark, planted, monkeypatch):
+@pytest.mark.parametrize("method", ["lsh", "lsh (driver)"])
+def test_oversize_buckets_are_counted_not_expanded(spark, planted, monkeypatch, method):
     table, _ = planted
-    monkeypatch.setattr(dup, "EXACT_MAX_ROWS", 0)
     monkeypatch.setattr(near_lsh, "MAX_BUCKET", 1)
-    small = find_duplicates(_frame(spark, table), threshold=0.98, seed=42)
+    small = _search(spark, table, method)
     assert small.counts["near_pairs"] == 0 and small.counts["unchecked_rows"] > 0
     assert small.counts["exact_pairs"] == 2  # exact groups never need buckets
 

@@ -10,12 +10,11 @@ from pyspark.sql import functions as F
 
 from featuredata import digits_table, table
 from pool3.config import TrainParams
-from pool3.errors import ResourceError
+from pool3.errors import ResourceError, spark_failure
 from pool3.training.driver import train_and_evaluate
 from pool3.training.result import TrainResult
 from pool3.training.rules import TrainingTable, prepare
 from pool3.training.solvers import Choice, choose_solver
-from pool3.training.spark_failures import spark_failure
 from pool3.training.spark_solver import train_and_evaluate_spark
 
 #: A tight tol: at liblinear's default 1e-4 liblinear itself stops ~4% from the optimum
@@ -78,9 +77,7 @@ def test_binary_newton_has_one_row_scoring_classes_1(spark):
 def test_auto_keeps_liblinear_small_and_newton_large():
     def pick(n: int, mb: float, free: float = 64_000.0) -> str:
         params = TrainParams()
-        return choose_solver(
-            params, n_train=n, table_mb=mb, max_collect_mb=4096, free_mb=free
-        ).name
+        return choose_solver(params, n_train=n, table_mb=mb, max_collect_mb=4096, free_mb=free).name
 
     assert pick(4_000, 40) == "liblinear"
     assert pick(40_000, 330) == "newton"

@@ -103,7 +103,7 @@ def run_train(
         duplicates: Duplicates | None = None
         if report.duplicates:
             duplicates = find_duplicates(
-                data.frame, threshold=report.duplicate_cosine, seed=params.seed
+                data.frame, threshold=report.duplicate_cosine, seed=params.seed, rows=result.rows
             )
         leakage = None
         if duplicates is not None:

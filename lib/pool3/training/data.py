@@ -3,7 +3,7 @@
 :func:`collect_split` brings only what a driver solver needs:
 
 1. Spark sends the split it computed (:func:`pool3.training.rules.prepare`): ``path,
-   label, is_test`` of the usable rows, strings and a flag, ~100 bytes a row.
+   label, sha256, is_test`` of the usable rows, strings and a flag, ~200 bytes a row.
 2. The driver reads the feature table's own Parquet parts with pyarrow (through
    :mod:`pool3.storage.files`, so HDFS and S3 too), two columns (``path, features``) one
    record batch at a time, and copies each usable row's vector straight into its slot of
@@ -50,12 +50,18 @@ class Split:
         Training rows first. ``X_train``/``X_test`` are views of it.
     y, paths : ndarray of shape (n_train + n_test,), str
     n_train : int
+    sha256 : ndarray of shape (n_train + n_test,), object (str or None)
     """
 
     X: np.ndarray
     y: np.ndarray
     paths: np.ndarray
     n_train: int
+    sha256: np.ndarray | None = None
+
+    @property
+    def is_test(self) -> np.ndarray:
+        return np.arange(len(self.y)) >= self.n_train
 
     @property
     def X_train(self) -> np.ndarray:
@@ -104,7 +110,7 @@ def part_files(data: TrainingTable) -> list[str]:
 
 
 def _keys(data: TrainingTable) -> pd.DataFrame:
-    keys: pd.DataFrame = data.frame.select("path", "label", "is_test").toPandas()
+    keys: pd.DataFrame = data.frame.select("path", "label", "sha256", "is_test").toPandas()
     keys = keys.sort_values(["is_test", "path"], kind="stable", ignore_index=True)
     repeated = keys["path"][keys["path"].duplicated()]
     if len(repeated):
@@ -189,4 +195,5 @@ def collect_split(data: TrainingTable, n_features: int) -> Split:
         y=np.asarray(keys["label"].astype(str), dtype=np.str_),
         paths=np.asarray(keys["path"].astype(str), dtype=np.str_),
         n_train=int((~test).sum()),
+        sha256=keys["sha256"].to_numpy(dtype=object),
     )

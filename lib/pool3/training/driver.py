@@ -170,4 +170,5 @@ def train_and_evaluate(
             model.classes,
             split="train",
         ),
+        rows=parts,
     )

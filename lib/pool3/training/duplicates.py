@@ -9,8 +9,10 @@ already holds, without an all-pairs product at scale:
   (its first path, in path order, with each other one).
 - **near**: up to ``EXACT_MAX_ROWS`` rows, the exact all-pairs cosine on the driver (blocks
   of a matrix product: every pair above the threshold, in a second or two); above it,
-  random-hyperplane LSH on Spark (:mod:`pool3.training.near_lsh`), which stays cheap at a
-  million rows and may miss pairs just above the threshold, never reporting one below it.
+  random-hyperplane LSH (:mod:`pool3.training.near_lsh`), which stays cheap at a million
+  rows and may miss pairs just above the threshold, never reporting one below it: on the
+  driver's float32 array when a driver solver has it (:mod:`pool3.training.near_arrays`),
+  else on Spark.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from pool3.training.data import Split
+from pool3.training.near_arrays import near_pairs_arrays
 from pool3.training.near_lsh import MAX_LISTED, NearPairs, lsh_pairs, pair
 
 log = logging.getLogger(__name__)
@@ -115,13 +119,11 @@ def _exact_local(rows: pd.DataFrame) -> NearPairs:
     return listed[:MAX_LISTED], counts, leaked
 
 
-def _near_local(rows: pd.DataFrame, threshold: float, dim: int) -> NearPairs:
+def _near_local(X: np.ndarray, rows: pd.DataFrame, threshold: float) -> NearPairs:
     """Every pair of different files with cosine >= ``threshold``: the upper triangle of
-    the cosine matrix, ``_BLOCK`` rows at a time (one block of it in memory)."""
-    X = np.empty((len(rows), dim), dtype=np.float32)
-    for i, vector in enumerate(rows["features"]):
-        X[i] = vector
-    X /= np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    the cosine matrix, ``_BLOCK`` rows at a time (one block of it in memory); ``X`` is
+    not changed."""
+    X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
     sha = rows["sha256"].to_numpy()
     found: list[tuple[float, int, int]] = []
     for start in range(0, len(X), _BLOCK):
@@ -146,8 +148,35 @@ def _near_local(rows: pd.DataFrame, threshold: float, dim: int) -> NearPairs:
     return pairs[:MAX_LISTED], counts, leaked
 
 
+def _on_spark(frame: DataFrame, threshold: float, seed: int, dim: int) -> tuple[Any, ...]:
+    """Exact and near pairs of ``frame``: small tables collected, large ones on Spark."""
+    # read many times below: once from its source (Parquet, split), then from memory
+    frame = frame.select("path", "label", "sha256", "features", "is_test").persist()
+    try:
+        if frame.count() <= EXACT_MAX_ROWS:
+            method = "exact"
+            rows: pd.DataFrame = frame.toPandas()
+            X = np.empty((len(rows), dim), dtype=np.float32)
+            for i, vector in enumerate(rows["features"]):
+                X[i] = vector
+            pairs, counts, leaked = _exact_local(rows)
+            near, near_counts, near_leaked = _near_local(X, rows, threshold)
+        else:
+            method = "lsh"
+            pairs, counts, leaked = _exact(frame)
+            near, near_counts, near_leaked = lsh_pairs(frame, threshold, seed, dim)
+    finally:
+        frame.unpersist()
+    return pairs, counts, leaked, near, near_counts, near_leaked, method
+
+
 def find_duplicates(
-    frame: DataFrame, *, threshold: float = 0.98, seed: int = 42, dim: int = 2048
+    frame: DataFrame,
+    *,
+    threshold: float = 0.98,
+    seed: int = 42,
+    dim: int = 2048,
+    rows: Split | None = None,
 ) -> Duplicates:
     """Exact and near duplicate pairs of a prepared training table.
 
@@ -162,24 +191,33 @@ def find_duplicates(
     seed : int, keyword-only
         Seeds the LSH hyperplanes (the same table and seed give the same pairs).
 
-    Up to ``EXACT_MAX_ROWS`` rows are compared on the driver, every pair; larger tables on
-    Spark (``sha256`` groups, LSH for near pairs).
+    rows : Split, keyword-only, optional
+        The same rows as the driver's float32 array (a driver solver read them): searched
+        there (:mod:`pool3.training.near_arrays`), without a Spark job.
+
+    Up to ``EXACT_MAX_ROWS`` rows are compared on the driver, every pair; larger tables by
+    LSH for near pairs, on the driver's array when ``rows`` is given, else on Spark
+    (``sha256`` groups, joins).
     """
     started = time.monotonic()
-    # read many times below: once from its source (Parquet, split), then from memory
-    frame = frame.select("path", "label", "sha256", "features", "is_test").persist()
-    try:
-        if frame.count() <= EXACT_MAX_ROWS:
-            method = "exact"
-            rows: pd.DataFrame = frame.toPandas()
-            pairs, counts, leaked = _exact_local(rows)
-            near, near_counts, near_leaked = _near_local(rows, threshold, dim)
+    if rows is not None:
+        method = "exact" if len(rows.y) <= EXACT_MAX_ROWS else "lsh"
+        keys = pd.DataFrame(
+            {"path": rows.paths, "label": rows.y, "sha256": rows.sha256, "is_test": rows.is_test}
+        )
+        pairs, counts, leaked = _exact_local(keys)
+        if method == "exact":
+            near, near_counts, near_leaked = _near_local(rows.X, keys, threshold)
         else:
-            method = "lsh"
-            pairs, counts, leaked = _exact(frame)
-            near, near_counts, near_leaked = lsh_pairs(frame, threshold, seed, dim)
-    finally:
-        frame.unpersist()
+            records = keys[["path", "label", "is_test"]].to_dict("records")
+            near, near_counts, near_leaked = near_pairs_arrays(
+                rows.X, records, keys["sha256"].to_numpy(), threshold, seed
+            )
+        method += " (driver)"
+    else:
+        pairs, counts, leaked, near, near_counts, near_leaked, method = _on_spark(
+            frame, threshold, seed, dim
+        )
     pairs += near
     counts |= near_counts
     leaked |= near_leaked

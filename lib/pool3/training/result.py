@@ -12,6 +12,7 @@ import numpy as np
 
 from pool3.config import TrainParams
 from pool3.training.classifier import LinearModel
+from pool3.training.data import Split
 from pool3.training.metrics import metrics
 from pool3.training.quality import suspected_label_errors
 
@@ -29,6 +30,8 @@ class TrainResult:
     ``classifier.classes`` unless ``stratify=False`` left a class out of the training set.
     ``suspects``: test (and, where the solver scored them, training) images whose label the
     classifier confidently disagrees with (:func:`pool3.training.quality.suspected_label_errors`).
+    ``rows``: the driver's feature array when a driver solver fitted (the duplicate search
+    reuses it), else None.
     """
 
     classifier: LinearModel
@@ -47,6 +50,7 @@ class TrainResult:
     n_train: int
     n_test: int
     suspects: list[dict[str, Any]] = field(default_factory=list)
+    rows: Split | None = None
 
     @property
     def c_search(self) -> dict[str, Any] | None:
@@ -70,6 +74,7 @@ def evaluated(
     counts: Mapping[str, int],
     n_train: int,
     train_suspects: Sequence[dict[str, Any]] = (),
+    rows: Split | None = None,
 ) -> TrainResult:
     """The :class:`TrainResult` of a fitted ``model``, with its metrics over every class.
 
@@ -108,4 +113,5 @@ def evaluated(
             *suspected_label_errors(paths_test, y_test, scores_test, model.classes, split="test"),
             *train_suspects,
         ],
+        rows=rows,
     )

@@ -32,14 +32,13 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pool3.config import TrainParams
-from pool3.errors import DataError
+from pool3.errors import DataError, spark_failure
 from pool3.training.c_search import numeric_C
 from pool3.training.classifier import LinearModel
 from pool3.training.quality import MAX_SUSPECTS, suspected_label_errors
 from pool3.training.result import TrainResult, evaluated
 from pool3.training.rules import TrainingTable
 from pool3.training.solvers import Choice, Fitted
-from pool3.training.spark_failures import spark_failure
 from pool3.training.spark_passes import fit_spark_newton, train_rows
 
 log = logging.getLogger(__name__)
