@@ -133,8 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--solver",
         choices=choices_of(TrainConfig, "solver"),
         help="liblinear/sgd/newton (float32, liblinear's objective) on the driver; spark: "
-        "newton over the executors; mllib: Spark MLlib (hinge loss); auto: liblinear if "
-        "small, newton while the features fit the driver (train.max_collect_mb), else spark",
+        "newton over the executors; mllib: Spark MLlib (hinge loss); auto: newton while the "
+        "features fit the driver (train.max_collect_mb), else spark",
     )
     t.add_argument("--min-accuracy", type=float, help="fail below this test accuracy (0..1)")
     _common(t)

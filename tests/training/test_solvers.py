@@ -74,12 +74,12 @@ def test_binary_newton_has_one_row_scoring_classes_1(spark):
     assert np.linalg.norm(W - W_ref) / np.linalg.norm(W_ref) <= 0.02
 
 
-def test_auto_keeps_liblinear_small_and_newton_large():
+def test_auto_is_newton_while_the_array_fits_the_driver_then_spark():
     def pick(n: int, mb: float, free: float = 64_000.0) -> str:
-        params = TrainParams()
+        params = TrainParams()  # LinearSVC's default objective
         return choose_solver(params, n_train=n, table_mb=mb, max_collect_mb=4096, free_mb=free).name
 
-    assert pick(4_000, 40) == "liblinear"
+    assert pick(1_000, 10) == "newton"
     assert pick(40_000, 330) == "newton"
     assert pick(600_000, 4700) == "spark"  # above max_collect_mb
     assert pick(200_000, 1600, free=2_000) == "spark"  # above what the driver has now
@@ -111,3 +111,11 @@ def test_other_spark_errors_pass_unchanged(spark):
         spark.range(1).select((F.lit(1) / F.lit(0)).alias("x")).collect()
     with pytest.raises(ValueError, match="plain"), spark_failure("fitting"):
         raise ValueError("plain")
+
+
+def test_auto_keeps_liblinear_for_the_objectives_newton_does_not_fit():
+    for other in ({"loss": "hinge"}, {"penalty": "l1", "dual": False}):
+        choice = choose_solver(
+            TrainParams(**other), n_train=1_000, table_mb=10, max_collect_mb=4096, free_mb=1e4
+        )
+        assert choice.name == "liblinear" and "only liblinear fits" in choice.why

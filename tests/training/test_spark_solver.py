@@ -192,7 +192,7 @@ def test_solver_choice_before_collecting(spark, tmp_path):
 
     assert choice(1, solver="mllib") == Choice("mllib", "solver='mllib' as configured")
     small = choice(2)  # 60 rows x 8 KiB ~ 0.5 MB
-    assert small.name == "liblinear" and "<= 5000 rows" in small.why
+    assert small.name == "newton" and "<= train.max_collect_mb=2" in small.why
     big = choice(0.1)
     assert big.name == "spark" and "above train.max_collect_mb=0.1" in big.why
     for kwargs in ({"solver": "sgd"}, {"solver": "newton"}):

@@ -89,10 +89,10 @@ class TrainParams:
     ``"sklearn"`` is the tutorial's ``train_test_split(test_size, random_state=seed)``
     over the usable rows sorted by path.
 
-    ``solver`` (:mod:`pool3.training.solvers`): ``"auto"`` fits liblinear on small
-    tables, the float32 Newton solver of liblinear's objective on the driver while the
-    feature array fits ``max_collect_mb`` and the driver's memory, else ``"spark"``: the
-    same Newton iterations on the cluster. ``"newton"`` and ``"spark"`` fit the default
+    ``solver`` (:mod:`pool3.training.solvers`): ``"auto"`` fits the float32 Newton solver
+    of liblinear's objective on the driver while the feature array fits ``max_collect_mb``
+    and the driver's memory, else ``"spark"``: the same Newton iterations on the cluster
+    (liblinear for the objectives Newton does not fit). ``"newton"`` and ``"spark"`` fit the default
     objective only (``loss="squared_hinge"``, ``penalty="l2"``, ``multi_class="ovr"``);
     ``"mllib"`` is Spark MLlib's one-vs-rest ``LinearSVC`` (the plain hinge loss, l2/ovr,
     for comparison). ``dual`` and ``n_jobs`` apply to liblinear/SGD only. Cross-field
@@ -114,8 +114,8 @@ class TrainParams:
     dual: str | bool = _opt("auto", choices=("auto", True, False))
     max_iter: int = _opt(1000, ge=1)
     tol: float = _opt(1e-4, gt=0.0)
-    # auto: liblinear (small tables), else newton on the driver while the float32 array
-    # fits max_collect_mb and the driver's memory, else spark (Newton on the cluster)
+    # auto: newton on the driver while the float32 array fits max_collect_mb and the
+    # driver's memory, else spark (Newton on the cluster); liblinear for other objectives
     solver: str = _opt("auto", choices=("auto", "liblinear", "sgd", "newton", "spark", "mllib"))
     n_jobs: int = _opt(1, ge=-1)  # -1: all cores; 0 is refused (check_train)
     dtype: str = _opt("float32", choices=("float32", "float64"))

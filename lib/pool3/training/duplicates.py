@@ -103,6 +103,7 @@ def _exact_local(rows: pd.DataFrame) -> NearPairs:
     counts = {"exact_pairs": 0, "exact_label_conflicts": 0, "exact_straddling": 0}
     leaked: set[str] = set()
     named = rows[rows["sha256"].notna()]
+    named = named[named["sha256"].duplicated(keep=False)]  # groups of 2+ only
     for _, group in sorted(named.groupby("sha256", sort=False), key=lambda kv: str(kv[0])):
         if len(group) < 2:
             continue

@@ -20,13 +20,15 @@ liblinear's stopping rule: class ``k`` is done when
   objective's change at ten step sizes, summed row by row in float64 from ``X W`` and
   ``X S``, so the line search costs no extra pass and sees decreases far below float32's
   resolution of the objective.
-- **Measured, not yet good enough** (``bench/tablegen.py`` tables, 20k x 48, 2 cores):
-  ~1650 passes, 24 s (Hessian products over the active rows only), vs liblinear 85 s.
+- **Measured** (``bench/tablegen.py`` tables, 48 classes, 2 cores; bench/RESULTS.md):
+  40k training rows in 453 passes (21 s), 160k in 842 passes (108 s), where liblinear
+  needs ~85 s for 20k. Hessian products touch only the rows active at ``W`` (found once
+  per Newton step). Still far from the ~150 passes a Spark job per pass would like.
   A Gram-matrix preconditioner (``M_k = I + 2C a_k G``, :class:`_Precond`) needed more
   passes than plain CG in every form tried at 20k x 48: with liblinear's trust region in
-  ``M_k``'s norm 5535 vs 2852 passes (and no convergence in 4479 passes on an easier
-  table, before the loss change was summed in float64); with this line search and ``c``
-  scaled by 0.01, 3761 vs 1698. So it is off by default.
+  ``M_k``'s norm 5535 vs 2852 passes; with this line search and ``c`` scaled by 0.01,
+  3761 vs 1698 (near the optimum only 1-3% of the rows are active, so ``G`` describes
+  the Hessian badly). So it is off by default.
 
 Memory besides the data: a few (2049, n_classes) float64 matrices; the passes hold one
 row block's products.

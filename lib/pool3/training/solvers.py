@@ -35,9 +35,6 @@ from pool3.errors import DataError
 DRIVER_SOLVERS = ("liblinear", "sgd", "newton")
 CLUSTER_SOLVERS = ("spark", "mllib")
 
-#: ``auto`` keeps the tutorial's liblinear up to this many training rows (x 2048 values):
-#: there it is as fast as Newton or faster (bench/RESULTS.md, training solvers).
-LIBLINEAR_AUTO_MAX_ROWS = 5_000
 #: liblinear copies X to float64 and its own nodes (~24 bytes a value); beyond this many
 #: values a non-squared-hinge objective (which Newton does not fit) goes to SGD.
 LIBLINEAR_MAX_VALUES = 250_000_000
@@ -140,9 +137,11 @@ def choose_solver(
 
     ``table_mb`` is what :func:`pool3.training.data.collect_split` holds on the driver; it
     must fit both ``max_collect_mb`` and ``AVAILABLE_SHARE`` of the memory available now
-    (``free_mb``, default :func:`available_mb`) for a driver solver. ``auto``: the tutorial's
-    liblinear up to :data:`LIBLINEAR_AUTO_MAX_ROWS` training rows, ``newton`` above while
-    the array fits, else ``spark``. Raises DataError when nothing fits.
+    (``free_mb``, default :func:`available_mb`) for a driver solver. ``auto``: ``newton``
+    while the array fits, else ``spark``, for LinearSVC's default objective (Newton was
+    faster than liblinear at every size measured, 1k to 10k rows x 10 or 48 classes:
+    bench/RESULTS.md); liblinear (SGD when huge) for the other objectives. Raises
+    DataError when nothing fits.
     """
     sizes = f"{n_train} training rows, the table ~{table_mb:.1f} MB float32 on the driver"
     if params.solver != "auto":
@@ -166,8 +165,6 @@ def choose_solver(
                 f"{fits}; only liblinear fits loss={params.loss!r}, "
                 f"penalty={params.penalty!r}, multi_class={params.multi_class!r}",
             )
-        if n_train <= LIBLINEAR_AUTO_MAX_ROWS:
-            return Choice("liblinear", f"{fits}; <= {LIBLINEAR_AUTO_MAX_ROWS} rows")
         return Choice("newton", fits)
     over = (
         f"{sizes}, above train.max_collect_mb={max_collect_mb:g}"

@@ -39,7 +39,7 @@ from pool3.training.quality import MAX_SUSPECTS, suspected_label_errors
 from pool3.training.result import TrainResult, evaluated
 from pool3.training.rules import TrainingTable
 from pool3.training.solvers import Choice, Fitted
-from pool3.training.spark_passes import fit_spark_newton, train_rows
+from pool3.training.spark_passes import fit_spark_newton, task_slots, train_rows
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +106,15 @@ def fit_mllib(data: TrainingTable, params: TrainParams, *, parallelism: int) -> 
             "other solvers only",
             params.loss,
         )
-    train = train_rows(data, classes).select(
-        F.col("y").cast("double").alias("label_index"),
-        array_to_vector(F.col("features")).alias("vector"),
+    # one partition per task slot, not the split's 200 shuffle partitions: each of MLlib's
+    # many jobs then runs a few large tasks instead of 200 tiny ones
+    train = (
+        train_rows(data, classes)
+        .select(
+            F.col("y").cast("double").alias("label_index"),
+            array_to_vector(F.col("features")).alias("vector"),
+        )
+        .repartition(task_slots(data.frame.sparkSession))
     )
     started = time.perf_counter()
     fitted = estimator.fit(train)
