@@ -30,7 +30,7 @@ def digits(spark) -> TrainingTable:
 
 @pytest.fixture(scope="module")
 def result(digits: TrainingTable) -> TrainResult:
-    return train_and_evaluate(digits, TrainParams())
+    return train_and_evaluate(digits, TrainParams(solver="liblinear"))
 
 
 # --- parameters -------------------------------------------------------------------------
@@ -154,8 +154,9 @@ def test_parallel_one_vs_rest_equals_serial(spark):
     data = prepare(table(spark, digits_table(4, 30)), TrainParams())
     # A tight tol: liblinear's joint one-vs-rest and separate binary fits stop at
     # slightly different points otherwise (2e-2 apart at tol=1e-4).
-    serial = train_and_evaluate(data, TrainParams(dual=False, tol=1e-6))
-    parallel = train_and_evaluate(data, TrainParams(dual=False, tol=1e-6, n_jobs=2))
+    lib = {"solver": "liblinear", "dual": False, "tol": 1e-6}
+    serial = train_and_evaluate(data, TrainParams(**lib))
+    parallel = train_and_evaluate(data, TrainParams(**lib, n_jobs=2))
     assert isinstance(parallel.estimator, OneVsRestClassifier)
     assert parallel.solver.startswith("OneVsRestClassifier(LinearSVC(dual=False")
     np.testing.assert_array_equal(parallel.y_pred, serial.y_pred)

@@ -214,7 +214,6 @@ def find_duplicates(
             near, near_counts, near_leaked = near_pairs_arrays(
                 rows.X, records, keys["sha256"].to_numpy(), threshold, seed
             )
-        method += " (driver)"
     else:
         pairs, counts, leaked, near, near_counts, near_leaked, method = _on_spark(
             frame, threshold, seed, dim
@@ -229,12 +228,13 @@ def find_duplicates(
     counts["straddling"] = counts["exact_straddling"] + counts.get("near_straddling", 0)
     counts["leaked_test_images"] = len(leaked)
     log.info(
-        "duplicates: %d exact and %d near pairs (cosine >= %.3f, %s search), %d with "
+        "duplicates: %d exact and %d near pairs (cosine >= %.3f, %s search on %s), %d with "
         "conflicting labels, %d across train and test, in %.1f s",
         counts["exact_pairs"],
         counts.get("near_pairs", 0),
         threshold,
         method,
+        "Spark" if rows is None else "the driver's array",
         counts["label_conflicts"],
         counts["straddling"],
         time.monotonic() - started,

@@ -1,18 +1,20 @@
 """:class:`pool3.training.newton.Passes` over training rows cached on the executors.
 
 ``train.solver = "spark"`` runs :func:`pool3.training.newton.fit_newton`, the driver
-solver's iterations, with every pass one Spark job: the training rows (``y`` a class
-index, ``features`` the float32 array column) are repartitioned to one partition per task
-slot and persisted once; each pass is a ``mapInArrow`` over them in which a Python worker
-turns each Arrow batch into a float32 ``(m, 2048)`` block without per-row objects, runs the
-block kernels of :mod:`pool3.training.passes` and returns one small row of float64 partial
-sums (``(2049, classes)`` matrices, ~0.8 MB at 48 classes; the Gram pass 33 MB); the
-driver adds them. The weights travel to the workers in the job's function (~0.4 MB). Only
+solver's iterations, with every pass one Spark job. The training rows (``y`` a class
+index, ``features`` the float32 array column) are repartitioned (one partition per task
+slot, or per ``PARTITION_ROWS`` rows if that is more) and cached once as float32 blocks of
+``BLOCK_ROWS`` rows, each block one row of two binary values. Each pass is a
+``mapInArrow`` over the blocks: a Python worker views each block's bytes as a float32
+``(m, 2048)`` array (no copy, no per-row object), runs the block kernels of
+:mod:`pool3.training.passes` and returns one small row of float64 partial sums
+(``(2049, classes)`` matrices, ~0.8 MB at 48 classes; the Gram pass 33 MB); the driver
+adds them. The weights travel to the workers in the job's function (~0.4 MB). Only
 DataFrame operations are used (no broadcast, accumulator or RDD), so it runs over Spark
 Connect as on Spark Classic.
 
-The executors hold the rows as Spark caches them (4 bytes a value plus row headers,
-spilled to disk when memory is short); nothing the size of the table reaches the driver.
+The executors hold the blocks as Spark caches them (4 bytes a value, spilled to disk when
+memory is short); nothing the size of the table reaches the driver.
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ from pool3.training.solvers import Fitted
 log = logging.getLogger(__name__)
 
 _PART_SCHEMA = "part binary"
+#: training rows per cached block (one binary value of 2048 x 4 x this bytes: 8 MB)
+BLOCK_ROWS = 1024
+#: training rows per partition at most: one Arrow batch of its blocks stays ~128 MB
+PARTITION_ROWS = 16384
 
 
 def task_slots(spark: SparkSession) -> int:
@@ -68,10 +74,36 @@ def _unpack(raw: bytes) -> tuple[np.ndarray, ...]:
         return tuple(npz[f"arr_{i}"] for i in range(len(npz.files)))
 
 
-def _block(batch: pa.RecordBatch, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+def _rows(batch: pa.RecordBatch, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """A batch of ``y, features`` rows as ``(X (m, d) float32, y (m,) int32)``."""
     flat = pc.list_flatten(batch.column("features")).to_numpy(zero_copy_only=False)
     X = np.ascontiguousarray(flat, dtype=np.float32).reshape(-1, n_features)
     return X, batch.column("y").to_numpy(zero_copy_only=False).astype(np.int32)
+
+
+def _packer(n_features: int) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """Rows to cached blocks: ``BLOCK_ROWS`` rows per row, ``x`` their float32 bytes."""
+    schema = pa.schema([("y", pa.binary()), ("x", pa.binary())])
+
+    def pack(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            X, y = _rows(batch, n_features)
+            for start in range(0, len(X), BLOCK_ROWS):
+                stop = start + BLOCK_ROWS
+                yield pa.RecordBatch.from_pydict(
+                    {"y": [y[start:stop].tobytes()], "x": [X[start:stop].tobytes()]}, schema
+                )
+
+    return pack
+
+
+def _blocks(batch: pa.RecordBatch, n_features: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The cached blocks of a batch as ``(X, y)`` arrays over its buffers (no copy)."""
+    for y, x in zip(batch.column("y"), batch.column("x"), strict=True):
+        X = np.frombuffer(x.as_buffer(), dtype=np.float32).reshape(-1, n_features)
+        yield X, np.frombuffer(y.as_buffer(), dtype=np.int32)
 
 
 def _job(
@@ -82,15 +114,13 @@ def _job(
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         total: list[np.ndarray] | None = None
         for batch in batches:
-            if batch.num_rows == 0:
-                continue
-            X, y = _block(batch, n_features)
-            parts = kernel(X, y, *args)
-            if total is None:
-                total = [np.array(p, dtype=np.float64) for p in parts]
-            else:
-                for t, p in zip(total, parts, strict=True):
-                    t += p
+            for X, y in _blocks(batch, n_features):
+                parts = kernel(X, y, *args)
+                if total is None:
+                    total = [np.array(p, dtype=np.float64) for p in parts]
+                else:
+                    for t, p in zip(total, parts, strict=True):
+                        t += p
         if total is not None:
             yield pa.RecordBatch.from_pydict({"part": [_pack(tuple(total))]})
 
@@ -98,16 +128,22 @@ def _job(
 
 
 class SparkPasses:
-    """The training rows of ``frame`` (``y`` int, ``features`` array<float>), cached in
-    ``partitions`` partitions; :meth:`close` unpersists them."""
+    """The training rows of ``frame`` (``y`` int, ``features`` array<float>), cached as
+    float32 blocks in ``partitions`` partitions; :meth:`close` unpersists them.
+
+    Each cached row is a block of ``BLOCK_ROWS`` rows as two binary values (``y`` int32,
+    ``x`` float32 bytes): a pass moves a few large values from the JVM to Python, not
+    2048 list elements per row.
+    """
 
     def __init__(self, frame: DataFrame, *, n_features: int, n_classes: int, partitions: int):
         self.n_features = n_features
         self.n_classes = n_classes
         self.partitions = partitions
         self.jobs = 0
-        self.rows = frame.select("y", "features").repartition(partitions)
-        self.rows = self.rows.persist(StorageLevel.MEMORY_AND_DISK)
+        rows = frame.select("y", "features").repartition(partitions)
+        packed = rows.mapInArrow(_packer(n_features), "y binary, x binary")
+        self.rows = packed.persist(StorageLevel.MEMORY_AND_DISK)
 
     def close(self) -> None:
         self.rows.unpersist()
@@ -148,7 +184,7 @@ def fit_spark_newton(data: TrainingTable, params: TrainParams) -> Fitted:
     """:func:`pool3.training.newton.fit_newton` with one Spark job per pass."""
     classes = data.train_classes
     spark = data.frame.sparkSession
-    slots = task_slots(spark)
+    slots = max(task_slots(spark), -(-data.n_train // PARTITION_ROWS))
     passes = SparkPasses(
         train_rows(data, classes),
         n_features=int(data.counts.get("n_features", 2048)),
