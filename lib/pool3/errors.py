@@ -98,6 +98,9 @@ def as_resource_error(err: BaseException, what: str) -> ResourceError | None:
     out of memory or lost its JVM while doing ``what``; None for any other error."""
     chain = list(_chain(err))
     for e in chain:
+        if isinstance(e, ResourceError):  # reported once already; later errors follow from it
+            return e
+    for e in chain:
         found = _MEMORY.search(_text(e))
         if found:
             return ResourceError(

@@ -71,7 +71,8 @@ class Passes(Protocol):
     def gram(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(G, S, counts)``: ``G = X~^T C X~`` (d+1, d+1) over weighted rows ``x~ = (x, 1)``,
         ``S[:, k] = sum of c_i x~_i`` over class ``k`` (d+1, n_classes), ``counts`` (n_classes,)
-        the weighted rows per class."""
+        the weighted rows per class. ``G`` may be empty (0, 0) where it is costly to gather
+        (:mod:`pool3.training.spark_passes`): only the preconditioner uses it."""
         ...
 
     def loss_grad(
@@ -159,7 +160,7 @@ def fit_newton(
         gram = passes.gram()
         n_passes += 1
     G, S_cls, counts = gram
-    d1, K = G.shape[0], passes.n_classes
+    d1, K = S_cls.shape[0], passes.n_classes
     n = float(counts.sum())
     # At w = 0 every row is active: r = -y, so X~^T r = -(2 S_k - sum_all).
     total = S_cls.sum(axis=1)
@@ -167,6 +168,8 @@ def fit_newton(
     g0_norm = np.sqrt(_dot(grad0, grad0))
     eps = tol * np.maximum(np.minimum(counts, n - counts), 1.0) / max(n, 1.0)
     target = np.maximum(eps * g0_norm, 1e-300)
+    if precondition and G.shape != (d1, d1):
+        raise ValueError("precondition=True needs the Gram matrix; these passes do not compute it")
     pre = _Precond(G) if precondition else None
     everyone = np.arange(K)
     if W0 is None:

@@ -36,13 +36,19 @@ def gram_block(
     G[d, :d] = col
     G[:d, d] = col
     G[d, d] = len(X)
+    S, counts = class_sums(X, y, n_classes)
+    return G, S, counts
+
+
+def class_sums(X: np.ndarray, y: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(per-class sums of x~ (d+1, n_classes), per-class counts)`` of one block."""
     counts = np.bincount(y, minlength=n_classes).astype(np.float64)
     onehot = np.zeros((len(y), n_classes), dtype=np.float32)
     onehot[np.arange(len(y)), y] = 1
-    S = np.empty((d + 1, n_classes))
-    S[:d] = X.T @ onehot
-    S[d] = counts
-    return G, S, counts
+    S = np.empty((X.shape[1] + 1, n_classes))
+    S[:-1] = X.T @ onehot
+    S[-1] = counts
+    return S, counts
 
 
 def loss_grad_block(

@@ -35,7 +35,7 @@ from pyspark.sql import functions as F
 from pool3.config import TrainParams
 from pool3.training.c_search import numeric_C
 from pool3.training.newton import fit_newton
-from pool3.training.passes import STEP_SIZES, gram_block, hess_block, loss_grad_block
+from pool3.training.passes import STEP_SIZES, class_sums, hess_block, loss_grad_block
 from pool3.training.rules import TrainingTable
 from pool3.training.solvers import Fitted
 
@@ -151,15 +151,19 @@ class SparkPasses:
     def _sum(self, kernel: Callable[..., tuple[np.ndarray, ...]], *args: Any) -> list[np.ndarray]:
         run = _job(kernel, self.n_features, args)
         self.jobs += 1
-        found = self.rows.mapInArrow(run, _PART_SCHEMA).collect()
-        parts = [_unpack(bytes(r["part"])) for r in found]
+        # Arrow, not pickled rows: the JVM holds each partial sum once, as bytes
+        found = self.rows.mapInArrow(run, _PART_SCHEMA).toArrow()
+        parts = [_unpack(raw.as_py()) for raw in found.column("part")]
         if not parts:
             raise ValueError("the training rows are empty")
         return [np.sum([p[i] for p in parts], axis=0) for i in range(len(parts[0]))]
 
     def gram(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        G, S, counts = self._sum(gram_block, self.n_classes)
-        return G, S, counts
+        """``(G, S, counts)`` with ``G`` left empty (0, 0): a 2049 x 2049 partial sum per
+        partition would be 33 MB each through the JVM, and only the (unused)
+        preconditioner needs it."""
+        S, counts = self._sum(class_sums, self.n_classes)
+        return np.zeros((0, 0)), S, counts
 
     def loss_grad(
         self, W: np.ndarray, classes: np.ndarray, S: np.ndarray | None = None
