@@ -7,6 +7,7 @@ stderr and the exit code of its class (see README, "Exit codes").
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -63,19 +64,33 @@ class ResourceError(Pool3Error):
 #: Text of a failure caused by memory: the JVM's, a Python worker's, a cluster manager's.
 _MEMORY = re.compile(
     r"java\.lang\.OutOfMemoryError[^\n]*|Java heap space|GC overhead limit exceeded|"
-    r"MemoryError[^\n]*|Container killed[^\n]*memory[^\n]*|exceeding memory limits[^\n]*|"
-    r"Python worker exited unexpectedly[^\n]*"
+    r"\bMemoryError[^\n]*|Container killed[^\n]*memory[^\n]*|exceeding memory limits[^\n]*"
 )
-#: What a Python driver sees when the JVM it talks to has died (py4j's own error by name:
-#: this module imports nothing).
+#: What a Python driver sees when the JVM it talks to through py4j has died.
 _JVM_GONE = (ConnectionRefusedError, ConnectionResetError, BrokenPipeError)
 
 MEMORY_SETTINGS = (
     "raise spark.driver.memory (in local mode it is the executors' memory too) and "
     "spark.executor.memory (the profile's [spark] table, or --conf spark.driver.memory=8g); "
-    "for training, train.solver = 'spark' caches the rows once as float32 (MLlib caches "
-    "them as doubles for every class fitted at once)"
+    "a Python worker or a container killed for memory needs spark.executor.memoryOverhead "
+    "(or spark.executor.pyspark.memory) instead; for training, train.solver = 'spark' "
+    "caches the rows once as float32 (MLlib caches them as doubles for every class fitted "
+    "at once)"
 )
+
+
+def _in_py4j(err: BaseException) -> bool:
+    """Whether ``err`` is py4j's network error or was raised inside py4j (a call to the JVM)."""
+    if type(err).__name__ == "Py4JNetworkError":
+        return True
+    if not isinstance(err, _JVM_GONE):
+        return False
+    tb = err.__traceback__
+    while tb is not None:
+        if "py4j" in tb.tb_frame.f_code.co_filename:
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _chain(err: BaseException) -> Iterator[BaseException]:
@@ -95,7 +110,15 @@ def _text(err: BaseException) -> str:
 
 def as_resource_error(err: BaseException, what: str) -> ResourceError | None:
     """``err`` (or an error it was raised from) as a :class:`ResourceError` when Spark ran
-    out of memory or lost its JVM while doing ``what``; None for any other error."""
+    out of memory or lost its JVM while doing ``what``; None for any other error. The
+    traceback goes to the log at DEBUG (``--verbose``)."""
+    found = _classify(err, what)
+    if found is not None:
+        logging.getLogger("pool3").debug("%s", found, exc_info=err)
+    return found
+
+
+def _classify(err: BaseException, what: str) -> ResourceError | None:
     chain = list(_chain(err))
     for e in chain:
         if isinstance(e, ResourceError):  # reported once already; later errors follow from it
@@ -108,7 +131,7 @@ def as_resource_error(err: BaseException, what: str) -> ResourceError | None:
                 f"{MEMORY_SETTINGS}"
             )
     for e in chain:
-        if isinstance(e, _JVM_GONE) or type(e).__name__ == "Py4JNetworkError":
+        if _in_py4j(e):
             first = (_text(e).splitlines() or ["no message"])[0]
             return ResourceError(
                 f"the connection to Spark's JVM was lost while {what} ({type(e).__name__}: "

@@ -73,3 +73,27 @@ def test_a_path_in_two_rows_is_refused(spark, tmp_path):
 
 def test_driver_memory_is_the_array_and_the_keys():
     assert driver_mb(200_000, 2048) == pytest.approx(200_000 * (8192 + 200) / 2**20)
+
+
+def test_an_error_row_sharing_a_usable_rows_path_is_not_read(spark, tmp_path):
+    """Only the usable row of a path is read (an older error row of the same file, e.g.
+    from an incremental run, neither fails the read nor overwrites the vector)."""
+    frame = digits_table(3, 10)
+    stale = frame.iloc[[0, 1]].copy()
+    stale["error"] = "decode: truncated"
+    stale["features"] = [None, [0.0] * 2048]  # an error row with and without features
+    _write(spark, pd.concat([frame, stale], ignore_index=True), str(tmp_path / "t"))
+    split = collect_split(prepare(spark.read.parquet(str(tmp_path / "t")), TrainParams()), 2048)
+    assert len(split.y) == 30
+    by_path = frame.set_index("path")
+    i = list(split.paths).index(frame.path[1])
+    np.testing.assert_array_equal(split.X[i], np.asarray(by_path.loc[frame.path[1], "features"]))
+
+
+def test_one_class_in_a_fit_is_refused():
+    from pool3.training.driver import fit_newton_arrays
+
+    X = np.ones((4, 8), dtype=np.float32)
+    y = np.array(["a", "a", "b", "b"])
+    with pytest.raises(DataError, match=r"2\+ classes among the rows it fits, got 1 \('a'\)"):
+        fit_newton_arrays(X, y, TrainParams(), rows=np.array([True, True, False, False]))

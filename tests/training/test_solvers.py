@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import numpy as np
 import pytest
 from pyspark.sql import SparkSession
@@ -101,8 +103,19 @@ def test_memory_failures_in_spark_jobs_name_the_setting(spark):
 
 
 def test_a_lost_jvm_is_reported_as_such():
+    """A py4j call to a JVM that is gone (nothing listens on the port): what the driver
+    sees after its JVM died of OutOfMemoryError."""
+    from py4j.java_gateway import GatewayParameters, JavaGateway
+
+    with socket.socket() as probe:  # a free port: nothing listens there afterwards
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    gateway = JavaGateway(gateway_parameters=GatewayParameters(port=port))
     lost = r"connection to Spark's JVM was lost while fitting"
     with pytest.raises(ResourceError, match=lost), spark_failure("fitting"):
+        gateway.jvm.java.lang.System.currentTimeMillis()
+    # the same error outside py4j (e.g. a store refusing a connection) is not the JVM's
+    with pytest.raises(ConnectionRefusedError), spark_failure("fitting"):
         raise ConnectionRefusedError(111, "Connection refused")
 
 

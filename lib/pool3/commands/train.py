@@ -31,9 +31,13 @@ def pick_solver(data: TrainingTable, params: TrainConfig, *, features_path: str)
 
     Raises DataError for ``C = "auto"`` on a table that only the cluster can fit.
     """
-    table_mb = driver_mb(data.counts["rows_used"], data.counts.get("n_features", 2048))
+    table_mb = driver_mb(data.counts["rows_used"], data.n_features)
     choice = choose_solver(
-        params, n_train=data.n_train, table_mb=table_mb, max_collect_mb=params.max_collect_mb
+        params,
+        n_train=data.n_train,
+        table_mb=table_mb,
+        max_collect_mb=params.max_collect_mb,
+        n_features=data.n_features,
     )
     if params.C == "auto" and not choice.on_driver:
         raise DataError(

@@ -130,10 +130,16 @@ def _fill(X: np.ndarray, found: np.ndarray, index: pd.Index, path: str, n_featur
         with root.filesystem().open_input_file(root.fs_path) as handle:
             parquet = pq.ParquetFile(handle)
             for batch in parquet.iter_batches(
-                batch_size=READ_BATCH_ROWS, columns=["path", "features"]
+                batch_size=READ_BATCH_ROWS, columns=["path", "features", "label", "error"]
             ):
                 where = index.get_indexer(batch.column("path").to_numpy(zero_copy_only=False))
-                keep = where >= 0
+                # the usable rule of pool3.training.rules: no error, a non-blank label
+                label = batch.column("label")
+                usable = pc.and_(
+                    pc.is_null(batch.column("error")),
+                    pc.fill_null(pc.invert(pc.match_substring_regex(label, r"^\s*$")), False),
+                )
+                keep = (where >= 0) & usable.to_numpy(zero_copy_only=False)
                 if not keep.any():
                     continue
                 feats = batch.column("features").filter(pa.array(keep))
@@ -144,6 +150,13 @@ def _fill(X: np.ndarray, found: np.ndarray, index: pd.Index, path: str, n_featur
                         f"{path}: usable rows hold {flat.size} feature values for {len(rows)} "
                         f"rows, expected {n_features} each; the table changed while training "
                         "read it: rerun pool3 train"
+                    )
+                if found[rows].any():
+                    again = index[rows[found[rows]][0]]
+                    raise DataError(
+                        f"{again!r} has more than one usable row in the feature table's "
+                        "Parquet parts; a feature table has one row per image: re-featurize "
+                        "into a fresh output (or with --mode overwrite) and train again"
                     )
                 X[rows] = flat.reshape(len(rows), n_features)
                 found[rows] = True

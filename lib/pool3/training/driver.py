@@ -17,6 +17,7 @@ from dataclasses import asdict, replace
 import numpy as np
 
 from pool3.config import TrainParams
+from pool3.errors import DataError
 from pool3.model.inception2015 import FEATURE_DIM
 from pool3.training.c_search import numeric_C, search_C
 from pool3.training.classifier import LinearModel
@@ -57,6 +58,11 @@ def fit_newton_arrays(
     the same classes to start from (e.g. at the previous C)."""
     kept = y if rows is None else y[rows]
     classes = np.unique(kept)
+    if len(classes) < 2:
+        raise DataError(
+            f"a linear SVM needs 2+ classes among the rows it fits, got {len(classes)} "
+            f"({', '.join(repr(str(c)) for c in classes[:3])}); add images of other classes"
+        )
     index = np.searchsorted(classes, y).clip(0, len(classes) - 1).astype(np.int32)
     passes = ArrayPasses(X, index, len(classes), rows=rows)
     W0 = weights_of(warm) if warm is not None else None
@@ -76,10 +82,11 @@ def fit_newton_arrays(
     )
     if not fit.converged and not quiet:
         log.warning(
-            "newton stopped at max_iter=%d before liblinear's stopping rule (worst |g| is "
-            "%.3g x the target): raise train.max_iter or lower train.C",
-            params.max_iter,
+            "newton stopped before liblinear's stopping rule (worst |g| is %.3g x the "
+            "target; max_iter=%d, or no step size lowered the objective further): raise "
+            "train.max_iter or lower train.C",
             float(fit.grad_ratio.max()),
+            params.max_iter,
         )
     return Fitted(
         coef=W[:-1, pick].T.astype(np.float32),

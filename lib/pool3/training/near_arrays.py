@@ -6,8 +6,9 @@ the seed), keys, bands, bucket limit, signature estimate and exact check, so it 
 same pairs (up to float32 rounding at the threshold). Per band the rows are sorted by key;
 the buckets of each size are expanded into pairs at once (``triu_indices``), candidates
 of all bands are de-duplicated as ``i * n + j`` codes, their signatures' Hamming distance
-(``bitwise_count`` of the packed bits) gives the estimate, and only the survivors'
-features are multiplied. Memory: the signatures (~70 bytes a row), the candidate codes.
+(bits set in the XOR of the packed bits) gives the estimate, and only the survivors'
+features are multiplied. Memory: the signatures (~70 bytes a row), the candidate codes,
+and the rows' ``path, label, is_test`` as dicts (a few hundred bytes a row).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from pool3.training.near_lsh import ANGLE_SIGMAS, BANDS, BITS, MAX_LISTED, NearP
 
 #: rows signed at once (a block's centred copy and its products stay ~100 MB)
 _BLOCK = 8192
+#: bits set in each byte value (numpy 1.x has no bitwise_count)
+_POPCOUNT = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).sum(axis=1)
 #: candidate pairs estimated at once
 _CHUNK = 1 << 20
 #: candidate pairs whose features are multiplied at once (2 x 4096 x 2048 x 8 B = 134 MB)
@@ -108,7 +111,7 @@ def near_pairs_arrays(
     for start in range(0, len(cand), _CHUNK):
         code = cand[start : start + _CHUNK]
         a, b = code // n, code % n
-        h = np.bitwise_count(packed[a] ^ packed[b]).sum(axis=1)
+        h = _POPCOUNT[packed[a] ^ packed[b]].sum(axis=1, dtype=np.int64)
         keep = _estimate(h, a, b, sig) >= threshold
         a, b = a[keep], b[keep]
         for at in range(0, len(a), _CHECK):

@@ -22,8 +22,9 @@ liblinear's stopping rule: class ``k`` is done when
   resolution of the objective.
 - **Measured** (``bench/tablegen.py`` tables, 48 classes, 2 cores; bench/RESULTS.md):
   40k training rows in 453 passes (21 s), 160k in 842 passes (108 s), where liblinear
-  needs ~85 s for 20k. Hessian products touch only the rows active at ``W`` (found once
-  per Newton step). Still far from the ~150 passes a Spark job per pass would like.
+  needs ~85 s for 20k. On the driver, Hessian products touch only the rows active at
+  ``W`` (found once per Newton step); the Spark passes find them again in each pass.
+  Still far from the ~150 passes a Spark job per pass would like.
   A Gram-matrix preconditioner (``M_k = I + 2C a_k G``, :class:`_Precond`) needed more
   passes than plain CG in every form tried at 20k x 48: with liblinear's trust region in
   ``M_k``'s norm 5535 vs 2852 passes; with this line search and ``c`` scaled by 0.01,

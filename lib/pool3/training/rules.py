@@ -50,6 +50,8 @@ class TrainingTable:
         The single ``precision`` of the usable rows (None: written before pool3 recorded it).
     source : DataFrame or None
         The feature table as read (its Parquet parts are what the driver solvers read).
+    n_features : int
+        The length of every usable row's feature vector.
     """
 
     frame: DataFrame
@@ -60,6 +62,7 @@ class TrainingTable:
     split: dict[str, Any]
     precision: str | None = None
     source: DataFrame | None = None
+    n_features: int = FEATURE_DIM
 
     @property
     def classes(self) -> list[str]:
@@ -264,7 +267,7 @@ def prepare(
     }
     test = {c: 0 for c in per_class} | {r["label"]: int(r["count"]) for r in sizes if r["is_test"]}
     data = TrainingTable(
-        frame, fingerprint, counts, train, test, describe(params), precision, source
+        frame, fingerprint, counts, train, test, describe(params), precision, source, n_features
     )
     if data.n_test == 0 or len(data.train_classes) < 2:
         raise DataError(

@@ -80,7 +80,10 @@ class Fitted:
 
     def scores(self, X: np.ndarray) -> np.ndarray:
         """(n, n_classes) float64 scores, column ``j`` for ``classes[j]``."""
-        s = np.asarray(X, dtype=np.float64) @ np.asarray(self.coef, dtype=np.float64).T
+        coef = np.asarray(self.coef, dtype=np.float64).T
+        s = np.empty((len(X), coef.shape[1]))
+        for start in range(0, len(X), 8192):  # row blocks: no float64 copy of all of X
+            s[start : start + 8192] = np.asarray(X[start : start + 8192], dtype=np.float64) @ coef
         s += self.intercept
         return np.hstack([-s, s]) if s.shape[1] == 1 else s
 

@@ -8,10 +8,11 @@ slot, or per ``PARTITION_ROWS`` rows if that is more) and cached once as float32
 ``mapInArrow`` over the blocks: a Python worker views each block's bytes as a float32
 ``(m, 2048)`` array (no copy, no per-row object), runs the block kernels of
 :mod:`pool3.training.passes` and returns one small row of float64 partial sums
-(``(2049, classes)`` matrices, ~0.8 MB at 48 classes; the Gram pass 33 MB); the driver
-adds them. The weights travel to the workers in the job's function (~0.4 MB). Only
-DataFrame operations are used (no broadcast, accumulator or RDD), so it runs over Spark
-Connect as on Spark Classic.
+(``(2049, classes)`` matrices, ~0.8 MB at 48 classes; the Gram matrix is not gathered);
+the driver adds them, so the driver receives ~0.8 MB x partitions per pass (mind
+``spark.driver.maxResultSize`` beyond ~1000 partitions). The weights travel to the
+workers in the job's function (~0.4 MB). Only DataFrame operations are used (no
+broadcast, accumulator or RDD), so it runs over Spark Connect as on Spark Classic.
 
 The executors hold the blocks as Spark caches them (4 bytes a value, spilled to disk when
 memory is short); nothing the size of the table reaches the driver.
@@ -191,7 +192,7 @@ def fit_spark_newton(data: TrainingTable, params: TrainParams) -> Fitted:
     slots = max(task_slots(spark), -(-data.n_train // PARTITION_ROWS))
     passes = SparkPasses(
         train_rows(data, classes),
-        n_features=int(data.counts.get("n_features", 2048)),
+        n_features=data.n_features,
         n_classes=len(classes),
         partitions=slots,
     )
@@ -211,8 +212,8 @@ def fit_spark_newton(data: TrainingTable, params: TrainParams) -> Fitted:
     )
     if not fit.converged:
         log.warning(
-            "spark newton stopped at max_iter=%d before liblinear's stopping rule: raise "
-            "train.max_iter or lower train.C",
+            "spark newton stopped before liblinear's stopping rule (max_iter=%d, or no step "
+            "size lowered the objective further): raise train.max_iter or lower train.C",
             params.max_iter,
         )
     pick = [1] if len(classes) == 2 else list(range(len(classes)))
