@@ -142,7 +142,9 @@ def _fill(X: np.ndarray, found: np.ndarray, index: pd.Index, path: str, n_featur
                 keep = (where >= 0) & usable.to_numpy(zero_copy_only=False)
                 if not keep.any():
                     continue
-                feats = batch.column("features").filter(pa.array(keep))
+                feats = batch.column("features")
+                if not keep.all():  # (a copy of the kept rows only when some are not)
+                    feats = feats.filter(pa.array(keep))
                 flat = pc.list_flatten(feats).to_numpy(zero_copy_only=False)
                 rows = where[keep]
                 if flat.size != len(rows) * n_features:
@@ -160,6 +162,8 @@ def _fill(X: np.ndarray, found: np.ndarray, index: pd.Index, path: str, n_featur
                     )
                 X[rows] = flat.reshape(len(rows), n_features)
                 found[rows] = True
+                del batch, feats, flat
+                pa.default_memory_pool().release_unused()  # Arrow's pool keeps freed pages
     except (OSError, pa.ArrowInvalid) as err:
         raise InputError(
             f"cannot read the feature table part {path} ({err}); check that the table is "
@@ -188,6 +192,7 @@ def collect_split(data: TrainingTable, n_features: int) -> Split:
     files = part_files(data)
     for path in files:
         _fill(X, found, index, path, n_features)
+        pa.default_memory_pool().release_unused()  # and what the file's reader held
     if not found.all():
         missing = keys["path"][~found]
         raise DataError(

@@ -4,10 +4,10 @@ When a driver solver already holds the rows as one array (:mod:`pool3.training.d
 the same search runs there instead of as Spark joins: the same hyperplanes (drawn from
 the seed), keys, bands, bucket limit, signature estimate and exact check, so it finds the
 same pairs (up to float32 rounding at the threshold). Per band the rows are sorted by key;
-the buckets of each size are expanded into pairs at once (``triu_indices``), candidates
-of all bands are de-duplicated as ``i * n + j`` codes, their signatures' Hamming distance
-(bits set in the XOR of the packed bits) gives the estimate, and only the survivors'
-features are multiplied. Memory: the signatures (~70 bytes a row), the candidate codes,
+the buckets of each size are expanded into pairs at once (``triu_indices``), their
+signatures' Hamming distance (bits set in the XOR of the packed bits) gives the estimate,
+the pairs that pass it are de-duplicated across bands as ``i * n + j`` codes, and only
+those pairs' features are multiplied. Memory: the signatures (~70 bytes a row), the candidate codes,
 and the rows' ``path, label, is_test`` as dicts (a few hundred bytes a row).
 """
 
@@ -99,21 +99,24 @@ def near_pairs_arrays(
     n = len(X)
     sig = _signatures(X, seed)
     keys, packed = sig[0], sig[1]
+    # Per band, only the pairs whose signature estimate reaches the threshold are kept:
+    # memory follows one band's candidates, not all bands' (tens of millions at 1M rows).
     codes, unchecked = [], 0
     for band in range(BANDS):
         i, j, oversize = _band_pairs(keys[:, band])
-        codes.append(i * n + j)
         unchecked += oversize
-    cand = np.concatenate(codes)
+        for start in range(0, len(i), _CHUNK):
+            a, b = i[start : start + _CHUNK], j[start : start + _CHUNK]
+            h = _POPCOUNT[packed[a] ^ packed[b]].sum(axis=1, dtype=np.int64)
+            keep = _estimate(h, a, b, sig) >= threshold
+            codes.append(a[keep] * n + b[keep])
+    cand = np.concatenate(codes) if codes else np.empty(0, np.int64)
     cand.sort()  # sort + neighbour test: ~5x faster than np.unique's hashing on int64 codes
     cand = cand[np.r_[True, cand[1:] != cand[:-1]]] if len(cand) else cand
     found_a, found_b, found_c = [], [], []
     for start in range(0, len(cand), _CHUNK):
         code = cand[start : start + _CHUNK]
         a, b = code // n, code % n
-        h = _POPCOUNT[packed[a] ^ packed[b]].sum(axis=1, dtype=np.int64)
-        keep = _estimate(h, a, b, sig) >= threshold
-        a, b = a[keep], b[keep]
         for at in range(0, len(a), _CHECK):
             pa, pb = a[at : at + _CHECK], b[at : at + _CHECK]
             xa, xb = X[pa].astype(np.float64), X[pb].astype(np.float64)
