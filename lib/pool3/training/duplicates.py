@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 
 from pool3.training.data import Split
 from pool3.training.near_arrays import near_pairs_arrays
-from pool3.training.near_lsh import MAX_LISTED, NearPairs, lsh_pairs, pair
+from pool3.training.near_lsh import MAX_LISTED, NearPairs, lsh_pairs, near_result, pair
 
 log = logging.getLogger(__name__)
 
@@ -134,19 +134,7 @@ def _near_local(X: np.ndarray, rows: pd.DataFrame, threshold: float) -> NearPair
             if int(j) > a and not (sha[a] is not None and sha[a] == sha[j]):
                 found.append((float(block[i, j]), a, int(j)))
     records = rows[["path", "label", "is_test"]].to_dict("records")
-    pairs = []
-    for c, a, b in found:
-        first, second = sorted((records[a], records[b]), key=lambda r: str(r["path"]))
-        pairs.append(pair(first, second, "near", c))
-    pairs.sort(key=lambda p: (-p["cosine"], *p["paths"]))
-    leaked = {p["paths"][p["splits"].index("test")] for p in pairs if p["straddles"]}
-    counts = {
-        "near_pairs": len(pairs),
-        "near_label_conflicts": sum(p["label_conflict"] for p in pairs),
-        "near_straddling": sum(p["straddles"] for p in pairs),
-        "unchecked_rows": 0,
-    }
-    return pairs[:MAX_LISTED], counts, leaked
+    return near_result(records, ((a, b, c) for c, a, b in found), 0)
 
 
 def _on_spark(frame: DataFrame, threshold: float, seed: int, dim: int) -> tuple[Any, ...]:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from pool3.training import near_lsh
-from pool3.training.near_lsh import ANGLE_SIGMAS, BANDS, BITS, MAX_LISTED, NearPairs, pair
+from pool3.training.near_lsh import ANGLE_SIGMAS, BANDS, BITS, NearPairs, near_result
 
 #: rows signed at once (a block's centred copy and its products stay ~100 MB)
 _BLOCK = 8192
@@ -129,18 +129,6 @@ def near_pairs_arrays(
             found_a.append(pa[hit])
             found_b.append(pb[hit])
             found_c.append(cosine[hit])
-    pairs = []
-    if found_a:
-        columns = [np.concatenate(f) for f in (found_a, found_b, found_c)]
-        for a_, b_, c_ in zip(*columns, strict=True):
-            first, second = sorted((records[a_], records[b_]), key=lambda r: str(r["path"]))
-            pairs.append(pair(first, second, "near", float(c_)))
-    pairs.sort(key=lambda p: (-p["cosine"], *p["paths"]))
-    leaked = {p["paths"][p["splits"].index("test")] for p in pairs if p["straddles"]}
-    counts = {
-        "near_pairs": len(pairs),
-        "near_label_conflicts": sum(p["label_conflict"] for p in pairs),
-        "near_straddling": sum(p["straddles"] for p in pairs),
-        "unchecked_rows": unchecked,
-    }
-    return pairs[:MAX_LISTED], counts, leaked
+    columns = [np.concatenate(f) for f in (found_a, found_b, found_c)] if found_a else []
+    records_found = zip(*columns, strict=True) if columns else iter(())
+    return near_result(records, ((int(a), int(b), c) for a, b, c in records_found), unchecked)

@@ -25,7 +25,7 @@ million at a million rows), carried with their signatures only; tight clusters a
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -59,6 +59,26 @@ def pair(a: Any, b: Any, kind: str, cosine: float) -> dict[str, Any]:
         "label_conflict": str(a["label"]) != str(b["label"]),
         "straddles": bool(a["is_test"]) != bool(b["is_test"]),
     }
+
+
+def near_result(
+    records: list[dict[str, Any]], found: Iterable[tuple[int, int, float]], unchecked: int
+) -> NearPairs:
+    """The pairs ``(a, b, cosine)`` of rows ``records[a]``, ``records[b]`` (``path, label,
+    is_test``) as listed pairs (best first), counts and leaked test paths."""
+    pairs = []
+    for a, b, cosine in found:
+        first, second = sorted((records[a], records[b]), key=lambda r: str(r["path"]))
+        pairs.append(pair(first, second, "near", float(cosine)))
+    pairs.sort(key=lambda p: (-p["cosine"], *p["paths"]))
+    leaked = {p["paths"][p["splits"].index("test")] for p in pairs if p["straddles"]}
+    counts = {
+        "near_pairs": len(pairs),
+        "near_label_conflicts": sum(p["label_conflict"] for p in pairs),
+        "near_straddling": sum(p["straddles"] for p in pairs),
+        "unchecked_rows": unchecked,
+    }
+    return pairs[:MAX_LISTED], counts, leaked
 
 
 def _mean(frame: DataFrame, dim: int) -> np.ndarray:
