@@ -15,30 +15,22 @@ from pool3.report.write import report_files, summary_line
 from pool3.storage.manifest import build_run_manifest
 from pool3.storage.outputs import commit_output, read_committed
 from pool3.training.classifier import model_files
-from pool3.training.data import driver_mb
-from pool3.training.driver import train_and_evaluate
+from pool3.training.driver import solver_for, train_and_evaluate
 from pool3.training.duplicates import Duplicates, find_duplicates
 from pool3.training.quality import accuracy_without
 from pool3.training.rules import TrainingTable, prepare
-from pool3.training.solvers import Choice, choose_solver
+from pool3.training.solvers import Choice
 from pool3.training.spark_solver import train_and_evaluate_spark
 
 log = logging.getLogger(__name__)
 
 
 def pick_solver(data: TrainingTable, params: TrainConfig, *, features_path: str) -> Choice:
-    """The solver for this table (:func:`pool3.training.solvers.choose_solver`), logged.
+    """The solver for this table (:func:`pool3.training.driver.solver_for`), logged.
 
     Raises DataError for ``C = "auto"`` on a table that only the cluster can fit.
     """
-    table_mb = driver_mb(data.counts["rows_used"], data.n_features)
-    choice = choose_solver(
-        params,
-        n_train=data.n_train,
-        table_mb=table_mb,
-        max_collect_mb=params.max_collect_mb,
-        n_features=data.n_features,
-    )
+    choice = solver_for(data, params, max_collect_mb=params.max_collect_mb)
     if params.C == "auto" and not choice.on_driver:
         raise DataError(
             f"train.C = 'auto' cross-validates on the driver, but {features_path}: "

@@ -181,9 +181,20 @@ def ship_model(
 
 
 def task_slots(spark: SparkSession) -> int:
-    """Tasks that can run at once now: default parallelism / ``spark.task.cpus`` (>= 1)."""
-    task_cpus = int(spark.conf.get("spark.task.cpus", "1") or 1)
-    return max(1, spark.sparkContext.defaultParallelism // max(1, task_cpus))
+    """Tasks that can run at once now: default parallelism / ``spark.task.cpus`` (>= 1).
+
+    The parallelism is ``spark.default.parallelism`` where set, else the cluster's
+    (Spark Classic), else this machine's cores (Spark Connect has no SparkContext).
+    """
+    task_cpus = max(1, int(spark.conf.get("spark.task.cpus", "1") or 1))
+    configured = spark.conf.get("spark.default.parallelism", None)
+    if configured:
+        return max(1, int(configured) // task_cpus)
+    try:
+        cores = spark.sparkContext.defaultParallelism
+    except Exception:  # Spark Connect: no SparkContext
+        cores = os.cpu_count() or 1
+    return max(1, cores // task_cpus)
 
 
 def _warm_partition(model: ShippedModel) -> Any:

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import replace
 
 import numpy as np
 
 from pool3.config import TrainParams
 from pool3.errors import DataError
-from pool3.model.inception2015 import FEATURE_DIM
 from pool3.training.c_search import numeric_C, search_C
-from pool3.training.classifier import LinearModel
 from pool3.training.data import collect_split, driver_mb
 from pool3.training.newton import fit_newton
 from pool3.training.passes import ArrayPasses
@@ -67,11 +65,8 @@ def fit_newton_arrays(
     passes = ArrayPasses(X, index, len(classes), rows=rows)
     W0 = weights_of(warm) if warm is not None else None
     fit = fit_newton(passes, C=numeric_C(params), tol=params.tol, max_iter=params.max_iter, W0=W0)
-    W = fit.W
-    pick = [1] if len(classes) == 2 else list(range(len(classes)))
-    level = logging.DEBUG if quiet else logging.INFO
     log.log(
-        level,
+        logging.DEBUG if quiet else logging.INFO,
         "newton: %d passes over %d rows, %d Newton steps, %d CG steps, %.1f s, converged=%s",
         fit.passes,
         len(kept),
@@ -80,25 +75,12 @@ def fit_newton_arrays(
         fit.seconds,
         fit.converged,
     )
-    if not fit.converged and not quiet:
-        log.warning(
-            "newton stopped before liblinear's stopping rule (worst |g| is %.3g x the "
-            "target; max_iter=%d, or no step size lowered the objective further): raise "
-            "train.max_iter or lower train.C",
-            float(fit.grad_ratio.max()),
-            params.max_iter,
-        )
-    return Fitted(
-        coef=W[:-1, pick].T.astype(np.float32),
-        intercept=W[-1, pick].astype(np.float32),
-        classes=tuple(str(c) for c in classes),
+    return Fitted.from_newton(
+        fit,
+        [str(c) for c in classes],
         estimator="newton (float32, driver)",
-        n_iter=fit.newton_iters,
-        converged=fit.converged,
-        seconds=fit.seconds,
-        passes=fit.passes,
-        raw=fit,
-        extra={"cg_iters": fit.cg_iters},
+        max_iter=params.max_iter,
+        quiet=quiet,
     )
 
 
@@ -109,54 +91,48 @@ DRIVER_FITS: dict[str, DriverFit] = {
 }
 
 
+def solver_for(data: TrainingTable, params: TrainParams, *, max_collect_mb: float) -> Choice:
+    """:func:`choose_solver` for ``data``: its training rows, and the driver memory that
+    :func:`collect_split` would take for its usable rows."""
+    return choose_solver(
+        params,
+        n_train=data.n_train,
+        table_mb=driver_mb(data.counts["rows_used"], data.n_features),
+        max_collect_mb=max_collect_mb,
+        n_features=data.n_features,
+    )
+
+
 def train_and_evaluate(
     data: TrainingTable,
     params: TrainParams,
     *,
     choice: Choice | None = None,
     max_collect_mb: float = 4096,
-    n_features: int = FEATURE_DIM,
 ) -> TrainResult:
     """Read the split rows, fit on the training part and evaluate on the test part.
 
-    ``choice`` is the driver solver to run (default: :func:`choose_solver` for ``params``
-    and the table's size). Returns the :class:`TrainResult`: the persisted-form classifier
-    (with ``meta``: sizes, split, seed, params, solver), the metrics over every class, and
-    the test predictions.
+    ``choice`` is the driver solver to run (default: :func:`solver_for` ``data``). Returns
+    the :class:`TrainResult`: the persisted-form classifier (with ``meta``: sizes, split,
+    seed, params, solver), the metrics over every class, and the test predictions.
     """
     if choice is None:
-        choice = choose_solver(
-            params,
-            n_train=data.n_train,
-            table_mb=driver_mb(data.counts["rows_used"], n_features),
-            max_collect_mb=max_collect_mb,
-        )
+        choice = solver_for(data, params, max_collect_mb=max_collect_mb)
         log.info("solver: %s because %s", choice.name, choice.why)
     if not choice.on_driver:
         raise ValueError(f"{choice.name!r} is not a driver solver")
     fit = DRIVER_FITS[choice.name]
     params = replace(params, solver=choice.name)
-    parts = collect_split(data, n_features)
+    parts = collect_split(data, data.n_features)
     search = None
     if params.C == "auto":
         # The folds (4/5 of the rows) run the solver that the full training set gets.
         search = search_C(parts.X_train, parts.y_train, params, fit)
         params = replace(params, C=search.chosen)
     fitted = fit(parts.X_train, parts.y_train, params)
-    meta = {
-        "counts": dict(data.counts),
-        "feature_precision": data.precision,
-        "n_train": len(parts.y_train),
-        "n_test": len(parts.y_test),
-        "n_features": n_features,
-        "split": dict(data.split),
-        "params": asdict(params),
-        "solver_choice": {"solver": choice.name, "why": choice.why},
-        **fitted.meta(),
-    }
+    model = fitted.model(data, params, choice)
     if search is not None:
-        meta["C_search"] = search.as_dict()
-    model = LinearModel(fitted.coef, fitted.intercept, fitted.classes, data.fingerprint, meta)
+        model.meta["C_search"] = search.as_dict()
     scores = model.decision_function(parts.X_test)
     return evaluated(
         model,

@@ -23,14 +23,21 @@ Five solvers fit the linear SVM; each returns a :class:`Fitted`:
 
 from __future__ import annotations
 
+import logging
 import os
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from pool3.config import TrainParams
 from pool3.errors import DataError
+from pool3.training.classifier import LinearModel
+from pool3.training.newton import NewtonFit
+from pool3.training.rules import TrainingTable
+
+log = logging.getLogger(__name__)
 
 DRIVER_SOLVERS = ("liblinear", "sgd", "newton")
 CLUSTER_SOLVERS = ("spark", "mllib")
@@ -87,8 +94,60 @@ class Fitted:
         s += self.intercept
         return np.hstack([-s, s]) if s.shape[1] == 1 else s
 
+    @classmethod
+    def from_newton(
+        cls,
+        fit: NewtonFit,
+        classes: Sequence[str],
+        *,
+        estimator: str,
+        max_iter: int,
+        quiet: bool = False,
+        **extra: Any,
+    ) -> Fitted:
+        """A :func:`pool3.training.newton.fit_newton` result for ``classes`` (one weight
+        column each; for two classes only ``classes[1]``'s, as scikit-learn keeps it);
+        warns unless ``quiet`` when it stopped before liblinear's stopping rule."""
+        if not fit.converged and not quiet:
+            log.warning(
+                "%s stopped before liblinear's stopping rule (worst |g| is %.3g x the "
+                "target; max_iter=%d, or no step size lowered the objective further): "
+                "raise train.max_iter or lower train.C",
+                estimator,
+                float(fit.grad_ratio.max()),
+                max_iter,
+            )
+        pick = [1] if len(classes) == 2 else list(range(len(classes)))
+        return cls(
+            coef=fit.W[:-1, pick].T.astype(np.float32),
+            intercept=fit.W[-1, pick].astype(np.float32),
+            classes=tuple(str(c) for c in classes),
+            estimator=estimator,
+            n_iter=fit.newton_iters,
+            converged=fit.converged,
+            seconds=fit.seconds,
+            passes=fit.passes,
+            raw=fit,
+            extra={"cg_iters": fit.cg_iters, **extra},
+        )
+
     def predict(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(self.classes)[np.argmax(self.scores(X), axis=1)]
+
+    def model(self, data: TrainingTable, params: TrainParams, choice: Choice) -> LinearModel:
+        """The classifier pool3 saves, its meta saying what was fitted on what, and how."""
+        meta = {
+            "counts": dict(data.counts),
+            "feature_precision": data.precision,
+            "n_train": data.n_train,
+            "n_test": data.n_test,
+            "n_features": int(self.coef.shape[1]),
+            "split": dict(data.split),
+            "params": asdict(params),
+            "solver_choice": {"solver": choice.name, "why": choice.why},
+            **self.meta(),
+        }
+        return LinearModel(self.coef, self.intercept, self.classes, data.fingerprint, meta)
 
     def meta(self) -> dict[str, Any]:
         """What the model's ``classifier.json`` records about the fit."""

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -30,10 +29,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pool3.config import TrainParams
+from pool3.featurize.shipping import task_slots
 from pool3.training.c_search import numeric_C
 from pool3.training.newton import fit_newton
 from pool3.training.passes import STEP_SIZES, class_sums, hess_block, loss_grad_block
@@ -47,21 +47,6 @@ _PART_SCHEMA = "part binary"
 BLOCK_ROWS = 1024
 #: training rows per partition at most: one Arrow batch of its blocks stays ~128 MB
 PARTITION_ROWS = 16384
-
-
-def task_slots(spark: SparkSession) -> int:
-    """Tasks that run at once: ``spark.default.parallelism`` where set, else the cluster's
-    default parallelism (Spark Classic), else this machine's cores; over ``spark.task.cpus``."""
-    task_cpus = max(1, int(spark.conf.get("spark.task.cpus", "1") or 1))
-    configured = spark.conf.get("spark.default.parallelism", None)
-    if configured:
-        cores = int(configured)
-    else:
-        try:
-            cores = spark.sparkContext.defaultParallelism
-        except Exception:  # Spark Connect has no SparkContext: the local machine's cores
-            cores = os.cpu_count() or 1
-    return max(1, cores // task_cpus)
 
 
 def _pack(arrays: tuple[np.ndarray, ...]) -> bytes:
@@ -210,22 +195,10 @@ def fit_spark_newton(data: TrainingTable, params: TrainParams) -> Fitted:
         fit.seconds,
         fit.converged,
     )
-    if not fit.converged:
-        log.warning(
-            "spark newton stopped before liblinear's stopping rule (max_iter=%d, or no step "
-            "size lowered the objective further): raise train.max_iter or lower train.C",
-            params.max_iter,
-        )
-    pick = [1] if len(classes) == 2 else list(range(len(classes)))
-    return Fitted(
-        coef=fit.W[:-1, pick].T.astype(np.float32),
-        intercept=fit.W[-1, pick].astype(np.float32),
-        classes=tuple(classes),
+    return Fitted.from_newton(
+        fit,
+        classes,
         estimator=f"newton (float32, Spark, {slots} partitions)",
-        n_iter=fit.newton_iters,
-        converged=fit.converged,
-        seconds=fit.seconds,
-        passes=fit.passes,
-        raw=fit,
-        extra={"cg_iters": fit.cg_iters, "partitions": slots},
+        max_iter=params.max_iter,
+        partitions=slots,
     )

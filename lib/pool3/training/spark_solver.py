@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -33,13 +32,14 @@ from pyspark.sql import functions as F
 
 from pool3.config import TrainParams
 from pool3.errors import DataError, spark_failure
+from pool3.featurize.shipping import task_slots
 from pool3.training.c_search import numeric_C
 from pool3.training.classifier import LinearModel
 from pool3.training.quality import MAX_SUSPECTS, suspected_label_errors
 from pool3.training.result import TrainResult, evaluated
 from pool3.training.rules import TrainingTable
 from pool3.training.solvers import Choice, Fitted
-from pool3.training.spark_passes import fit_spark_newton, task_slots, train_rows
+from pool3.training.spark_passes import fit_spark_newton, train_rows
 
 log = logging.getLogger(__name__)
 
@@ -239,18 +239,7 @@ def train_and_evaluate_spark(
             fitted = fit_mllib(data, params, parallelism=parallelism)
         else:
             fitted = fit_spark_newton(data, params)
-    meta = {
-        "counts": dict(data.counts),
-        "feature_precision": data.precision,
-        "n_train": data.n_train,
-        "n_test": data.n_test,
-        "n_features": int(fitted.coef.shape[1]),
-        "split": dict(data.split),
-        "params": asdict(params),
-        "solver_choice": {"solver": choice.name, "why": choice.why},
-        **fitted.meta(),
-    }
-    model = LinearModel(fitted.coef, fitted.intercept, fitted.classes, data.fingerprint, meta)
+    model = fitted.model(data, params, choice)
     with spark_failure("scoring the test set"):
         paths, y_test, y_pred, scores = _collect_scores(data, model, max_collect_mb)
         suspects = _train_suspects(data, model)
