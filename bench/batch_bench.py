@@ -1,4 +1,4 @@
-"""Model batch size vs throughput: the evidence behind ``pool3.featurize.kernel.auto_batch_size``.
+"""Model batch size vs throughput: the evidence behind ``pool3.extraction.kernel.auto_batch_size``.
 
     python bench/batch_bench.py [--sizes 1,4,8,16,25] [--threads 1,2] [--images 64]
                                 [--rounds 3] [--no-write]
@@ -74,7 +74,7 @@ def _measure(sizes: list[int], threads: int, n: int, rounds: int) -> dict[int, l
 
 
 def main() -> None:
-    from pool3.featurize.kernel import auto_batch_size
+    from pool3.extraction.kernel import auto_batch_size
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1,4,8,16,25", help="batch sizes (auto is added)")

@@ -8,12 +8,12 @@ Two measurements, each variant alternated round by round in one Spark session (l
 read + hash
     Every file's bytes reach a Python worker and are hashed (sha256): ``binaryFile`` ->
     ``mapInPandas`` (the bytes cross the JVM and Arrow), against pool3's listing ->
-    ``path, length`` frame -> ``mapInPandas`` reading each file (``pool3.featurize.kernel.
+    ``path, length`` frame -> ``mapInPandas`` reading each file (``pool3.extraction.kernel.
     hash_frame``). Inference is left out, so this is the read path's own cost.
 listing
     Driver-side listing of ``--listing-files`` empty-ish files in 100 folders:
     ``binaryFile(...).inputFiles()`` (Spark's file index) against
-    :func:`pool3.featurize.listing.list_input`.
+    :func:`pool3.extraction.listing.list_input`.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from pool3.config import load_config
-    from pool3.featurize.kernel import WorkerOptions, hash_frame
-    from pool3.featurize.listing import files_frame, list_input
+    from pool3.extraction.kernel import WorkerOptions, hash_frame
+    from pool3.extraction.listing import files_frame, list_input
     from pool3.session import build_session
 
     config = load_config(

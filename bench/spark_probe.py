@@ -5,7 +5,7 @@
 Prints one JSON line of seconds since this process started (``t0`` = the first statement,
 after the interpreter itself started): ``imports`` (pyspark + pool3), ``session``
 (:func:`pool3.session.build_session`), ``bundle`` (model bytes on the driver),
-``listed`` (input listed, while :class:`pool3.featurize.shipping.WarmUp` warms the workers unless
+``listed`` (input listed, while :class:`pool3.extraction.shipping.WarmUp` warms the workers unless
 ``--no-warm-up``), ``warm`` (warm-up done), ``first_batch`` (the first image of IMAGE_DIR
 featurized through the featurize step's ``mapInPandas`` and collected: without the warm-up
 that includes the Python worker start, TensorFlow import, model build from the broadcast
@@ -34,9 +34,9 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     from pool3.config import load_config
-    from pool3.featurize.listing import input_images
-    from pool3.featurize.shipping import WarmUp, ship_model
-    from pool3.featurize.step import featurize_files
+    from pool3.extraction.listing import input_images
+    from pool3.extraction.shipping import WarmUp, ship_model
+    from pool3.extraction.step import featurize_files
     from pool3.model import load_bundle
     from pool3.session import build_session
 

@@ -21,9 +21,10 @@ LAYERS: list[set[str]] = [
     {"log", "config"},
     {"storage", "images", "session"},
     {"model"},
-    {"featurize"},
+    {"extraction"},
     {"training"},
     {"scoring", "report"},
+    {"api"},
     {"commands"},
     {"cli"},
 ]

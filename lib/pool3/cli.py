@@ -43,6 +43,11 @@ def _common(p: argparse.ArgumentParser, *, spark: bool = True) -> None:
     if spark:
         p.add_argument("--master", help="Spark master URL (default: profile / spark-submit)")
         p.add_argument(
+            "--remote",
+            metavar="sc://HOST:PORT",
+            help="run over Spark Connect (no local JVM); default: $SPARK_REMOTE",
+        )
+        p.add_argument(
             "--mode",
             choices=choices_of(OutputConfig, "mode"),
             help="when the output exists: error (default), overwrite, incremental",
@@ -172,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     pairs = {
         "spark.master": "master",
+        "spark.remote": "remote",
         "output.mode": "mode",
         "model.source": "model_source",
         "model.precision": "precision",
@@ -226,44 +232,11 @@ def _run(args: argparse.Namespace, worker_hook: Callable[[], None] | None) -> di
         path = export_graphdef(load_npz_bytes(bundle.payload), args.output)
         return {"graph": str(path), "input": "DecodeJpeg/contents:0", "output": "pool_3:0"}
 
-    from pool3.session import build_session
+    from pool3.commands.run import run_command
 
-    spark = build_session(config, app_name=f"pool3-{args.command}")
-    try:
-        if args.command == "featurize":
-            from pool3.commands.featurize import run_featurize
-
-            return run_featurize(
-                spark,
-                config,
-                input_path=args.input,
-                output_path=args.output,
-                run_id=args.run_id,
-                worker_hook=worker_hook,
-            )
-        if args.command == "train":
-            from pool3.commands.train import run_train
-
-            return run_train(
-                spark,
-                config,
-                features_path=args.features,
-                model_dir=args.output,
-                run_id=args.run_id,
-            )
-        from pool3.commands.classify import run_classify
-
-        return run_classify(
-            spark,
-            config,
-            input_path=args.input,
-            model_dir=args.model,
-            output_path=args.output,
-            run_id=args.run_id,
-            worker_hook=worker_hook,
-        )
-    finally:
-        spark.stop()
+    names = ("input", "output", "features", "model", "run_id")
+    paths = {k: getattr(args, k) for k in names if hasattr(args, k)}
+    return run_command(args.command, config, paths=paths, worker_hook=worker_hook)
 
 
 def _terminated(command: str) -> None:

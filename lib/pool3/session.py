@@ -24,7 +24,6 @@ import sys
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
-from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
 from pool3.config import Config
@@ -115,6 +114,8 @@ def with_quiet_driver_log(conf: Mapping[str, str], *, tty: bool = True) -> dict[
     ``spark.driver.extraJavaOptions`` names no log4j configuration of its own; their options
     are kept, the file is appended.
     """
+    from pyspark import SparkContext
+
     conf = dict(conf)
     if not tty and conf.get("spark.ui.showConsoleProgress") == "true":
         conf["spark.ui.showConsoleProgress"] = "false"
@@ -181,6 +182,125 @@ def check_java(*, env: Mapping[str, str] | None = None) -> None:
         raise ConfigError(f"{java} is Java {version}; {_JAVA_HINT}")
 
 
+def remote_url(config: Config, environ: Mapping[str, str] | None = None) -> str:
+    """The Spark Connect URL a run uses, ``""`` for Spark Classic.
+
+    ``spark.remote`` (``--remote``) wins, then ``SPARK_REMOTE`` (as pyspark reads it), then a
+    ``spark.master`` of the form ``sc://...``.
+    """
+    environ = os.environ if environ is None else environ
+    for url in (config.spark.remote, environ.get("SPARK_REMOTE", ""), config.spark.master):
+        if url.startswith("sc://"):
+            return url
+    return ""
+
+
+def is_connect(spark: SparkSession) -> bool:
+    """Whether ``spark`` is a Spark Connect session (no SparkContext, no JVM in this process)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+_PARALLELISM: dict[int, int] = {}
+
+
+def default_parallelism(spark: SparkSession) -> int:
+    """Tasks the session runs at once by default: ``spark.default.parallelism`` where set,
+    else read once per session from Spark itself, the same on Spark Classic and Connect.
+
+    A ``range`` without a partition count is split into exactly the default parallelism; the
+    highest ``spark_partition_id`` of one is read with a tiny job (no Python worker).
+    """
+    from pyspark.sql import functions as F
+
+    configured = spark.conf.get("spark.default.parallelism", None)
+    if configured:
+        return max(1, int(configured))
+    key = id(spark)
+    if key not in _PARALLELISM:
+        parts = spark.range(0, 1 << 16).select(F.spark_partition_id().alias("part"))
+        row = parts.agg(F.max("part").alias("last")).first()
+        _PARALLELISM[key] = 1 + int(row["last"]) if row is not None else 1
+    return _PARALLELISM[key]
+
+
+_CODE_SHIPPED: set[str] = set()
+
+
+def ship_code(spark: SparkSession) -> str | None:
+    """Send pool3's own code to a Spark Connect server's Python workers, once per session:
+    a deterministic zip of the installed package (``addArtifacts(pyfile=True)``; it comes
+    first on the workers' ``sys.path``, so they run the client's version). The server's
+    Python still needs pool3's dependencies (numpy, pandas, pyarrow, Pillow, OpenVINO...).
+
+    Returns the zip's name, or None on Spark Classic, where the driver's environment (or
+    ``spark-submit.sh``'s ``--py-files``) provides the code.
+    """
+    if not is_connect(spark):
+        return None
+    import hashlib
+    import tempfile
+
+    import pool3
+    from pool3_tools.packaging import zip_bytes
+
+    data = zip_bytes(Path(pool3.__file__).resolve().parent)
+    name = f"pool3-{pool3.__version__}-{hashlib.sha256(data).hexdigest()[:16]}.zip"
+    key = f"{getattr(spark, 'session_id', id(spark))}/{name}"
+    if key not in _CODE_SHIPPED:
+        path = Path(tempfile.gettempdir()) / "pool3-code" / name
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            aside = path.with_suffix(f".{os.getpid()}.tmp")
+            aside.write_bytes(data)
+            aside.replace(path)
+        spark.addArtifacts(str(path), pyfile=True)
+        _CODE_SHIPPED.add(key)
+        logger.info("pool3's code shipped to the Spark Connect server as %s", name)
+    return name
+
+
+#: Settings a Spark Connect server fixes when it starts; a client cannot change them.
+SERVER_ONLY = ("spark.master", "spark.app.name", "spark.driver.extraJavaOptions")
+
+
+def apply_remote_conf(spark: SparkSession, conf: Mapping[str, str]) -> list[str]:
+    """Set what a Connect client may set (runtime SQL settings) on ``spark``.
+
+    Returns the static settings whose server value differs from ``conf``, each as
+    ``"key=wanted (server: value)"``: they must be given to the server at its start
+    (``start-connect-server.sh --conf key=value``, or the cluster's Spark config).
+    """
+    differ = []
+    for key, value in conf.items():
+        if key in SERVER_ONLY:
+            continue
+        if spark.conf.isModifiable(key):
+            spark.conf.set(key, value)
+            continue
+        current = spark.conf.get(key, None)
+        if current != value:
+            differ.append(f"{key}={value} (server: {current if current is not None else 'unset'})")
+    return differ
+
+
+def _connect(config: Config, url: str, app_name: str | None) -> SparkSession:
+    """A Spark Connect session on ``url``: no Java, no JVM in this process."""
+    conf = session_conf(config, app_name=app_name)
+    spark = SparkSession.builder.remote(url).getOrCreate()
+    differ = apply_remote_conf(spark, conf)
+    if differ:
+        logger.warning(
+            "Spark Connect server %s keeps its own static settings: %s; start the server with "
+            "these --conf values (spark.python.worker.reuse=true, spark.task.cpus and the "
+            "executors' environment matter for speed, not for results)",
+            url,
+            ", ".join(differ),
+        )
+    logger.info("Spark %s session over Spark Connect at %s", spark.version, url)
+    ship_code(spark)
+    return spark
+
+
 def _quiet_hidden_path_warning(spark: SparkSession) -> None:
     """Silence DataSource's "All paths were ignored" for our hidden staging directories.
 
@@ -210,11 +330,18 @@ def build_session(config: Config, *, app_name: str | None = None) -> SparkSessio
     app_name : str, optional
         Overrides ``config.spark.app_name`` (e.g. ``"pool3-featurize"``).
 
+    With a Spark Connect URL (:func:`remote_url`) the session is a Connect client: no Java
+    is needed and no JVM starts here; the static settings are the server's
+    (:func:`apply_remote_conf`).
+
     Raises
     ------
     ConfigError
         Java missing or too old (checked before the JVM starts).
     """
+    url = remote_url(config)
+    if url:
+        return _connect(config, url, app_name)
     check_java()
     set_worker_python(os.environ)
     if SparkSession.getActiveSession() is not None:

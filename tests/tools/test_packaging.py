@@ -77,7 +77,7 @@ def test_default_zip_holds_pool3(tmp_path: Path) -> None:
     assert packaging.main([str(dest)]) == 0
     with zipfile.ZipFile(dest) as zf:
         names = set(zf.namelist())
-    assert {"pool3/__init__.py", "pool3/errors.py", "pool3/featurize/kernel.py"} <= names
+    assert {"pool3/__init__.py", "pool3/errors.py", "pool3/extraction/kernel.py"} <= names
     assert "pool3/config/profiles/local.toml" in names  # profiles travel with the code
     # driver-side tools are not shipped to executors
     assert not any(n.startswith("pool3_tools/") or n.endswith("datasets.py") for n in names)

@@ -9,7 +9,7 @@ from pyspark.sql import SparkSession
 
 from featuredata import SCHEMA, digits_table
 from pool3.config import TrainParams
-from pool3.errors import DataError, InputError
+from pool3.errors import DataError
 from pool3.storage.fs import literal
 from pool3.training.data import collect_split, driver_mb
 from pool3.training.rules import prepare
@@ -54,12 +54,16 @@ def test_error_and_unlabelled_rows_stay_out(spark, tmp_path):
     assert frame.path[1] not in split.paths
 
 
-def test_a_table_without_parquet_files_is_refused(spark):
+def test_a_table_without_parquet_files_is_collected_through_spark(spark, tmp_path):
     frame = digits_table(3, 10)
     columns = ["path", "label", "sha256", "features", "model", "error"]
     in_memory = spark.createDataFrame(frame[columns], SCHEMA)
-    with pytest.raises(InputError, match=r"reads none \(built in memory\?\).*write\.parquet"):
-        collect_split(prepare(in_memory, TrainParams()), 2048)
+    got = collect_split(prepare(in_memory, TrainParams()), 2048)
+    _write(spark, frame, str(tmp_path / "t"))
+    want = collect_split(prepare(spark.read.parquet(str(tmp_path / "t")), TrainParams()), 2048)
+    assert got.n_train == want.n_train and list(got.paths) == list(want.paths)
+    np.testing.assert_array_equal(got.X, want.X)
+    np.testing.assert_array_equal(got.y, want.y)
 
 
 def test_a_path_in_two_rows_is_refused(spark, tmp_path):

@@ -13,10 +13,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pool3.commands.lifecycle import finish_run, image_summary, output_run, staged_counts
 from pool3.config import Config
 from pool3.errors import ModelError
-from pool3.featurize.calibration import ship_for_input
-from pool3.featurize.listing import input_images
-from pool3.featurize.shipping import WarmUp
-from pool3.featurize.step import Telemetry
+from pool3.extraction.calibration import ship_for_input
+from pool3.extraction.listing import input_images
+from pool3.extraction.shipping import WarmUp
+from pool3.extraction.step import Telemetry
 from pool3.model import ModelBundle, load_bundle
 from pool3.scoring.predict import classify_files
 from pool3.storage.fs import FS_ERRORS, exists, why
@@ -110,6 +110,7 @@ def _classify(
     with WarmUp(spark, shipped, enabled=config.featurize.warm_up):
         files, listing = listed or input_images(spark, config, input_path, exclude=output_path)
         total = listing.total
+    ready = time.monotonic()
     tel = Telemetry.create(spark)
     # labels are not part of a prediction: skip computing them in the workers
     cfg = replace(config, featurize=replace(config.featurize, labels="none"))
@@ -127,6 +128,7 @@ def _classify(
         )
 
     predictions(files).write.mode("overwrite").parquet(target.staging)
+    written = time.monotonic()
     counts = staged_counts(spark, target.staging, PREDICTIONS_SCHEMA, expected=total)
     summary = image_summary(
         input_path=input_path,
@@ -138,6 +140,10 @@ def _classify(
         telemetry=tel,
         classifier=model_dir,
         trained_precision=trained_at,
+        startup_seconds=round(ready - started, 3),
+        classify_seconds=round(written - ready, 3),
+        # the rate of the Spark phase, as featurize reports it (was missing: 0.0 images/s)
+        images_per_second=round(total / max(written - ready, 1e-9), 2),
     )
     finish_run(
         spark,

@@ -17,12 +17,12 @@ from pool3.commands.lifecycle import (
     staged_counts,
 )
 from pool3.config import Config
-from pool3.featurize.calibration import ship_for_input
-from pool3.featurize.incremental import reuse_previous
-from pool3.featurize.kernel import MB
-from pool3.featurize.listing import input_images, on_default_fs, task_count
-from pool3.featurize.shipping import WarmUp
-from pool3.featurize.step import Progress, Telemetry, featurize_files
+from pool3.extraction.calibration import ship_for_input
+from pool3.extraction.incremental import reuse_previous
+from pool3.extraction.kernel import MB
+from pool3.extraction.listing import input_images, on_default_fs, task_count
+from pool3.extraction.shipping import WarmUp
+from pool3.extraction.step import Progress, Telemetry, featurize_files
 from pool3.images.labels import parse_label_mode, read_manifest
 from pool3.model import load_bundle
 from pool3.storage.files import resolve, stat
@@ -118,7 +118,7 @@ def _featurize(
             max_file_bytes=config.featurize.max_file_mb * MB,
             tasks=task_count(spark, listing, config.featurize.partitions),
         )
-    with Progress(tel, every=config.featurize.progress_every, total=total):
+    with Progress(spark, every=config.featurize.progress_every, total=total):
         featurize(todo).write.mode("overwrite").parquet(target.staging)
         # Counted from the rows, not from accumulators (which retried tasks inflate).
         n_reused = 0

@@ -27,9 +27,10 @@ from pyspark.sql.types import StructType
 
 from pool3.config import Config
 from pool3.errors import ThresholdError
-from pool3.featurize.listing import Listing
-from pool3.featurize.shipping import ShippedModel
-from pool3.featurize.step import Telemetry
+from pool3.extraction.listing import Listing
+from pool3.extraction.shipping import ShippedModel
+from pool3.extraction.step import Telemetry
+from pool3.session import is_connect
 from pool3.storage.fs import literal
 from pool3.storage.lock import HELD
 from pool3.storage.outputs import (
@@ -86,15 +87,29 @@ def abort_all() -> None:
 
 
 def _cancel_jobs(spark: SparkSession, wait_s: float = 20.0) -> None:
-    """Cancel this session's Spark jobs and wait (up to ``wait_s``) until none is active."""
+    """Interrupt this session's Spark operations (``interruptAll``: Spark Classic and Connect
+    alike, the warm-up's tagged jobs included) and wait (up to ``wait_s``) until they end.
+
+    Spark Classic's status tracker says when no job is active any more; a Spark Connect server
+    has interrupted the operations when the call returns, and its tasks stop within a moment
+    (a short grace period).
+    """
     try:
-        context = spark.sparkContext
-        context.cancelAllJobs()
+        interrupted = spark.interruptAll()
+        log.info("interrupted %d Spark operation(s)", len(interrupted))
+        if is_connect(spark):
+            time.sleep(min(wait_s, CONNECT_GRACE_S))
+            return
+        tracker = spark.sparkContext.statusTracker()  # Spark Classic only
         deadline = time.monotonic() + wait_s
-        while context.statusTracker().getActiveJobsIds() and time.monotonic() < deadline:
+        while tracker.getActiveJobsIds() and time.monotonic() < deadline:
             time.sleep(0.1)
     except Exception as err:  # best effort: the staging is deleted either way
         log.warning("could not cancel the running Spark jobs: %s", err)
+
+
+#: seconds a Connect server's interrupted tasks get to stop before the staging is deleted
+CONNECT_GRACE_S = 2.0
 
 
 def errors_by_reason(table: DataFrame) -> dict[str, int]:

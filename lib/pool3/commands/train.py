@@ -9,36 +9,19 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from pool3.commands.lifecycle import output_run
-from pool3.config import Config, TrainConfig
-from pool3.errors import DataError, OutputError, ThresholdError
+from pool3.config import Config
+from pool3.errors import OutputError, ThresholdError
 from pool3.report.write import report_files, summary_line
 from pool3.storage.manifest import build_run_manifest
 from pool3.storage.outputs import commit_output, read_committed
 from pool3.training.classifier import model_files
-from pool3.training.driver import solver_for, train_and_evaluate
+from pool3.training.driver import pick_solver, train_and_evaluate
 from pool3.training.duplicates import Duplicates, find_duplicates
 from pool3.training.quality import accuracy_without
-from pool3.training.rules import TrainingTable, prepare
-from pool3.training.solvers import Choice
+from pool3.training.rules import prepare
 from pool3.training.spark_solver import train_and_evaluate_spark
 
 log = logging.getLogger(__name__)
-
-
-def pick_solver(data: TrainingTable, params: TrainConfig, *, features_path: str) -> Choice:
-    """The solver for this table (:func:`pool3.training.driver.solver_for`), logged.
-
-    Raises DataError for ``C = "auto"`` on a table that only the cluster can fit.
-    """
-    choice = solver_for(data, params, max_collect_mb=params.max_collect_mb)
-    if params.C == "auto" and not choice.on_driver:
-        raise DataError(
-            f"train.C = 'auto' cross-validates on the driver, but {features_path}: "
-            f"{choice.why}: raise train.max_collect_mb (and the driver's memory), or set a "
-            "number for train.C"
-        )
-    log.info("solver: %s because %s", choice.name, choice.why)
-    return choice
 
 
 def run_train(

@@ -30,9 +30,11 @@ def _opt(default: Any, *, choices: tuple[Any, ...] = (), pattern: str = "", **bo
 
 @dataclass(frozen=True)
 class SparkConfig:
-    """Spark session settings. ``master`` is set only when non-empty (spark-submit gives it)."""
+    """Spark session settings. ``master`` is set only when non-empty (spark-submit gives it);
+    ``remote`` (``sc://host:port``, or ``SPARK_REMOTE``) runs over Spark Connect instead."""
 
     master: str = ""
+    remote: str = _opt("", pattern=r"(sc://.+)?")
     app_name: str = "pool3"
     task_cpus: int = _opt(1, ge=1)
     extra: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
@@ -73,7 +75,7 @@ class FeaturizeConfig:
     # Spark tasks the listed files are spread over; 0: one per 128 files, at least one per slot
     partitions: int = _opt(0, ge=0)
     max_file_mb: int = _opt(64, gt=0)
-    # build the model in the Python workers while the driver lists (pool3.featurize.shipping)
+    # build the model in the Python workers while the driver lists (pool3.extraction.shipping)
     warm_up: bool = True
 
 

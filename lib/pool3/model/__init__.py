@@ -1,7 +1,7 @@
 """Inception-v3 pool_3 featurizers: one interface over the model sources.
 
-Driver: ``bundle = load_bundle(source)`` (bytes to broadcast). Worker:
-``cached_featurizer(lambda: bc.value, fingerprint=...)``. Both at once, in one process:
+Driver: ``bundle = load_bundle(source)`` (bytes to ship). Worker:
+``cached_featurizer(lambda: read_artifact(name), fingerprint=...)``. Both at once, in one process:
 ``load_featurizer(source)``.
 
 Owns the model sources (shipped 2015 weights, ``.pb``, Keras files), their cache, the
@@ -13,7 +13,7 @@ executors report.
 
 May import: :mod:`pool3.errors`, :mod:`pool3.config`, :mod:`pool3.images` (the numpy
 TF1 resize), TensorFlow, OpenVINO and NNCF (lazily: an OpenVINO worker never imports
-TensorFlow). Never imports featurize, training, scoring, report or commands.
+TensorFlow). Never imports extraction, training, scoring, report or commands.
 """
 
 from __future__ import annotations

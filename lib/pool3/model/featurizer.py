@@ -256,8 +256,8 @@ def cached_featurizer(
 ) -> Featurizer:
     """The featurizer for ``fingerprint``, built at most once per Python process.
 
-    ``get_bundle`` is only called on a miss, so a Spark broadcast's value (tens of MB) is
-    not even deserialised again by later tasks of a reused worker.
+    ``get_bundle`` is only called on a miss, so the shipped model file (tens of MB) is
+    not even read again by later tasks of a reused worker.
     """
     key = (fingerprint, precision, threads)
     with _LOCK:

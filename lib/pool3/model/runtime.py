@@ -3,7 +3,7 @@
 A driver often runs on other hardware than its executors (a laptop or a small VM driving a
 cluster of AMX servers, or the reverse), so ``model.runtime = "auto"`` and
 ``model.precision = "auto"`` are resolved from :class:`HostReport`\\ s that a tiny Spark job
-collects in the Python workers (:func:`pool3.featurize.shipping.probe_executors`), never from
+collects in the Python workers (:func:`pool3.extraction.shipping.probe_executors`), never from
 the driver's own CPU. The result, a :class:`Placement`, is logged, written to the manifest and
 recorded with every feature row; one run uses one runtime and one precision everywhere.
 

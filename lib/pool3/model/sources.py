@@ -1,4 +1,4 @@
-"""Model sources, resolved on the driver into a :class:`ModelBundle` of bytes to broadcast.
+"""Model sources, resolved on the driver into a :class:`ModelBundle` of bytes to ship.
 
 Three sources, one interface:
 
@@ -163,7 +163,7 @@ def _file_bundle(path: Path) -> ModelBundle:
 def load_bundle(
     source: str | os.PathLike[str] = "default", *, home: str | os.PathLike[str] | None = None
 ) -> ModelBundle:
-    """Resolve a model source on the driver into bytes to broadcast.
+    """Resolve a model source on the driver into bytes to ship to the workers.
 
     Parameters
     ----------

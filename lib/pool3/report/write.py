@@ -222,6 +222,29 @@ def _notice(leakage: Mapping[str, Any] | None) -> str:
     )
 
 
+def metrics_doc(result: TrainResult, duplicates: Duplicates | None = None) -> dict[str, Any]:
+    """What ``metrics.json`` holds: the metrics, a ``run`` section, the suspected label
+    errors, the C search, and with ``duplicates`` the pairs, their counts and the
+    leakage-free accuracy."""
+    run = run_summary(result)
+    doc: dict[str, Any] = {**result.metrics, "run": run, "suspected_label_errors": result.suspects}
+    if result.c_search:
+        doc["C_search"] = result.c_search
+    if duplicates is not None:
+        run["duplicate_pairs"] = duplicates.counts.get("pairs", 0)
+        run["label_conflicts"] = duplicates.counts.get("label_conflicts", 0)
+        doc |= {
+            "duplicates": duplicates.pairs,
+            "duplicate_counts": duplicates.counts,
+            "duplicate_cosine": duplicates.threshold,
+            "duplicate_search": duplicates.method,
+            "leakage": accuracy_without(
+                result.y_test, result.y_pred, result.paths_test, duplicates.leaked_test
+            ),
+        }
+    return doc
+
+
 def report_files(
     result: TrainResult,
     *,
@@ -241,24 +264,8 @@ def report_files(
     FileSystem (or ``pyarrow.fs``) as ``thumbnail_px`` thumbnails; None shows paths only.
     """
     metrics = result.metrics
-    run = run_summary(result)
-    leakage = None
-    doc: dict[str, Any] = {**metrics, "run": run, "suspected_label_errors": result.suspects}
-    if result.c_search:
-        doc["C_search"] = result.c_search
-    if duplicates is not None:
-        leakage = accuracy_without(
-            result.y_test, result.y_pred, result.paths_test, duplicates.leaked_test
-        )
-        run["duplicate_pairs"] = duplicates.counts.get("pairs", 0)
-        run["label_conflicts"] = duplicates.counts.get("label_conflicts", 0)
-        doc |= {
-            "duplicates": duplicates.pairs,
-            "duplicate_counts": duplicates.counts,
-            "duplicate_cosine": duplicates.threshold,
-            "duplicate_search": duplicates.method,
-            "leakage": leakage,
-        }
+    doc = metrics_doc(result, duplicates)
+    run, leakage = doc["run"], doc.get("leakage")
     png = confusion_png(metrics["confusion_matrix"], metrics["labels"])
     html = render_html(
         metrics,

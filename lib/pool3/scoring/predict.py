@@ -15,8 +15,8 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 
 from pool3.config import Config
-from pool3.featurize.shipping import ShippedModel
-from pool3.featurize.step import Telemetry, featurize_files
+from pool3.extraction.shipping import ShippedModel
+from pool3.extraction.step import Telemetry, featurize_files
 from pool3.storage.files import Root
 from pool3.storage.schemas import PREDICTION_COLUMNS, PREDICTIONS_SCHEMA
 from pool3.training.classifier import LinearModel
@@ -66,7 +66,7 @@ def classify_files(
     root: Root | None = None,
 ) -> DataFrame:
     """Predictions (``PREDICTIONS_SCHEMA``) for a frame of files (``path, length``) under
-    ``root`` (see :func:`pool3.featurize.step.featurize_files`)."""
+    ``root`` (see :func:`pool3.extraction.step.featurize_files`)."""
     top_k = config.classify.top_k
 
     def predict(features: pd.DataFrame) -> pd.DataFrame:

@@ -9,6 +9,6 @@ create-if-absent lock with a heartbeat), input checks and output preparation
 (:mod:`.outputs`), run manifests (:mod:`.manifest`) and the Spark schemas of the feature
 and prediction tables (:mod:`.schemas`).
 
-May import: :mod:`pool3.errors`, :mod:`pool3.config`, pyspark, pyarrow. Never imports featurize,
+May import: :mod:`pool3.errors`, :mod:`pool3.config`, pyspark, pyarrow. Never imports extraction,
 training, scoring, report or commands.
 """

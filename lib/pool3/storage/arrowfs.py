@@ -1,11 +1,11 @@
-"""The output helpers of :mod:`pool3.storage.fs` through ``pyarrow.fs``, where no JVM is at hand.
+"""The output helpers of :mod:`pool3.storage.fs`, through ``pyarrow.fs``.
 
-A Spark Connect session (or none: a notebook, a test) has no ``_jvm``; :mod:`pool3.storage.fs`
-then sends each call here, with the same meaning. Paths resolve as inputs do
+:mod:`pool3.storage.fs` maps a path without scheme to the session's ``fs.defaultFS`` and sends
+each call here (Spark Classic and Spark Connect alike). Paths resolve as inputs do
 (:func:`pool3.storage.files.resolve`: local, ``file://``, ``hdfs://`` through libhdfs,
 ``s3a://``, ``gs://``, ``abfs(s)://``). Errors are :class:`OSError`.
 
-:func:`create_new` is atomic on local disks only (a hard link, as on the JVM path); on the
+:func:`create_new` is atomic on local disks only (a hard link); on the
 other stores pyarrow has no conditional create, so it is a check, then a write (see
 docs/cluster.md, "Who owns an output").
 """
@@ -82,7 +82,11 @@ def list_files(path: str, *, recursive: bool = False) -> list[str]:
 
 
 def write_bytes(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path``, creating missing parent folders (as Hadoop's create does)."""
     root, fs = _at(path)
+    parent = root.fs_path.rstrip("/").rpartition("/")[0]
+    if parent and fs.get_file_info(parent).type == pafs.FileType.NotFound:
+        fs.create_dir(parent, recursive=True)
     with fs.open_output_stream(root.fs_path) as out:
         out.write(data)
 

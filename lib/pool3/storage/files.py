@@ -168,7 +168,7 @@ def resolve(uri: str) -> Root:
     """The :class:`Root` of a path or URI; ConfigError for a scheme pool3 cannot read.
 
     A path without scheme is local (callers with a Spark session qualify it against
-    ``fs.defaultFS`` first, see :func:`pool3.featurize.listing.list_input`). Building the
+    ``fs.defaultFS`` first, see :func:`pool3.extraction.listing.list_input`). Building the
     file system (network clients, libhdfs) happens here, so a missing client library on
     the driver is reported before any work, naming what to install or set.
     """

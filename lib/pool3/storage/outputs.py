@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import re
 
-from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession
 
 from pool3.config import OutputConfig, choices_of
@@ -42,15 +41,12 @@ from pool3.storage.fs import (
     FS_ERRORS,
     delete,
     exists,
-    hadoop_path,
     is_dir,
-    java_message,
     join,
     list_files,
     list_names,
     literal,
     mkdirs,
-    no_jvm,
     parent_and_name,
     qualify,
     read_json,
@@ -87,39 +83,23 @@ logger = logging.getLogger(__name__)
 
 MODES = choices_of(OutputConfig, "mode")
 _RUN_ID = re.compile(r"[A-Za-z0-9_.=-]{1,128}")
-_GLOB = re.compile(r"[*?\[{]")
 # What a failed Spark/pool3 write leaves: part files, _temporary, .crc, partition dirs.
 _OURS = re.compile(r"[._].*|part-.*|[^=/]+=[^/]*")
 
 
 def check_input(spark: SparkSession | None, path: str) -> None:
-    """Fail early with :class:`InputError` if ``path`` (or glob) is missing or unreadable."""
+    """Fail early with :class:`InputError` if ``path`` (literal, not a glob) is missing or
+    cannot be read."""
     hint = (
         "check the path; on a cluster a local path must exist on every node "
         "(use hdfs://, s3a:// or a shared mount)"
     )
-    if no_jvm(spark):  # pyarrow.fs: the path is literal
-        try:
-            found = exists(spark, path)
-        except FS_ERRORS as err:
-            raise InputError(f"cannot read input {path!r}: {why(err)}; {hint}") from err
-        if not found:
-            raise InputError(f"input {path!r} does not exist; {hint}")
-        return
-    try:
-        fs, jpath = hadoop_path(spark, path)
-        if _GLOB.search(path):
-            if not fs.globStatus(jpath):
-                raise InputError(f"input {path!r} matches no files; {hint}")
-            return
-        if not fs.exists(jpath):
-            raise InputError(f"input {path!r} does not exist; {hint}")
-        if fs.getFileStatus(jpath).isDirectory():
-            fs.listStatus(jpath)
-        else:
-            fs.open(jpath).close()
-    except Py4JJavaError as err:
-        raise InputError(f"cannot read input {path!r}: {java_message(err)}; {hint}") from err
+    try:  # the path is literal (pyarrow.fs has no globs)
+        found = exists(spark, path)
+    except FS_ERRORS as err:
+        raise InputError(f"cannot read input {path!r}: {why(err)}; {hint}") from err
+    if not found:
+        raise InputError(f"input {path!r} does not exist; {hint}")
 
 
 def read_committed(spark: SparkSession, path: str, *, made_by: str) -> DataFrame:
@@ -130,7 +110,7 @@ def read_committed(spark: SparkSession, path: str, *, made_by: str) -> DataFrame
     (part files deleted or added after the commit). The path is literal, not a glob.
     ``made_by`` names the command that writes such tables, for the fix in the message.
     """
-    check_input(spark, path if no_jvm(spark) else literal(path))
+    check_input(spark, path)
     if not is_complete(spark, path):
         raise InputError(
             f"{path!r} has no {SUCCESS_NAME}: it is not a committed output (a run still "

@@ -1,7 +1,7 @@
 """Walking an input folder: every entry below it, local (following links like ``find -L``)
 or on HDFS and object stores (pyarrow.fs), with the folders that could not be listed.
 
-Used by :mod:`pool3.featurize.listing`, which decides what each entry is.
+Used by :mod:`pool3.extraction.listing`, which decides what each entry is.
 """
 
 from __future__ import annotations

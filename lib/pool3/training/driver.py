@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from pool3.config import TrainParams
+from pool3.config import TrainConfig, TrainParams
 from pool3.errors import DataError
 from pool3.training.c_search import numeric_C, search_C
 from pool3.training.data import collect_split, driver_mb
@@ -155,3 +155,19 @@ def train_and_evaluate(
         ),
         rows=parts,
     )
+
+
+def pick_solver(data: TrainingTable, params: TrainConfig, *, features_path: str) -> Choice:
+    """The solver for this table (:func:`pool3.training.driver.solver_for`), logged.
+
+    Raises DataError for ``C = "auto"`` on a table that only the cluster can fit.
+    """
+    choice = solver_for(data, params, max_collect_mb=params.max_collect_mb)
+    if params.C == "auto" and not choice.on_driver:
+        raise DataError(
+            f"train.C = 'auto' cross-validates on the driver, but {features_path}: "
+            f"{choice.why}: raise train.max_collect_mb (and the driver's memory), or set a "
+            "number for train.C"
+        )
+    log.info("solver: %s because %s", choice.name, choice.why)
+    return choice

@@ -32,7 +32,7 @@ from pyspark.sql import functions as F
 
 from pool3.config import TrainParams
 from pool3.errors import DataError, spark_failure
-from pool3.featurize.shipping import task_slots
+from pool3.extraction.shipping import task_slots
 from pool3.training.c_search import numeric_C
 from pool3.training.classifier import LinearModel
 from pool3.training.quality import MAX_SUSPECTS, suspected_label_errors

@@ -22,8 +22,8 @@ import numpy as np
 from pyspark.sql import DataFrame, SparkSession
 
 from pool3.config import Config
-from pool3.featurize.listing import Listing, input_images
-from pool3.featurize.shipping import ShippedModel, place_model, ship_model
+from pool3.extraction.listing import Listing, input_images
+from pool3.extraction.shipping import ShippedModel, place_model, ship_model
 from pool3.images.decode import ImageDecodeError, decode
 from pool3.model import ModelBundle
 from pool3.model.featurizer import resize_299
@@ -127,7 +127,7 @@ def ship_for_input(
 
     For int8 the input is listed first and the model calibrated on it; the listing is then
     returned too. Otherwise the listing is None: the caller lists while the workers warm up.
-    ``exclude`` is the run's output (see :func:`pool3.featurize.listing.list_input`).
+    ``exclude`` is the run's output (see :func:`pool3.extraction.listing.list_input`).
     """
     placement = place_model(spark, config)
     listed = None

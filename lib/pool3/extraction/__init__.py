@@ -1,4 +1,7 @@
-"""Featurize: image files to one feature row per file, on the executors.
+"""Extraction (the featurize step): image files to one feature row per file, on the executors.
+
+(Named ``extraction``, not ``featurize``, so that ``pool3.featurize`` is the public function of
+:mod:`pool3.api` and never this package.)
 
 Owns listing the input (:mod:`.listing`), the worker kernel that decodes, resizes and runs
 the model a batch at a time (:mod:`.kernel`), the Spark step around it (:mod:`.step`:
@@ -8,5 +11,6 @@ calibration on a sample of the input (:mod:`.calibration`), and reuse of a commi
 in incremental mode (:mod:`.incremental`).
 
 May import: :mod:`pool3.config`, :mod:`pool3.storage`, :mod:`pool3.images`,
-:mod:`pool3.model`. Never imports training, scoring, report or commands.
+:mod:`pool3.model`, :mod:`pool3.session`. Never imports training, scoring, report, api or
+commands.
 """

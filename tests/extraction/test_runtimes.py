@@ -124,8 +124,8 @@ def test_train_refuses_a_table_that_mixes_precisions(spark, tmp_path):
 
 
 def test_calibration_reads_files_named_with_glob_characters(tmp_path):
-    from pool3.featurize.calibration import decoded_sample, sample_paths
-    from pool3.featurize.listing import list_input
+    from pool3.extraction.calibration import decoded_sample, sample_paths
+    from pool3.extraction.listing import list_input
 
     src = next(iter(sorted(SAMPLE.glob("*.png"))))
     odd = tmp_path / "a [1] {x} b*.png"

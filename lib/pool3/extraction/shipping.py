@@ -2,13 +2,20 @@
 
 :func:`place_model` resolves the runtime and precision from a tiny probe job
 (:func:`probe_executors`, see :mod:`pool3.model.runtime`); :func:`ship_model` converts the
-model to OpenVINO IR where that runtime was chosen (cached on the driver) and broadcasts it.
+model to OpenVINO IR where that runtime was chosen (cached on the driver) and ships it as a
+session artifact (``SparkSession.addArtifacts(file=True)``): one code path for Spark Classic
+(where it is ``SparkContext.addFile``) and Spark Connect (the client uploads it once; there is
+no broadcast there). The file is named by its content's hash, so a session that ships the same
+model twice sends it once, and two models never collide. Each Python worker reads it once
+(``SparkFiles.get``) into its featurizer cache. Measured on the sample (bench/RESULTS.md): the
+87 MB IR reaches a Connect server in ~1 s; bytes in the UDF's closure would be re-sent with every
+job and break at gRPC's 128 MiB message limit.
 
 A Python worker's first featurize task pays for its start, the model build from the
-broadcast and the first inference: ~1 s with OpenVINO, ~5-10 s with TensorFlow (its import
+shipped file and the first inference: ~1 s with OpenVINO, ~5-10 s with TensorFlow (its import
 and graph tracing) on 2 cores, all before its first row. :class:`WarmUp` runs that as a
 tiny job of one task per task slot, in a background thread, as soon as the model is
-broadcast; the driver meanwhile checks the input and lists the files (no task needed for
+shipped; the driver meanwhile checks the input and lists the files (no task needed for
 that part). The featurize job then starts on warm workers: PySpark reuses idle Python
 workers (``spark.python.worker.reuse``, set by :func:`pool3.session.session_conf`) and the
 featurizer is cached per worker process (:func:`pool3.model.cached_featurizer`), under the
@@ -21,8 +28,10 @@ itself and reports any error properly; a warm-up never changes results.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
+import pickle
 import threading
 import time
 import uuid
@@ -36,7 +45,9 @@ from pyspark.sql import SparkSession
 
 from pool3.config import Config
 from pool3.model import ModelBundle, cached_featurizer
+from pool3.model.cache import atomic_write, pool3_home
 from pool3.model.runtime import HostReport, Placement, resolve
+from pool3.session import default_parallelism, ship_code
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +57,18 @@ WAIT_LIMIT_S = 300.0
 
 @dataclass(frozen=True)
 class ShippedModel:
-    """A model bundle broadcast to the workers, with the settings its featurizer is built with.
+    """A model bundle shipped to the workers, with the settings its featurizer is built with.
 
     ``fingerprint, precision, threads`` is the key of the per-worker featurizer cache, so a
     warm-up and the featurize step that share a ``ShippedModel`` share the built model. It
-    holds no model bytes itself (only the broadcast's handle): closures that capture it stay
-    small. ``placement`` is the run's resolved runtime and precision (:func:`place_model`);
-    ``row_precision`` is what the rows record (``int8-<calibration id>`` for int8).
+    holds no model bytes itself (only the shipped file's name, ``artifact``): closures that
+    capture it stay small. ``placement`` is the run's resolved runtime and precision
+    (:func:`place_model`); ``row_precision`` is what the rows record
+    (``int8-<calibration id>`` for int8).
     """
 
     fingerprint: str
-    broadcast: Any
+    artifact: str
     threads: int
     placement: Placement
     row_precision: str
@@ -84,13 +96,48 @@ class ShippedModel:
             from pool3.model.featurizer import import_tensorflow_in_worker
 
             import_tensorflow_in_worker()
-        broadcast = self.broadcast
+        artifact = self.artifact
         return cached_featurizer(
-            lambda: broadcast.value,
+            lambda: read_artifact(artifact),
             fingerprint=self.cache_key[0],
             threads=self.threads,
             precision=self.precision,
         )
+
+
+def read_artifact(name: str) -> ModelBundle:
+    """The bundle shipped as ``name`` by :func:`ship_artifact`; call in a Python worker."""
+    from pyspark import SparkFiles
+
+    with open(SparkFiles.get(name), "rb") as handle:
+        bundle = pickle.load(handle)  # noqa: S301 - this run's own file, by content hash
+    if not isinstance(bundle, ModelBundle):
+        raise TypeError(f"the shipped model file {name} holds a {type(bundle).__name__}")
+    return bundle
+
+
+def ship_artifact(spark: SparkSession, bundle: ModelBundle, *, home: str | None = None) -> str:
+    """Ship ``bundle`` to the session's workers as a file; returns its name.
+
+    The file, ``<home>/shipped/pool3-model-<sha256[:20]>.pkl``, is written once per content
+    (the model cache) and added with ``addArtifacts(file=True)``, which skips a file the
+    session already has with the same content.
+    """
+    data = pickle.dumps(bundle, protocol=pickle.HIGHEST_PROTOCOL)
+    name = f"pool3-model-{hashlib.sha256(data).hexdigest()[:20]}.pkl"
+    path = pool3_home(home) / "shipped" / name
+    if not path.is_file() or path.stat().st_size != len(data):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, data)
+    started = time.perf_counter()
+    spark.addArtifacts(str(path), file=True)
+    log.info(
+        "model shipped as %s (%.1f MB) in %.1f s",
+        name,
+        len(data) / 1e6,
+        time.perf_counter() - started,
+    )
+    return name
 
 
 def _probe(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -117,6 +164,7 @@ def probe_executors(spark: SparkSession) -> list[HostReport]:
     """
     import json
 
+    ship_code(spark)  # Spark Connect: pool3 itself, for a server that lacks it
     slots = task_slots(spark)
     rows = spark.range(0, slots, numPartitions=slots).mapInPandas(_probe, "report string").collect()
     reports = []
@@ -150,12 +198,13 @@ def ship_model(
     config: Config,
     placement: Placement | None = None,
 ) -> ShippedModel:
-    """Broadcast ``bundle`` for ``placement`` (resolved here if not given).
+    """Ship ``bundle`` for ``placement`` (resolved here if not given), see :func:`ship_artifact`.
 
     For OpenVINO the bundle is converted to IR first (cached; an int8 bundle from
-    :func:`pool3.featurize.calibration.int8_bundle` is shipped as it is). Threads per worker
+    :func:`pool3.extraction.calibration.int8_bundle` is shipped as it is). Threads per worker
     are ``model.threads`` or ``spark.task.cpus``.
     """
+    ship_code(spark)  # Spark Connect: pool3 itself, for a server that lacks it
     if placement is None:
         placement = place_model(spark, config)
     if placement.runtime == "openvino":
@@ -173,7 +222,7 @@ def ship_model(
     task_cpus = int(spark.conf.get("spark.task.cpus", "1") or 1)
     return ShippedModel(
         fingerprint=bundle.fingerprint,
-        broadcast=spark.sparkContext.broadcast(bundle),
+        artifact=ship_artifact(spark, bundle, home=config.model.home or None),
         threads=config.model.threads or task_cpus,
         placement=placement,
         row_precision=row_precision,
@@ -183,18 +232,11 @@ def ship_model(
 def task_slots(spark: SparkSession) -> int:
     """Tasks that can run at once now: default parallelism / ``spark.task.cpus`` (>= 1).
 
-    The parallelism is ``spark.default.parallelism`` where set, else the cluster's
-    (Spark Classic), else this machine's cores (Spark Connect has no SparkContext).
+    The parallelism is :func:`pool3.session.default_parallelism` (the same over Spark
+    Connect, where there is no SparkContext).
     """
     task_cpus = max(1, int(spark.conf.get("spark.task.cpus", "1") or 1))
-    configured = spark.conf.get("spark.default.parallelism", None)
-    if configured:
-        return max(1, int(configured) // task_cpus)
-    try:
-        cores = spark.sparkContext.defaultParallelism
-    except Exception:  # Spark Connect: no SparkContext
-        cores = os.cpu_count() or 1
-    return max(1, cores // task_cpus)
+    return max(1, default_parallelism(spark) // task_cpus)
 
 
 def _warm_partition(model: ShippedModel) -> Any:
@@ -225,7 +267,7 @@ class WarmUp:
         self._spark = spark
         self._model = model
         self._enabled = enabled
-        self._group = f"pool3-warmup-{uuid.uuid4().hex[:12]}"
+        self._tag = f"pool3-warmup-{uuid.uuid4().hex[:12]}"
         self._thread: threading.Thread | None = None
         self._started = 0.0
         self.seconds: float | None = None  # driver-side wall time of the warm-up job
@@ -241,10 +283,9 @@ class WarmUp:
         return self
 
     def _run(self) -> None:
-        sc = self._spark.sparkContext
         slots = task_slots(self._spark)
         try:
-            sc.setJobGroup(self._group, "pool3: warm up Python workers", interruptOnCancel=True)
+            self._spark.addTag(self._tag)  # this thread's operations only
             rows = (
                 self._spark.range(0, slots, numPartitions=slots)
                 .mapInPandas(_warm_partition(self._model), "pid long, seconds double")
@@ -254,6 +295,7 @@ class WarmUp:
         except Exception as err:  # best effort: the featurize job redoes it and reports
             self.error = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
         finally:
+            self._spark.removeTag(self._tag)
             self.seconds = round(time.perf_counter() - self._started, 3)
 
     def wait(self, timeout: float = WAIT_LIMIT_S) -> None:
@@ -277,7 +319,7 @@ class WarmUp:
 
     def cancel(self) -> None:
         if self._thread is not None:
-            self._spark.sparkContext.cancelJobGroup(self._group)
+            self._spark.interruptTag(self._tag)
             self._thread.join(30)
 
     def __enter__(self) -> WarmUp:

@@ -7,7 +7,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pool3.featurize.kernel import WorkerOptions, hash_frame
+from pool3.extraction.kernel import WorkerOptions, hash_frame
 from pool3.images.labels import labels_for_paths
 from pool3.storage.files import Root
 from pool3.storage.fs import literal

@@ -9,7 +9,7 @@ import pandas as pd
 from PIL import Image
 
 from paths import GOLDEN
-from pool3.featurize.kernel import (
+from pool3.extraction.kernel import (
     ACTIVATION_MB_PER_IMAGE,
     MAX_AUTO_BATCH,
     WORKER_BASE_MB,

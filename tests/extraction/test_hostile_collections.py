@@ -22,7 +22,7 @@ from paths import SAMPLE
 from pool3.commands.featurize import run_featurize
 from pool3.config import load_config
 from pool3.errors import ConfigError, InputError
-from pool3.featurize.listing import list_input
+from pool3.extraction.listing import list_input
 from pool3.storage import files
 
 EXTENSIONS = ("jpg", "jpeg", "png", "gif", "bmp", "webp", "tif", "tiff")
@@ -61,7 +61,7 @@ class AfterListing(logging.Handler):
 
 @pytest.fixture()
 def after_listing():
-    logger = logging.getLogger("pool3.featurize.listing")
+    logger = logging.getLogger("pool3.extraction.listing")
     handlers: list[AfterListing] = []
     old_level = logger.level
     logger.setLevel(logging.INFO)

@@ -1,7 +1,7 @@
 """What runs inside a Spark Python worker: bytes in, one feature row per file out.
 
 Plain pandas/numpy over an iterator of frames, so it is testable without Spark; the Spark
-layer (:mod:`pool3.featurize.step`) only moves bytes in and arrays out. Memory is bounded by the
+layer (:mod:`pool3.extraction.step`) only moves bytes in and arrays out. Memory is bounded by the
 model batch, not by the Arrow batch: images are decoded, resized and run ``batch_size`` at a
 time. Each file's bytes are read here, a model batch at a time, through
 :mod:`pool3.storage.files` (frames carry ``path, length``; a frame with a ``content`` column
@@ -75,7 +75,7 @@ class WorkerOptions:
 
 @dataclass
 class BatchStats:
-    """Per-batch telemetry, added to Spark accumulators by the caller."""
+    """Per-frame timings and counts, for the caller (:class:`pool3.extraction.step.Telemetry`)."""
 
     images: int = 0
     errors: int = 0
@@ -190,8 +190,9 @@ def featurize_batches(
         opts = replace(opts, batch_size=batch)
     for frame in frames:
         stats = BatchStats()
-        yield featurize_frame(frame, featurizer, opts, stats)
-        if opts.after_batch is not None:
-            opts.after_batch()
+        rows = featurize_frame(frame, featurizer, opts, stats)
         if on_stats is not None:
             on_stats(stats)
+        yield rows
+        if opts.after_batch is not None:
+            opts.after_batch()

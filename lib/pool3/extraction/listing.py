@@ -48,10 +48,11 @@ from pyspark.sql import DataFrame, SparkSession
 
 from pool3.config import Config
 from pool3.errors import InputError
+from pool3.session import default_parallelism
 from pool3.storage import files as storage_files
 from pool3.storage.commit import MANIFEST_NAME, SUCCESS_NAME
 from pool3.storage.files import UNREADABLE, Root
-from pool3.storage.fs import default_fs, qualify
+from pool3.storage.fs import on_default_fs
 from pool3.storage.lock import is_run_entry
 from pool3.storage.walk import printable, walk_local, walk_remote
 
@@ -197,17 +198,6 @@ def _below(root: Root, output: str) -> tuple[str, ...] | None:
     return tuple(other.fs_path[len(prefix) :].rstrip("/").split("/"))
 
 
-def default_parallelism(spark: SparkSession) -> int:
-    """Task slots to spread the files over (``spark.default.parallelism`` where set)."""
-    conf = spark.conf.get("spark.default.parallelism", None)
-    if conf:
-        return max(1, int(conf))
-    try:
-        return max(1, spark.sparkContext.defaultParallelism)
-    except Exception:  # Spark Connect: no SparkContext
-        return 2
-
-
 def files_frame(spark: SparkSession, listing: Listing, *, partitions: int = 0) -> DataFrame:
     """The image files as a Spark frame (``path, length``), spread over tasks.
 
@@ -230,17 +220,6 @@ def task_count(spark: SparkSession, listing: Listing, partitions: int = 0) -> in
     :data:`FILES_PER_TASK` files and at least one per slot."""
     n = partitions or max(default_parallelism(spark), math.ceil(listing.total / FILES_PER_TASK))
     return max(1, min(n, listing.total))
-
-
-def on_default_fs(spark: SparkSession, path: str) -> str:
-    """``path`` as Spark would read it: a path without scheme is on ``fs.defaultFS``
-    (HDFS on most clusters, the local disk in ``local[*]``), as it is for the outputs."""
-    if storage_files.is_uri(path):
-        return path
-    default = default_fs(spark)
-    if not default or default.lower().startswith("file:"):
-        return path
-    return default.rstrip("/") + path if path.startswith("/") else qualify(spark, path)
 
 
 def input_images(

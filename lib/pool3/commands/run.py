@@ -1,0 +1,61 @@
+"""One Spark command run: the session (Spark Classic or Spark Connect), the command, the stop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pool3.config import Config
+
+
+def run_command(
+    command: str,
+    config: Config,
+    *,
+    paths: dict[str, Any],
+    worker_hook: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Run ``featurize``, ``train`` or ``classify`` in a new session; returns its summary.
+
+    ``paths`` holds the command's arguments (``input``, ``output``, ``features``, ``model``,
+    ``run_id``). The session is Spark Connect when ``spark.remote`` / ``SPARK_REMOTE`` name a
+    server (:func:`pool3.session.build_session`), and is stopped however the run ends.
+    """
+    from pool3.session import build_session
+
+    spark = build_session(config, app_name=f"pool3-{command}")
+    try:
+        if command == "featurize":
+            from pool3.commands.featurize import run_featurize
+
+            return run_featurize(
+                spark,
+                config,
+                input_path=paths["input"],
+                output_path=paths["output"],
+                run_id=paths.get("run_id"),
+                worker_hook=worker_hook,
+            )
+        if command == "train":
+            from pool3.commands.train import run_train
+
+            return run_train(
+                spark,
+                config,
+                features_path=paths["features"],
+                model_dir=paths["output"],
+                run_id=paths.get("run_id"),
+            )
+        from pool3.commands.classify import run_classify
+
+        return run_classify(
+            spark,
+            config,
+            input_path=paths["input"],
+            model_dir=paths["model"],
+            output_path=paths["output"],
+            run_id=paths.get("run_id"),
+            worker_hook=worker_hook,
+        )
+    finally:
+        spark.stop()
