@@ -27,6 +27,13 @@ def example_code(readme: Path) -> str:
     return match.group(1)
 
 
+def _jvm_started() -> bool:
+    """Whether this process launched a JVM (a py4j gateway), as Spark Classic does."""
+    from pyspark import SparkContext
+
+    return SparkContext._gateway is not None
+
+
 def main(out: str, kind: str, url: str) -> None:
     # a notebook's kernel: its own Python for the workers (Spark runs python3 from PATH)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -55,6 +62,7 @@ def main(out: str, kind: str, url: str) -> None:
     preds = predictions.select("path", "predicted", "error").orderBy("path").collect()
     result = {
         "connect": type(spark).__module__.startswith("pyspark.sql.connect"),
+        "jvm": _jvm_started(),
         "images": scope["images"].count(),
         "feature_rows": len(rows),
         "feature_columns": features.columns,

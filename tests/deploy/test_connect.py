@@ -62,20 +62,29 @@ def runs(connect_server, tmp_path_factory):
         "connect": (no_java_env(connect_server.url), []),
     }
     common = ["--max-error-rate", "0.5", "--precision", "float32"]
+    gate = ["--set", "featurize.max_error_rate=0.5", "--precision", "float32"]
+
+    def to(path: str) -> list[str]:
+        return ["--output", path]
+
     for kind, (env, spark) in kinds.items():
         where = base / kind
+        features, model, preds = (str(where / n) for n in ("features", "model", "preds"))
         results = {
             "featurize": run(
-                ["featurize", "--input", str(images), "--output", str(where / "features"),
-                 *common, *spark], REPO, env=env),  # fmt: skip
+                ["featurize", "--input", str(images), "--output", features, *common, *spark],
+                REPO,
+                env=env,
+            ),
+            "train": run(
+                ["train", "--features", features, "--output", model, *spark], REPO, env=env
+            ),
+            "classify": run(
+                ["classify", "--input", str(images), "--model", model, *to(preds), *gate, *spark],
+                REPO,
+                env=env,
+            ),
         }
-        results["train"] = run(
-            ["train", "--features", str(where / "features"), "--output", str(where / "model"),
-             *spark], REPO, env=env)  # fmt: skip
-        results["classify"] = run(
-            ["classify", "--input", str(images), "--model", str(where / "model"),
-             "--output", str(where / "preds"), "--set", "featurize.max_error_rate=0.5", "--precision",
-             "float32", *spark], REPO, env=env)  # fmt: skip
         out[kind] = {"dir": where, **results}
     out["images"] = images
     return out

@@ -72,7 +72,7 @@ def _read_path(uri: str, max_bytes: int) -> tuple[bytes | None, int, str | None]
         return None, 0, f"{UNREADABLE}: not a file ({info.type.name.lower()})"
     if info.size > max_bytes:
         return None, int(info.size), None
-    data, error = read_file(root, uri, int(info.size), max_bytes=max_bytes)
+    data, error = read_file(root, root.uri, int(info.size), max_bytes=max_bytes)
     return data, int(info.size), error
 
 
