@@ -17,8 +17,9 @@ from paths import REPO
 LIB = REPO / "lib"
 #: lowest first; a unit may import only units of a lower layer (and itself)
 LAYERS: list[set[str]] = [
-    {"errors"},
+    {"errors", "version"},
     {"log", "config"},
+    {"connect"},
     {"storage", "images", "session"},
     {"model"},
     {"extraction"},

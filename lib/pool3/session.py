@@ -27,6 +27,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from pool3.config import Config
+from pool3.connect import apply_remote_conf, remote_url, ship_code
 from pool3.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -180,107 +181,6 @@ def check_java(*, env: Mapping[str, str] | None = None) -> None:
         raise ConfigError(f"cannot read the Java version of {java} from {output!r}; {_JAVA_HINT}")
     if version < MIN_JAVA:
         raise ConfigError(f"{java} is Java {version}; {_JAVA_HINT}")
-
-
-def remote_url(config: Config, environ: Mapping[str, str] | None = None) -> str:
-    """The Spark Connect URL a run uses, ``""`` for Spark Classic.
-
-    ``spark.remote`` (``--remote``) wins, then ``SPARK_REMOTE`` (as pyspark reads it), then a
-    ``spark.master`` of the form ``sc://...``.
-    """
-    environ = os.environ if environ is None else environ
-    for url in (config.spark.remote, environ.get("SPARK_REMOTE", ""), config.spark.master):
-        if url.startswith("sc://"):
-            return url
-    return ""
-
-
-def is_connect(spark: SparkSession) -> bool:
-    """Whether ``spark`` is a Spark Connect session (no SparkContext, no JVM in this process)."""
-    return type(spark).__module__.startswith("pyspark.sql.connect")
-
-
-_PARALLELISM: dict[int, int] = {}
-
-
-def default_parallelism(spark: SparkSession) -> int:
-    """Tasks the session runs at once by default: ``spark.default.parallelism`` where set,
-    else read once per session from Spark itself, the same on Spark Classic and Connect.
-
-    A ``range`` without a partition count is split into exactly the default parallelism; the
-    highest ``spark_partition_id`` of one is read with a tiny job (no Python worker).
-    """
-    from pyspark.sql import functions as F
-
-    configured = spark.conf.get("spark.default.parallelism", None)
-    if configured:
-        return max(1, int(configured))
-    key = id(spark)
-    if key not in _PARALLELISM:
-        parts = spark.range(0, 1 << 16).select(F.spark_partition_id().alias("part"))
-        row = parts.agg(F.max("part").alias("last")).first()
-        _PARALLELISM[key] = 1 + int(row["last"]) if row is not None else 1
-    return _PARALLELISM[key]
-
-
-_CODE_SHIPPED: set[str] = set()
-
-
-def ship_code(spark: SparkSession) -> str | None:
-    """Send pool3's own code to a Spark Connect server's Python workers, once per session:
-    a deterministic zip of the installed package (``addArtifacts(pyfile=True)``; it comes
-    first on the workers' ``sys.path``, so they run the client's version). The server's
-    Python still needs pool3's dependencies (numpy, pandas, pyarrow, Pillow, OpenVINO...).
-
-    Returns the zip's name, or None on Spark Classic, where the driver's environment (or
-    ``spark-submit.sh``'s ``--py-files``) provides the code.
-    """
-    if not is_connect(spark):
-        return None
-    import hashlib
-    import tempfile
-
-    import pool3
-    from pool3_tools.packaging import zip_bytes
-
-    data = zip_bytes(Path(pool3.__file__).resolve().parent)
-    name = f"pool3-{pool3.__version__}-{hashlib.sha256(data).hexdigest()[:16]}.zip"
-    key = f"{getattr(spark, 'session_id', id(spark))}/{name}"
-    if key not in _CODE_SHIPPED:
-        path = Path(tempfile.gettempdir()) / "pool3-code" / name
-        if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            aside = path.with_suffix(f".{os.getpid()}.tmp")
-            aside.write_bytes(data)
-            aside.replace(path)
-        spark.addArtifacts(str(path), pyfile=True)
-        _CODE_SHIPPED.add(key)
-        logger.info("pool3's code shipped to the Spark Connect server as %s", name)
-    return name
-
-
-#: Settings a Spark Connect server fixes when it starts; a client cannot change them.
-SERVER_ONLY = ("spark.master", "spark.app.name", "spark.driver.extraJavaOptions")
-
-
-def apply_remote_conf(spark: SparkSession, conf: Mapping[str, str]) -> list[str]:
-    """Set what a Connect client may set (runtime SQL settings) on ``spark``.
-
-    Returns the static settings whose server value differs from ``conf``, each as
-    ``"key=wanted (server: value)"``: they must be given to the server at its start
-    (``start-connect-server.sh --conf key=value``, or the cluster's Spark config).
-    """
-    differ = []
-    for key, value in conf.items():
-        if key in SERVER_ONLY:
-            continue
-        if spark.conf.isModifiable(key):
-            spark.conf.set(key, value)
-            continue
-        current = spark.conf.get(key, None)
-        if current != value:
-            differ.append(f"{key}={value} (server: {current if current is not None else 'unset'})")
-    return differ
 
 
 def _connect(config: Config, url: str, app_name: str | None) -> SparkSession:

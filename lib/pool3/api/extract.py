@@ -20,8 +20,9 @@ from pyspark.sql.types import BinaryType, StructField, StructType
 
 from pool3.config import Config, load_config
 from pool3.errors import ConfigError, InputError
-from pool3.extraction.kernel import MB, WorkerOptions, featurize_batches
+from pool3.extraction.kernel import MB, featurize_batches
 from pool3.extraction.shipping import ShippedModel, ship_model
+from pool3.extraction.step import worker_options
 from pool3.model import load_bundle
 from pool3.storage.files import MISSING, UNREADABLE, read_file, resolve
 from pool3.storage.schemas import FEATURES_SCHEMA
@@ -140,17 +141,7 @@ def featurize_rows(
     adds = tuple(output_col if c == "features" else c for c in FEATURE_FIELDS)
     check_columns(df, path_col, adds)
     max_bytes = config.featurize.max_file_mb * MB
-    opts = WorkerOptions(
-        fingerprint=shipped.fingerprint,
-        runtime=shipped.runtime,
-        precision=shipped.row_precision,
-        batch_size=config.model.batch_size,
-        worker_memory_mb=config.featurize.worker_memory_mb,
-        max_pixels=config.featurize.max_pixels,
-        max_file_bytes=max_bytes,
-        apply_exif_orientation=config.featurize.apply_exif_orientation,
-        label_mode="none",
-    )
+    opts = worker_options(shipped, config, label_mode="none")
     fields = [
         StructField(added, FEATURES_SCHEMA[c].dataType, True)
         for c, added in zip(FEATURE_FIELDS, adds, strict=True)

@@ -22,18 +22,18 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from pool3.api.extract import api_config, featurize
 from pool3.config import Config
+from pool3.connect import ship_code
 from pool3.errors import InputError
 from pool3.images.labels import labels_for_paths, parse_label_mode
 from pool3.report.write import metrics_doc, write_report
-from pool3.session import ship_code
 from pool3.storage.schemas import PREDICTIONS_SCHEMA
 from pool3.training.classifier import LinearModel, save_model
 from pool3.training.classifier import load_model as load_classifier
-from pool3.training.driver import pick_solver, train_and_evaluate
+from pool3.training.driver import pick_solver
 from pool3.training.duplicates import Duplicates, find_duplicates
 from pool3.training.result import TrainResult
 from pool3.training.rules import prepare
-from pool3.training.spark_solver import train_and_evaluate_spark
+from pool3.training.spark_solver import fit_and_evaluate
 
 log = logging.getLogger(__name__)
 
@@ -216,16 +216,7 @@ def train(
         table = table.drop("label").withColumnRenamed(label_col, "label")
     data = prepare(table, params)
     choice = pick_solver(data, params, features_path="the DataFrame")
-    if choice.on_driver:
-        result = train_and_evaluate(data, params, choice=choice)
-    else:
-        result = train_and_evaluate_spark(
-            data,
-            params,
-            choice=choice,
-            parallelism=params.spark_parallelism,
-            max_collect_mb=params.max_collect_mb,
-        )
+    result = fit_and_evaluate(data, params, choice)
     found = None
     if duplicates:
         found = find_duplicates(

@@ -26,11 +26,11 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from pool3.config import Config
+from pool3.connect import interrupt, is_connect
 from pool3.errors import ThresholdError
 from pool3.extraction.listing import Listing
 from pool3.extraction.shipping import ShippedModel
 from pool3.extraction.step import Telemetry
-from pool3.session import is_connect
 from pool3.storage.fs import literal
 from pool3.storage.lock import HELD
 from pool3.storage.outputs import (
@@ -87,16 +87,16 @@ def abort_all() -> None:
 
 
 def _cancel_jobs(spark: SparkSession, wait_s: float = 20.0) -> None:
-    """Interrupt this session's Spark operations (``interruptAll``: Spark Classic and Connect
-    alike, the warm-up's tagged jobs included) and wait (up to ``wait_s``) until they end.
+    """Interrupt this session's Spark jobs (the warm-up's included) and wait (up to
+    ``wait_s``) until they end.
 
-    Spark Classic's status tracker says when no job is active any more; a Spark Connect server
-    has interrupted the operations when the call returns, and its tasks stop within a moment
-    (a short grace period).
+    Spark Classic's status tracker says when no job is active any more; a Spark Connect
+    server has interrupted the operations (``interruptAll``) when the call returns, and its
+    tasks stop within a moment (a short grace period).
     """
     try:
-        interrupted = spark.interruptAll()
-        log.info("interrupted %d Spark operation(s)", len(interrupted))
+        interrupted = interrupt(spark)
+        log.info("interrupted the run's Spark operations (%s)", max(interrupted, 0) or "all")
         if is_connect(spark):
             time.sleep(min(wait_s, CONNECT_GRACE_S))
             return

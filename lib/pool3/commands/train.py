@@ -15,11 +15,11 @@ from pool3.report.write import report_files, summary_line
 from pool3.storage.manifest import build_run_manifest
 from pool3.storage.outputs import commit_output, read_committed
 from pool3.training.classifier import model_files
-from pool3.training.driver import pick_solver, train_and_evaluate
+from pool3.training.driver import pick_solver
 from pool3.training.duplicates import Duplicates, find_duplicates
 from pool3.training.quality import accuracy_without
 from pool3.training.rules import prepare
-from pool3.training.spark_solver import train_and_evaluate_spark
+from pool3.training.spark_solver import fit_and_evaluate
 
 log = logging.getLogger(__name__)
 
@@ -47,16 +47,7 @@ def run_train(
             )
         data = prepare(read_committed(spark, features_path, made_by="pool3 featurize"), params)
         choice = pick_solver(data, params, features_path=features_path)
-        if choice.on_driver:
-            result = train_and_evaluate(data, params, choice=choice)
-        else:
-            result = train_and_evaluate_spark(
-                data,
-                params,
-                choice=choice,
-                parallelism=params.spark_parallelism,
-                max_collect_mb=params.max_collect_mb,
-            )
+        result = fit_and_evaluate(data, params, choice)
         metrics = result.metrics
         if metrics["accuracy"] < config.train.min_accuracy:
             raise ThresholdError(

@@ -47,8 +47,8 @@ import pyarrow.fs as pafs
 from pyspark.sql import DataFrame, SparkSession
 
 from pool3.config import Config
+from pool3.connect import default_parallelism
 from pool3.errors import InputError
-from pool3.session import default_parallelism
 from pool3.storage import files as storage_files
 from pool3.storage.commit import MANIFEST_NAME, SUCCESS_NAME
 from pool3.storage.files import UNREADABLE, Root

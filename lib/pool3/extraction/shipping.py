@@ -44,10 +44,10 @@ import pandas as pd
 from pyspark.sql import SparkSession
 
 from pool3.config import Config
+from pool3.connect import interrupt, ship_code, tagged, task_slots
 from pool3.model import ModelBundle, cached_featurizer
 from pool3.model.cache import atomic_write, pool3_home
 from pool3.model.runtime import HostReport, Placement, resolve
-from pool3.session import default_parallelism, ship_code
 
 log = logging.getLogger(__name__)
 
@@ -229,16 +229,6 @@ def ship_model(
     )
 
 
-def task_slots(spark: SparkSession) -> int:
-    """Tasks that can run at once now: default parallelism / ``spark.task.cpus`` (>= 1).
-
-    The parallelism is :func:`pool3.session.default_parallelism` (the same over Spark
-    Connect, where there is no SparkContext).
-    """
-    task_cpus = max(1, int(spark.conf.get("spark.task.cpus", "1") or 1))
-    return max(1, default_parallelism(spark) // task_cpus)
-
-
 def _warm_partition(model: ShippedModel) -> Any:
     def warm(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         import numpy as np
@@ -285,17 +275,16 @@ class WarmUp:
     def _run(self) -> None:
         slots = task_slots(self._spark)
         try:
-            self._spark.addTag(self._tag)  # this thread's operations only
-            rows = (
-                self._spark.range(0, slots, numPartitions=slots)
-                .mapInPandas(_warm_partition(self._model), "pid long, seconds double")
-                .collect()
-            )
+            with tagged(self._spark, self._tag, "pool3: warm up Python workers"):
+                rows = (
+                    self._spark.range(0, slots, numPartitions=slots)
+                    .mapInPandas(_warm_partition(self._model), "pid long, seconds double")
+                    .collect()
+                )
             self.workers = [{"pid": r["pid"], "seconds": round(r["seconds"], 3)} for r in rows]
         except Exception as err:  # best effort: the featurize job redoes it and reports
             self.error = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
         finally:
-            self._spark.removeTag(self._tag)
             self.seconds = round(time.perf_counter() - self._started, 3)
 
     def wait(self, timeout: float = WAIT_LIMIT_S) -> None:
@@ -319,7 +308,7 @@ class WarmUp:
 
     def cancel(self) -> None:
         if self._thread is not None:
-            self._spark.interruptTag(self._tag)
+            interrupt(self._spark, self._tag)
             self._thread.join(30)
 
     def __enter__(self) -> WarmUp:

@@ -29,6 +29,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, IntegerType, StructField, StructType
 
 from pool3.config import Config
+from pool3.connect import is_connect
 from pool3.extraction.kernel import (
     MB,
     BatchStats,
@@ -39,7 +40,6 @@ from pool3.extraction.kernel import (
 from pool3.extraction.shipping import ShippedModel, ship_model
 from pool3.images.labels import parse_label_mode
 from pool3.model import ModelBundle
-from pool3.session import is_connect
 from pool3.storage.files import Root
 from pool3.storage.schemas import FEATURES_SCHEMA
 
@@ -92,6 +92,32 @@ class Telemetry:
         }
 
 
+def worker_options(
+    shipped: ShippedModel,
+    config: Config,
+    *,
+    label_mode: str,
+    root: Root | None = None,
+    manifest: dict[str, str] | None = None,
+    after: Callable[[], None] | None = None,
+) -> WorkerOptions:
+    """What the workers of a featurize step need besides the model, from the run's config."""
+    return WorkerOptions(
+        fingerprint=shipped.fingerprint,
+        runtime=shipped.runtime,
+        precision=shipped.row_precision,
+        batch_size=config.model.batch_size,
+        worker_memory_mb=config.featurize.worker_memory_mb,
+        max_pixels=config.featurize.max_pixels,
+        max_file_bytes=config.featurize.max_file_mb * MB,
+        apply_exif_orientation=config.featurize.apply_exif_orientation,
+        label_mode=label_mode,
+        root=root,
+        manifest=manifest,
+        after_batch=after,
+    )
+
+
 def featurize_files(
     spark: SparkSession,
     files: DataFrame,
@@ -119,19 +145,8 @@ def featurize_files(
     """
     label_mode, _ = parse_label_mode(config.featurize.labels)
     shipped = model if isinstance(model, ShippedModel) else ship_model(spark, model, config)
-    opts = WorkerOptions(
-        fingerprint=shipped.fingerprint,
-        runtime=shipped.runtime,
-        precision=shipped.row_precision,
-        batch_size=config.model.batch_size,
-        worker_memory_mb=config.featurize.worker_memory_mb,
-        max_pixels=config.featurize.max_pixels,
-        max_file_bytes=config.featurize.max_file_mb * MB,
-        apply_exif_orientation=config.featurize.apply_exif_orientation,
-        label_mode=label_mode,
-        root=root,
-        manifest=manifest,
-        after_batch=worker_hook,
+    opts = worker_options(
+        shipped, config, label_mode=label_mode, root=root, manifest=manifest, after=worker_hook
     )
     timed = telemetry is not None
 

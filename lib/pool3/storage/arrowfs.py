@@ -71,7 +71,11 @@ def rename(src: str, dst: str) -> None:
 
 
 def list_names(path: str) -> list[str]:
+    """Names under ``path``; on a local disk through the OS, so that a name that is not
+    UTF-8 (which pyarrow cannot decode) comes back surrogate-escaped instead of failing."""
     root, fs = _at(path)
+    if root.local:
+        return sorted(os.listdir(root.fs_path))
     return sorted(info.base_name for info in fs.get_file_info(pafs.FileSelector(root.fs_path)))
 
 

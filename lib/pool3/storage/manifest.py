@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import PurePath
 from typing import Any
 
-import pool3
 from pool3.config import Config
+from pool3.version import __version__
 
 MANIFEST_VERSION = 1
 _DISTRIBUTIONS = ("pyspark", "numpy", "pandas", "pyarrow", "scikit-learn", "pillow")
@@ -33,7 +33,7 @@ def library_versions() -> dict[str, str | None]:
     """Versions of Python, pool3 and the libraries a run depends on (None: not installed)."""
     versions: dict[str, str | None] = {
         "python": platform.python_version(),
-        "pool3": pool3.__version__,
+        "pool3": __version__,
     }
     for name in _DISTRIBUTIONS:
         try:

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 from pyspark.sql import SparkSession
 
-from pool3 import __version__
 from pool3.errors import ConfigError, ModelError, OutputError
 from pool3.storage import fs
+from pool3.version import __version__
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pool3.config import TrainParams
-from pool3.extraction.shipping import task_slots
+from pool3.connect import task_slots
 from pool3.training.c_search import numeric_C
 from pool3.training.newton import fit_newton
 from pool3.training.passes import STEP_SIZES, class_sums, hess_block, loss_grad_block

@@ -30,11 +30,12 @@ from pyspark.ml.functions import array_to_vector
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from pool3.config import TrainParams
+from pool3.config import TrainConfig, TrainParams
+from pool3.connect import task_slots
 from pool3.errors import DataError, spark_failure
-from pool3.extraction.shipping import task_slots
 from pool3.training.c_search import numeric_C
 from pool3.training.classifier import LinearModel
+from pool3.training.driver import train_and_evaluate
 from pool3.training.quality import MAX_SUSPECTS, suspected_label_errors
 from pool3.training.result import TrainResult, evaluated
 from pool3.training.rules import TrainingTable
@@ -277,4 +278,18 @@ def _train_suspects(data: TrainingTable, model: LinearModel) -> list[dict[str, A
         np.stack(worst["scores"].to_numpy()),
         model.classes,
         split="train",
+    )
+
+
+def fit_and_evaluate(data: TrainingTable, params: TrainConfig, choice: Choice) -> TrainResult:
+    """Fit with ``choice`` (:func:`pool3.training.driver.pick_solver`): on the driver, or on
+    the executors, and evaluate on the held-out split."""
+    if choice.on_driver:
+        return train_and_evaluate(data, params, choice=choice)
+    return train_and_evaluate_spark(
+        data,
+        params,
+        choice=choice,
+        parallelism=params.spark_parallelism,
+        max_collect_mb=params.max_collect_mb,
     )

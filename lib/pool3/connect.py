@@ -1,0 +1,169 @@
+"""Which kind of session pool3 runs on, and what differs: Spark Classic or Spark Connect.
+
+A Spark Connect session has no SparkContext, no JVM in this process, no broadcast and no
+accumulators. The few places where the two kinds must differ live here: the Connect URL
+(:func:`remote_url`), the settings a client may set (:func:`apply_remote_conf`), the default
+parallelism (:func:`default_parallelism`, :func:`task_slots`), pool3's own code for a
+server's workers (:func:`ship_code`), and job cancellation (:func:`tagged`,
+:func:`interrupt`). Everything else uses the DataFrame API both kinds share.
+
+May import: :mod:`pool3.config`, pyspark. Never imports other pool3 packages.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from pool3.config import Config
+
+logger = logging.getLogger(__name__)
+
+
+def remote_url(config: Config, environ: Mapping[str, str] | None = None) -> str:
+    """The Spark Connect URL a run uses, ``""`` for Spark Classic.
+
+    ``spark.remote`` (``--remote``) wins, then ``SPARK_REMOTE`` (as pyspark reads it), then a
+    ``spark.master`` of the form ``sc://...``.
+    """
+    environ = os.environ if environ is None else environ
+    for url in (config.spark.remote, environ.get("SPARK_REMOTE", ""), config.spark.master):
+        if url.startswith("sc://"):
+            return url
+    return ""
+
+
+def is_connect(spark: SparkSession) -> bool:
+    """Whether ``spark`` is a Spark Connect session (no SparkContext, no JVM in this process)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+_PARALLELISM: dict[int, int] = {}
+
+
+def default_parallelism(spark: SparkSession) -> int:
+    """Tasks the session runs at once by default: ``spark.default.parallelism`` where set,
+    else the SparkContext's (Spark Classic: a local call), else read once per session from
+    the server (Spark Connect, which has no SparkContext): a ``range`` without a partition
+    count is split into exactly the default parallelism, and the highest
+    ``spark_partition_id`` of one is read with a tiny job (no Python worker, ~0.3 s).
+    """
+    from pyspark.sql import functions as F
+
+    configured = spark.conf.get("spark.default.parallelism", None)
+    if configured:
+        return max(1, int(configured))
+    if not is_connect(spark):
+        return max(1, int(spark.sparkContext.defaultParallelism))
+    key = id(spark)
+    if key not in _PARALLELISM:
+        parts = spark.range(0, 1 << 16).select(F.spark_partition_id().alias("part"))
+        row = parts.agg(F.max("part").alias("last")).first()
+        _PARALLELISM[key] = 1 + int(row["last"]) if row is not None else 1
+    return _PARALLELISM[key]
+
+
+_CODE_SHIPPED: set[str] = set()
+
+
+def ship_code(spark: SparkSession) -> str | None:
+    """Send pool3's own code to a Spark Connect server's Python workers, once per session:
+    a deterministic zip of the installed package (``addArtifacts(pyfile=True)``; it comes
+    first on the workers' ``sys.path``, so they run the client's version). The server's
+    Python still needs pool3's dependencies (numpy, pandas, pyarrow, Pillow, OpenVINO...).
+
+    Returns the zip's name, or None on Spark Classic, where the driver's environment (or
+    ``spark-submit.sh``'s ``--py-files``) provides the code.
+    """
+    if not is_connect(spark):
+        return None
+    import hashlib
+    import tempfile
+
+    from pool3_tools.packaging import zip_bytes
+
+    data = zip_bytes(Path(__file__).resolve().parent)  # lib/pool3, the installed package
+    name = f"pool3-{hashlib.sha256(data).hexdigest()[:16]}.zip"
+    key = f"{getattr(spark, 'session_id', id(spark))}/{name}"
+    if key not in _CODE_SHIPPED:
+        path = Path(tempfile.gettempdir()) / "pool3-code" / name
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            aside = path.with_suffix(f".{os.getpid()}.tmp")
+            aside.write_bytes(data)
+            aside.replace(path)
+        spark.addArtifacts(str(path), pyfile=True)
+        _CODE_SHIPPED.add(key)
+        logger.info("pool3's code shipped to the Spark Connect server as %s", name)
+    return name
+
+
+#: Settings a Spark Connect server fixes when it starts; a client cannot change them.
+SERVER_ONLY = ("spark.master", "spark.app.name", "spark.driver.extraJavaOptions")
+
+
+def apply_remote_conf(spark: SparkSession, conf: Mapping[str, str]) -> list[str]:
+    """Set what a Connect client may set (runtime SQL settings) on ``spark``.
+
+    Returns the static settings whose server value differs from ``conf``, each as
+    ``"key=wanted (server: value)"``: they must be given to the server at its start
+    (``start-connect-server.sh --conf key=value``, or the cluster's Spark config).
+    """
+    differ = []
+    for key, value in conf.items():
+        if key in SERVER_ONLY:
+            continue
+        if spark.conf.isModifiable(key):
+            spark.conf.set(key, value)
+            continue
+        current = spark.conf.get(key, None)
+        if current != value:
+            differ.append(f"{key}={value} (server: {current if current is not None else 'unset'})")
+    return differ
+
+
+def task_slots(spark: SparkSession) -> int:
+    """Tasks that can run at once now: :func:`default_parallelism` / ``spark.task.cpus``."""
+    task_cpus = max(1, int(spark.conf.get("spark.task.cpus", "1") or 1))
+    return max(1, default_parallelism(spark) // task_cpus)
+
+
+@contextmanager
+def tagged(spark: SparkSession, tag: str, what: str) -> Iterator[None]:
+    """Run this thread's Spark jobs under ``tag``, for :func:`interrupt`.
+
+    Spark Connect: an operation tag (``addTag``). Spark Classic: a job group, not a tag:
+    in Spark 4.3 ``addTag`` initialises the session's thread-local ``threadUuid``, which is
+    not serialisable, and every MLlib model whose training summary holds the session (e.g.
+    ``LinearSVCModel``) then fails to ``transform`` with "Task not serializable".
+    """
+    if is_connect(spark):
+        spark.addTag(tag)
+        try:
+            yield
+        finally:
+            spark.removeTag(tag)
+        return
+    context = spark.sparkContext
+    context.setJobGroup(tag, what, interruptOnCancel=True)
+    try:
+        yield
+    finally:
+        context.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+
+
+def interrupt(spark: SparkSession, tag: str | None = None) -> int:
+    """Cancel the jobs of :func:`tagged` ``tag``, or all of this session's (None); returns
+    how many operations were interrupted (Spark Classic: -1, it does not say)."""
+    if is_connect(spark):
+        return len(spark.interruptTag(tag) if tag else spark.interruptAll())
+    if tag:
+        spark.sparkContext.cancelJobGroup(tag)
+    else:
+        spark.sparkContext.cancelAllJobs()
+    return -1
