@@ -12,8 +12,10 @@ May import: :mod:`pool3.config`, pyspark. Never imports other pool3 packages.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,7 +45,8 @@ def is_connect(spark: SparkSession) -> bool:
     return type(spark).__module__.startswith("pyspark.sql.connect")
 
 
-_PARALLELISM: dict[int, int] = {}
+#: per session, read once (a session's default parallelism does not change)
+_PARALLELISM: weakref.WeakKeyDictionary[SparkSession, int] = weakref.WeakKeyDictionary()
 
 
 def default_parallelism(spark: SparkSession) -> int:
@@ -60,47 +63,54 @@ def default_parallelism(spark: SparkSession) -> int:
         return max(1, int(configured))
     if not is_connect(spark):
         return max(1, int(spark.sparkContext.defaultParallelism))
-    key = id(spark)
-    if key not in _PARALLELISM:
+    if spark not in _PARALLELISM:
         parts = spark.range(0, 1 << 16).select(F.spark_partition_id().alias("part"))
         row = parts.agg(F.max("part").alias("last")).first()
-        _PARALLELISM[key] = 1 + int(row["last"]) if row is not None else 1
-    return _PARALLELISM[key]
+        _PARALLELISM[spark] = 1 + int(row["last"]) if row is not None else 1
+    return _PARALLELISM[spark]
 
 
-_CODE_SHIPPED: set[str] = set()
+#: the Connect sessions that have pool3's code already
+_CODE_SHIPPED: weakref.WeakSet[SparkSession] = weakref.WeakSet()
+
+
+@functools.cache
+def code_zip() -> Path:
+    """A deterministic zip of the installed package (``lib/pool3``), built once per process
+    and named by its content's hash (so two versions never collide on the server)."""
+    import hashlib
+    import tempfile
+
+    from pool3_tools.packaging import zip_bytes
+
+    data = zip_bytes(Path(__file__).resolve().parent)
+    name = f"pool3-{hashlib.sha256(data).hexdigest()[:16]}.zip"
+    path = Path(tempfile.gettempdir()) / "pool3-code" / name
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        aside = path.with_suffix(f".{os.getpid()}.tmp")
+        aside.write_bytes(data)
+        aside.replace(path)
+    return path
 
 
 def ship_code(spark: SparkSession) -> str | None:
     """Send pool3's own code to a Spark Connect server's Python workers, once per session:
-    a deterministic zip of the installed package (``addArtifacts(pyfile=True)``; it comes
-    first on the workers' ``sys.path``, so they run the client's version). The server's
-    Python still needs pool3's dependencies (numpy, pandas, pyarrow, Pillow, OpenVINO...).
+    :func:`code_zip` with ``addArtifacts(pyfile=True)``; it comes first on the workers'
+    ``sys.path``, so they run the client's version. The server's Python still needs pool3's
+    dependencies (numpy, pandas, pyarrow, Pillow, OpenVINO...).
 
     Returns the zip's name, or None on Spark Classic, where the driver's environment (or
     ``spark-submit.sh``'s ``--py-files``) provides the code.
     """
     if not is_connect(spark):
         return None
-    import hashlib
-    import tempfile
-
-    from pool3_tools.packaging import zip_bytes
-
-    data = zip_bytes(Path(__file__).resolve().parent)  # lib/pool3, the installed package
-    name = f"pool3-{hashlib.sha256(data).hexdigest()[:16]}.zip"
-    key = f"{getattr(spark, 'session_id', id(spark))}/{name}"
-    if key not in _CODE_SHIPPED:
-        path = Path(tempfile.gettempdir()) / "pool3-code" / name
-        if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            aside = path.with_suffix(f".{os.getpid()}.tmp")
-            aside.write_bytes(data)
-            aside.replace(path)
+    path = code_zip()
+    if spark not in _CODE_SHIPPED:
         spark.addArtifacts(str(path), pyfile=True)
-        _CODE_SHIPPED.add(key)
-        logger.info("pool3's code shipped to the Spark Connect server as %s", name)
-    return name
+        _CODE_SHIPPED.add(spark)
+        logger.info("pool3's code shipped to the Spark Connect server as %s", path.name)
+    return path.name
 
 
 #: Settings a Spark Connect server fixes when it starts; a client cannot change them.

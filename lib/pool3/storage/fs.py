@@ -19,6 +19,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import weakref
 from collections.abc import Mapping
 from typing import Any
 from xml.etree import ElementTree
@@ -38,16 +39,25 @@ def why(err: BaseException) -> str:
     return str(err)
 
 
-def default_fs(spark: SparkSession | None, environ: Mapping[str, str] | None = None) -> str | None:
+def default_fs(spark: SparkSession | None) -> str | None:
     """Hadoop's ``fs.defaultFS`` of this session (``hdfs://nn:8020`` on most clusters), or
     None where it is not set (then a path without scheme is local).
 
-    Read from the session's conf (``spark.hadoop.fs.defaultFS``), else from the
+    Read once per session (every helper call would otherwise ask the session, a server round
+    trip over Spark Connect) from its conf (``spark.hadoop.fs.defaultFS``), else from the
     ``core-site.xml`` of ``$HADOOP_CONF_DIR`` (or ``$HADOOP_HOME/etc/hadoop``), which is where
     a YARN cluster's Spark takes it from.
     """
-    value = spark.conf.get("spark.hadoop.fs.defaultFS", None) if spark is not None else None
-    return value or core_site_default_fs(os.environ if environ is None else environ)
+    if spark is None:
+        return core_site_default_fs(os.environ)
+    if spark not in _DEFAULT_FS:
+        value = spark.conf.get("spark.hadoop.fs.defaultFS", None)
+        _DEFAULT_FS[spark] = value or core_site_default_fs(os.environ)
+    return _DEFAULT_FS[spark]
+
+
+#: :func:`default_fs` per session (a session's Hadoop configuration is fixed at its start)
+_DEFAULT_FS: weakref.WeakKeyDictionary[SparkSession, str | None] = weakref.WeakKeyDictionary()
 
 
 def core_site_default_fs(environ: Mapping[str, str]) -> str | None:
