@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -26,6 +25,7 @@ from pool3.connect import ship_code
 from pool3.errors import InputError
 from pool3.images.labels import labels_for_paths, parse_label_mode
 from pool3.report.write import metrics_doc, write_report
+from pool3.scoring.predict import PREDICTED, predict_columns
 from pool3.storage.schemas import PREDICTIONS_SCHEMA
 from pool3.training.classifier import LinearModel, save_model
 from pool3.training.classifier import load_model as load_classifier
@@ -36,9 +36,6 @@ from pool3.training.rules import prepare
 from pool3.training.spark_solver import fit_and_evaluate
 
 log = logging.getLogger(__name__)
-
-#: the columns :meth:`Pool3Model.transform` adds (``error`` only where absent)
-PREDICTION_FIELDS = ("predicted", "score", "top_labels", "top_scores")
 
 
 @dataclass
@@ -80,16 +77,16 @@ class Pool3Model:
         ship_code(df.sparkSession)
         if features_col not in df.columns:
             df = featurize(df, path_col=path_col)
-        model, top_k = self.classifier, min(self.top_k, len(self.classifier.classes))
+        model, top_k = self.classifier, self.top_k
         has_error, has_model = "error" in df.columns, "model" in df.columns
-        added = [f for f in PREDICTIONS_SCHEMA.fields if f.name in PREDICTION_FIELDS]
+        added = [f for f in PREDICTIONS_SCHEMA.fields if f.name in PREDICTED]
         fields = [*df.schema.fields, *added]
         if not has_error:
             fields.append(StructField("error", StringType(), True))
 
         def score(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
             for frame in frames:
-                yield predict_columns(frame, model, top_k, features_col, has_error, has_model)
+                yield with_predictions(frame, model, top_k, features_col, has_error, has_model)
 
         return df.mapInPandas(score, StructType(fields))
 
@@ -118,7 +115,7 @@ class Pool3Model:
         )
 
 
-def predict_columns(
+def with_predictions(
     frame: pd.DataFrame,
     model: LinearModel,
     top_k: int,
@@ -127,9 +124,7 @@ def predict_columns(
     has_model: bool,
 ) -> pd.DataFrame:
     """``frame`` with the prediction columns of its rows (see :meth:`Pool3Model.transform`)."""
-    n = len(frame)
-    out: dict[str, list[Any]] = {name: [None] * n for name in PREDICTION_FIELDS}
-    errors = list(frame["error"]) if has_error else [None] * n
+    errors = list(frame["error"]) if has_error else [None] * len(frame)
     ok = []
     for i, vec in enumerate(frame[features_col]):
         if vec is None:
@@ -141,14 +136,7 @@ def predict_columns(
             )
         else:
             ok.append(i)
-    if ok:
-        X = np.stack([np.asarray(frame[features_col].iat[i], dtype=np.float32) for i in ok])
-        labels, scores = model.top_k(X, top_k)
-        for row, lab, sc in zip(ok, labels, scores, strict=True):
-            out["predicted"][row], out["score"][row] = str(lab[0]), float(sc[0])
-            out["top_labels"][row] = [str(v) for v in lab]
-            out["top_scores"][row] = [float(v) for v in sc]
-    frame = frame.assign(**out)
+    frame = frame.assign(**predict_columns(frame[features_col], ok, model, top_k))
     frame["score"] = pd.array(frame["score"], dtype="Float32")
     frame["error"] = errors
     return frame

@@ -111,7 +111,7 @@ def _classify(
         files, listing = listed or input_images(spark, config, input_path, exclude=output_path)
         total = listing.total
     ready = time.monotonic()
-    tel = Telemetry.create(spark)
+    tel = Telemetry()
     # labels are not part of a prediction: skip computing them in the workers
     cfg = replace(config, featurize=replace(config.featurize, labels="none"))
 

@@ -89,7 +89,7 @@ def _featurize(
                 where.fs_path, filesystem=where.filesystem(), shown=manifest_path
             )
     ready = time.monotonic()
-    tel = Telemetry.create(spark)
+    tel = Telemetry()
 
     def featurize(frame: Any) -> Any:
         return featurize_files(

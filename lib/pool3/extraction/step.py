@@ -66,10 +66,6 @@ class Telemetry:
 
     observation: Observation = field(default_factory=lambda: Observation("pool3_timing"))
 
-    @classmethod
-    def create(cls, spark: SparkSession | None = None) -> Telemetry:
-        return cls()
-
     def observe(self, frame: DataFrame) -> DataFrame:
         return frame.observe(self.observation, F.collect_list(TIMING_COLUMN).alias("frames"))
 

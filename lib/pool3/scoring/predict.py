@@ -9,6 +9,7 @@ classifier is small (``n_classes x 2048`` floats) and travels in the task closur
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,30 +22,37 @@ from pool3.storage.files import Root
 from pool3.storage.schemas import PREDICTION_COLUMNS, PREDICTIONS_SCHEMA
 from pool3.training.classifier import LinearModel
 
+#: the columns a prediction adds to a feature row
+PREDICTED = ("predicted", "score", "top_labels", "top_scores")
+
+
+def predict_columns(
+    features: pd.Series, rows: list[int], model: LinearModel, top_k: int
+) -> dict[str, list[Any]]:
+    """``predicted``, ``score``, ``top_labels``, ``top_scores`` for a column of feature
+    vectors, scored at ``rows`` (the others stay None)."""
+    n = len(features)
+    out: dict[str, list[Any]] = {k: [None] * n for k in PREDICTED}
+    if rows:
+        X = np.stack([np.asarray(features.iat[i], dtype=np.float32) for i in rows])
+        labels, scores = model.top_k(X, min(top_k, len(model.classes)))
+        for row, lab, sc in zip(rows, labels, scores, strict=True):
+            out["predicted"][row], out["score"][row] = str(lab[0]), float(sc[0])
+            out["top_labels"][row] = [str(v) for v in lab]
+            out["top_scores"][row] = [float(v) for v in sc]
+    return out
+
 
 def predict_frame(frame: pd.DataFrame, model: LinearModel, top_k: int) -> pd.DataFrame:
     """Prediction rows for feature rows (columns ``path, features, model, runtime,
     precision, error``)."""
-    n = len(frame)
-    predicted: list[str | None] = [None] * n
-    score: list[float | None] = [None] * n
-    top_labels: list[list[str] | None] = [None] * n
-    top_scores: list[list[float] | None] = [None] * n
     ok = [i for i, f in enumerate(frame["features"]) if f is not None]
-    if ok:
-        X = np.stack([np.asarray(frame["features"].iat[i], dtype=np.float32) for i in ok])
-        labels, scores = model.top_k(X, min(top_k, len(model.classes)))
-        for row, lab, sc in zip(ok, labels, scores, strict=True):
-            predicted[row], score[row] = str(lab[0]), float(sc[0])
-            top_labels[row] = [str(v) for v in lab]
-            top_scores[row] = [float(v) for v in sc]
+    predicted = predict_columns(frame["features"], ok, model, top_k)
     out = pd.DataFrame(
         {
             "path": frame["path"].to_numpy(),
-            "predicted": predicted,
-            "score": pd.array(score, dtype="Float32"),
-            "top_labels": top_labels,
-            "top_scores": top_scores,
+            **predicted,
+            "score": pd.array(predicted["score"], dtype="Float32"),
             "model": frame["model"].to_numpy(),
             "runtime": frame["runtime"].to_numpy(),
             "precision": frame["precision"].to_numpy(),
