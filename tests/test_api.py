@@ -50,7 +50,7 @@ def test_the_public_names_are_functions_not_packages():
 def test_featurize_keeps_every_row_and_column_and_gives_error_rows(spark, folder, featurizer):
     paths = sorted(str(p) for p in folder.iterdir())
     rows = [(i, p) for i, p in enumerate(paths)]
-    rows += [(90, str(folder / "gone_3.png")), (91, None)]
+    rows += [(90, str(folder / "gone_3.png")), (91, None), (92, "s3://")]
     df = spark.createDataFrame(rows, "id int, path string")
     out = pool3.featurize(df, precision="float32").cache()
     assert out.columns == ["id", "path", *FEATURE_FIELDS]
@@ -71,6 +71,7 @@ def test_featurize_keeps_every_row_and_column_and_gives_error_rows(spark, folder
             assert row["model"] == featurizer.fingerprint and len(row["sha256"]) == 64
     assert got[90]["error"].startswith("missing:") and got[90]["features"] is None
     assert got[91]["error"].startswith("unreadable:") and got[91]["path"] is None
+    assert got[92]["error"].startswith("unreadable:") and "bucket" in got[92]["error"]
     # binaryFile's content gives the same rows and values as reading the paths
     files = spark.read.format("binaryFile").load(str(folder))
     by_content = {

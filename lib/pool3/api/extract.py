@@ -24,7 +24,13 @@ from pool3.extraction.kernel import MB, featurize_batches
 from pool3.extraction.shipping import ShippedModel, ship_model
 from pool3.extraction.step import worker_options
 from pool3.model import load_bundle
-from pool3.storage.files import MISSING, UNREADABLE, read_file, resolve
+from pool3.storage.files import (
+    MISSING,
+    UNREADABLE,
+    FileSystemUnavailable,
+    read_file,
+    resolve,
+)
 from pool3.storage.schemas import FEATURES_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -62,7 +68,12 @@ def _read_path(uri: str, max_bytes: int) -> tuple[bytes | None, int, str | None]
     """(bytes, length, None), (None, length, None) when too large, or (None, 0, error)."""
     from pyarrow import fs as pafs
 
-    root = resolve(uri)
+    try:
+        root = resolve(uri)
+    except FileSystemUnavailable:
+        raise  # the store itself cannot be reached from this worker: not one row's fault
+    except ConfigError as err:  # a malformed path or URI in this row
+        return None, 0, f"{UNREADABLE}: {err}"
     try:
         info = root.filesystem().get_file_info(root.fs_path)
     except OSError as err:
@@ -109,8 +120,15 @@ def files_frame(frame: pd.DataFrame, path_col: str, max_bytes: int) -> pd.DataFr
     )
 
 
-def check_columns(df: DataFrame, path_col: str, adds: tuple[str, ...]) -> None:
-    """InputError unless ``df`` has a string ``path_col`` and none of the columns added."""
+def added_columns(output_col: str = "features") -> tuple[str, ...]:
+    """The columns featurize adds, with the features in ``output_col``."""
+    return tuple(output_col if c == "features" else c for c in FEATURE_FIELDS)
+
+
+def check_columns(df: DataFrame, path_col: str, output_col: str = "features") -> None:
+    """InputError unless ``df`` has a string ``path_col`` and none of the columns added;
+    called before the model is shipped, so that a wrong frame fails at once."""
+    adds = added_columns(output_col)
     types = dict(df.dtypes)
     if path_col not in types:
         raise InputError(
@@ -137,9 +155,9 @@ def featurize_rows(
     path_col: str = "path",
     output_col: str = "features",
 ) -> DataFrame:
-    """``df`` with the feature columns added, by the workers (see :func:`featurize`)."""
-    adds = tuple(output_col if c == "features" else c for c in FEATURE_FIELDS)
-    check_columns(df, path_col, adds)
+    """``df`` with the feature columns added, by the workers (see :func:`featurize`); the
+    caller has checked ``df`` with :func:`check_columns` before shipping the model."""
+    adds = added_columns(output_col)
     max_bytes = config.featurize.max_file_mb * MB
     opts = worker_options(shipped, config, label_mode="none")
     fields = [
@@ -221,7 +239,7 @@ def featurize(
             "precision='int8' quantizes on a calibration sample of the input: use "
             "pool3 featurize --precision int8 (the API runs float32 and bfloat16)"
         )
-    check_columns(df, path_col, FEATURE_FIELDS)
+    check_columns(df, path_col)
     spark = df.sparkSession
     bundle = load_bundle(cfg.model.source, home=cfg.model.home or None)
     shipped = ship_model(spark, bundle, cfg)

@@ -12,7 +12,7 @@ from pyspark.ml.param.shared import HasInputCol, HasOutputCol
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import DataFrame
 
-from pool3.api.extract import api_config, featurize_rows
+from pool3.api.extract import api_config, check_columns, featurize_rows
 from pool3.errors import ConfigError
 from pool3.extraction.shipping import ship_model
 from pool3.model import load_bundle
@@ -96,6 +96,7 @@ class ImageFeaturizer(
         )
         if cfg.model.precision == "int8":
             raise ConfigError("ImageFeaturizer runs float32 and bfloat16; int8 needs the CLI")
+        check_columns(dataset, self.getInputCol(), self.getOutputCol())
         bundle = load_bundle(cfg.model.source, home=cfg.model.home or None)
         shipped = ship_model(dataset.sparkSession, bundle, cfg)
         return featurize_rows(
