@@ -285,3 +285,23 @@ def test_abort_deletes_staging_again_when_a_dying_task_recreates_it(
     writer.join()
     assert not staging.exists()
     assert not list(tmp_path.glob(".out.pool3-*"))  # lock released too
+
+
+def test_default_fs_comes_from_core_site_and_scheme_less_paths_go_there(tmp_path, monkeypatch):
+    from pool3.storage import fs
+
+    site = tmp_path / "core-site.xml"
+    site.write_text(
+        "<configuration><property><name>fs.defaultFS</name>"
+        "<value>hdfs://nn:8020</value></property></configuration>"
+    )
+    assert fs.core_site_default_fs({"HADOOP_CONF_DIR": str(tmp_path)}) == "hdfs://nn:8020"
+    assert fs.core_site_default_fs({"HADOOP_CONF_DIR": str(tmp_path / "none")}) is None
+    monkeypatch.setenv("HADOOP_CONF_DIR", str(tmp_path))
+    monkeypatch.setattr("getpass.getuser", lambda: "ana")
+    assert fs.on_default_fs(None, "/data/x") == "hdfs://nn:8020/data/x"
+    assert fs.on_default_fs(None, "x/y") == "hdfs://nn:8020/user/ana/x/y"
+    assert fs.on_default_fs(None, "s3a://b/k") == "s3a://b/k"
+    monkeypatch.delenv("HADOOP_CONF_DIR")
+    monkeypatch.delenv("HADOOP_HOME", raising=False)
+    assert fs.on_default_fs(None, "/data/x") == "/data/x"
