@@ -8,7 +8,7 @@ after the interpreter itself started): ``imports`` (pyspark + pool3), ``session`
 ``listed`` (input listed, while :class:`pool3.extraction.shipping.WarmUp` warms the workers unless
 ``--no-warm-up``), ``warm`` (warm-up done), ``first_batch`` (the first image of IMAGE_DIR
 featurized through the featurize step's ``mapInPandas`` and collected: without the warm-up
-that includes the Python worker start, TensorFlow import, model build from the broadcast
+that includes the Python worker start, TensorFlow import, model build from the shipped model file
 and one inference) and ``second_batch`` (the same again: the warm cost).
 """
 
