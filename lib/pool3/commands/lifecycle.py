@@ -21,8 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import SparkSession
 from pyspark.sql.types import StructType
 
 from pool3.config import Config
@@ -31,7 +30,7 @@ from pool3.errors import ThresholdError
 from pool3.extraction.listing import Listing
 from pool3.extraction.shipping import ShippedModel
 from pool3.extraction.step import Telemetry
-from pool3.storage.fs import literal
+from pool3.storage.fs import on_default_fs
 from pool3.storage.lock import HELD
 from pool3.storage.outputs import (
     OutputTarget,
@@ -41,6 +40,8 @@ from pool3.storage.outputs import (
     prepare_output,
     release_output,
 )
+from pool3.storage.tables import row_count as footer_rows
+from pool3.storage.tables import table_counts
 
 log = logging.getLogger(__name__)
 
@@ -112,17 +113,6 @@ def _cancel_jobs(spark: SparkSession, wait_s: float = 20.0) -> None:
 CONNECT_GRACE_S = 2.0
 
 
-def errors_by_reason(table: DataFrame) -> dict[str, int]:
-    """``{category: count}`` of the rows whose ``error`` is set (``"<category>: <detail>"``)."""
-    reasons = (
-        table.filter(F.col("error").isNotNull())
-        .groupBy(F.substring_index("error", ":", 1).alias("reason"))
-        .count()
-        .collect()
-    )
-    return dict(sorted((r["reason"], r["count"]) for r in reasons))
-
-
 def staged_counts(
     spark: SparkSession, staging: str, schema: StructType, *, expected: int
 ) -> dict[str, Any]:
@@ -130,33 +120,29 @@ def staged_counts(
 
     ``rows``, ``errors``, ``errors_by_reason`` and, for tables with labels,
     ``unlabelled``. Raises RuntimeError (nothing is committed then) unless there is exactly
-    one row per input file: ``expected`` rows for ``expected`` distinct paths.
+    one row per input file: ``expected`` rows for ``expected`` distinct paths. Read on the
+    driver from the Parquet files (:func:`pool3.storage.tables.table_counts`: footers and
+    the ``path``, ``label``, ``error`` columns), not with Spark jobs.
     """
-    table = spark.read.schema(schema).parquet(literal(staging))
-    by_reason = errors_by_reason(table)
-    aggs = [F.count("*").alias("rows"), F.countDistinct("path").alias("paths")]
-    if "label" in schema.fieldNames():
-        aggs.append(F.count(F.when(F.col("label").isNull(), 1)).alias("unlabelled"))
-    stats = table.agg(*aggs).first()
-    assert stats is not None
-    if stats["rows"] != expected or stats["paths"] != expected:
+    stats = table_counts(on_default_fs(spark, staging))
+    if stats.rows != expected or stats.paths != expected:
         raise RuntimeError(
-            f"internal error: {expected} input files gave {stats['rows']} rows for "
-            f"{stats['paths']} paths; the output is not committed"
+            f"internal error: {expected} input files gave {stats.rows} rows for "
+            f"{stats.paths} paths; the output is not committed"
         )
-    counts = {
-        "rows": stats["rows"],
-        "errors": sum(by_reason.values()),
-        "errors_by_reason": by_reason,
+    counts: dict[str, Any] = {
+        "rows": stats.rows,
+        "errors": stats.errors,
+        "errors_by_reason": stats.errors_by_reason,
     }
-    if "unlabelled" in stats.asDict():
-        counts["unlabelled"] = stats["unlabelled"]
+    if "label" in schema.fieldNames():
+        counts["unlabelled"] = stats.unlabelled or 0
     return counts
 
 
 def row_count(spark: SparkSession, path: str) -> int:
-    """Rows of a Parquet folder (from the files' footers: no data is read)."""
-    return spark.read.parquet(literal(path)).count()
+    """Rows of a Parquet folder (from the files' footers: no data is read, no Spark job)."""
+    return footer_rows(on_default_fs(spark, path))
 
 
 def image_summary(
