@@ -137,6 +137,33 @@ def apply_remote_conf(spark: SparkSession, conf: Mapping[str, str]) -> list[str]
     return differ
 
 
+def workers_are_local(spark: SparkSession) -> bool:
+    """Whether the session's Python workers run on this host with this interpreter.
+
+    True for Spark Classic with a ``local`` / ``local[N]`` master whose workers run
+    ``sys.executable`` (``spark.pyspark.python`` / ``PYSPARK_PYTHON`` unset or this very
+    interpreter): then what a worker would report about its host and installed packages is
+    what this process sees, and no job is needed to ask. False over Spark Connect (the server
+    may be anywhere), on a cluster, and for ``local-cluster`` (other JVMs).
+    """
+    import sys
+
+    if is_connect(spark):
+        return False
+    master = spark.sparkContext.master or ""
+    if not (master == "local" or master.startswith("local[")):
+        return False
+    python = spark.conf.get("spark.pyspark.python", None) or os.environ.get("PYSPARK_PYTHON")
+    if not python:
+        return True
+    try:
+        return os.path.samefile(python, sys.executable) or os.path.realpath(
+            python
+        ) == os.path.realpath(sys.executable)
+    except OSError:
+        return False
+
+
 def task_slots(spark: SparkSession) -> int:
     """Tasks that can run at once now: :func:`default_parallelism` / ``spark.task.cpus``."""
     task_cpus = max(1, int(spark.conf.get("spark.task.cpus", "1") or 1))

@@ -44,10 +44,10 @@ import pandas as pd
 from pyspark.sql import SparkSession
 
 from pool3.config import Config
-from pool3.connect import interrupt, ship_code, tagged, task_slots
+from pool3.connect import interrupt, ship_code, tagged, task_slots, workers_are_local
 from pool3.model import ModelBundle, cached_featurizer
 from pool3.model.cache import atomic_write, pool3_home
-from pool3.model.runtime import HostReport, Placement, resolve
+from pool3.model.runtime import HostReport, Placement, resolve, this_host
 
 log = logging.getLogger(__name__)
 
@@ -159,11 +159,14 @@ def _probe(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
 def probe_executors(spark: SparkSession) -> list[HostReport]:
     """What the Python workers' hosts are (CPU flags, GPUs, OpenVINO): one task per slot.
 
-    A tiny job (no ML import, ~1 s, and it starts the Python workers the run then reuses);
-    it works over Spark Connect too (``mapInPandas``).
+    A tiny job (no ML import; ~1 s, ~4 s as a run's first job on 2 cores), over Spark Connect
+    too (``mapInPandas``). When the workers run on this host with this interpreter
+    (:func:`pool3.connect.workers_are_local`: ``local[*]``), this host's report is the answer.
     """
     import json
 
+    if workers_are_local(spark):
+        return [this_host()]
     ship_code(spark)  # Spark Connect: pool3 itself, for a server that lacks it
     slots = task_slots(spark)
     rows = spark.range(0, slots, numPartitions=slots).mapInPandas(_probe, "report string").collect()

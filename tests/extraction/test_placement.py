@@ -1,0 +1,31 @@
+"""Where the model runs: a local[*] run asks this process, a cluster run asks its executors."""
+
+from __future__ import annotations
+
+import sys
+
+from pool3.connect import workers_are_local
+from pool3.extraction.shipping import probe_executors
+from pool3.model.runtime import this_host
+
+
+def test_a_local_session_is_answered_without_a_job(spark, monkeypatch):
+    assert spark.sparkContext.master.startswith("local[")
+    monkeypatch.delenv("PYSPARK_PYTHON", raising=False)
+    assert workers_are_local(spark)
+    tracker = spark.sparkContext.statusTracker()
+    before = set(tracker.getJobIdsForGroup(None))
+    reports = probe_executors(spark)
+    assert reports == [this_host()]
+    assert set(tracker.getJobIdsForGroup(None)) == before  # no probe job ran
+    monkeypatch.setenv("PYSPARK_PYTHON", sys.executable)
+    assert workers_are_local(spark)
+
+
+def test_workers_with_another_python_are_probed(spark, monkeypatch, tmp_path):
+    other = tmp_path / "python3"
+    other.write_text("#!/bin/sh\n")
+    monkeypatch.setenv("PYSPARK_PYTHON", str(other))
+    assert not workers_are_local(spark)
+    monkeypatch.setenv("PYSPARK_PYTHON", str(tmp_path / "missing"))
+    assert not workers_are_local(spark)
