@@ -19,7 +19,7 @@ LIB = REPO / "lib"
 LAYERS: list[set[str]] = [
     {"errors", "version"},
     {"log", "config"},
-    {"connect"},
+    {"connect", "jvm"},
     {"storage", "images", "session"},
     {"model"},
     {"extraction"},

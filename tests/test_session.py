@@ -41,6 +41,8 @@ def test_records_per_batch_bounds_and_model_batches() -> None:
     assert records_per_batch(2048, 64) % 64 == 0
     assert records_per_batch(2048, 100) % 100 == 0
     assert records_per_batch(2048, 64) <= records_per_batch(2048, 0)
+    for memory_mb in (256, 1024, 2048, 6144):  # whole automatic model batches (4 or 16)
+        assert records_per_batch(memory_mb, 0) % 16 == 0
     assert records_per_batch(2048, 4000) == 4000  # an explicit batch size is honoured
     for bad in [(0, 0), (-5, 0), (2048, -1)]:
         with pytest.raises(ConfigError):

@@ -1,4 +1,4 @@
-"""The ``pool3`` command: featurize, train, classify, datasets, export-graph.
+"""The ``pool3`` command: featurize, train, classify, datasets, export-graph, setup.
 
 Every failure ends with one line on stderr and a non-zero exit code (README, "Exit codes"):
 0 success, 1 unexpected error, 2 usage or configuration, 3 input, 4 output, 5 model,
@@ -171,6 +171,16 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export-graph", help="write the 2015 weights as a tutorial-style .pb")
     e.add_argument("--output", required=True, help="e.g. classify_image_graph_def.pb")
     _common(e, spark=False)
+
+    s = sub.add_parser(
+        "setup",
+        help="fill this machine's caches (weights, OpenVINO IR, JVM class-data archive) so "
+        "that local runs start fast; once per machine, `make install` runs it",
+    )
+    s.add_argument(
+        "--no-jvm", action="store_true", help="skip the JVM archive (only the model caches)"
+    )
+    _common(s, spark=False)
     return parser
 
 
@@ -231,6 +241,11 @@ def _run(args: argparse.Namespace, worker_hook: Callable[[], None] | None) -> di
         bundle = load_bundle("default", home=config.model.home or None)
         path = export_graphdef(load_npz_bytes(bundle.payload), args.output)
         return {"graph": str(path), "input": "DecodeJpeg/contents:0", "output": "pool_3:0"}
+
+    if args.command == "setup":
+        from pool3.commands.setup import run_setup
+
+        return run_setup(config, jvm=not args.no_jvm)
 
     from pool3.commands.run import run_command
 

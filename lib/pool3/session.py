@@ -29,6 +29,7 @@ from pyspark.sql import SparkSession
 from pool3.config import Config
 from pool3.connect import apply_remote_conf, remote_url, ship_code
 from pool3.errors import ConfigError
+from pool3.jvm import archive_option
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ RAW_IMAGE_MB = 1.0  # allowance for the encoded bytes of one image
 RECORD_MB = DECODED_IMAGE_MB + RAW_IMAGE_MB
 BATCH_MEMORY_FRACTION = 0.25
 MIN_RECORDS, MAX_RECORDS = 8, 4096
+#: every automatic model batch size divides it (``pool3.extraction.kernel.auto_batch_size``)
+AUTO_BATCH_MULTIPLE = 16
 MIN_JAVA = 17
 #: the driver's log4j2 set-up when pool3 starts the JVM (see the file)
 LOG4J2_FILE = Path(__file__).with_name("log4j2.properties")
@@ -57,9 +60,12 @@ def records_per_batch(worker_memory_mb: int, batch_size: int) -> int:
     -------
     int
         ``floor(worker_memory_mb * BATCH_MEMORY_FRACTION / RECORD_MB)`` clamped to
-        ``[MIN_RECORDS, MAX_RECORDS]`` (2048 MB -> 247). With ``batch_size > 0`` it is rounded
+        ``[MIN_RECORDS, MAX_RECORDS]``. With ``batch_size > 0`` it is rounded
         down to a whole number of model batches, and is at least one batch: an explicit
-        batch size is honoured even when it exceeds the memory estimate.
+        batch size is honoured even when it exceeds the memory estimate. With 0 it is rounded
+        down to a multiple of :data:`AUTO_BATCH_MULTIPLE` (2048 MB -> 240), so that the
+        automatic model batches (4, or 16 on AMX, at the default memory) fill every Arrow
+        batch.
     """
     if isinstance(worker_memory_mb, bool) or worker_memory_mb <= 0:
         raise ConfigError(
@@ -74,6 +80,8 @@ def records_per_batch(worker_memory_mb: int, batch_size: int) -> int:
     records = min(max(records, MIN_RECORDS), MAX_RECORDS)
     if batch_size:
         records = batch_size * max(1, records // batch_size)
+    elif records >= AUTO_BATCH_MULTIPLE:  # whole model batches of any automatic size
+        records -= records % AUTO_BATCH_MULTIPLE
     return records
 
 
@@ -105,6 +113,28 @@ def session_conf(config: Config, *, app_name: str | None = None) -> dict[str, st
     return conf
 
 
+def pool3_starts_jvm() -> bool:
+    """Whether the next session starts its driver JVM here (not yet running, and not one that
+    ``spark-submit`` launched for us: it sets ``PYSPARK_GATEWAY_PORT``)."""
+    from pyspark import SparkContext
+
+    return SparkContext._gateway is None and "PYSPARK_GATEWAY_PORT" not in os.environ
+
+
+def with_jvm_archive(conf: Mapping[str, str], java: str, *, home: str | None) -> dict[str, str]:
+    """``conf`` with the class-data archive of :mod:`pool3.jvm` among the driver's Java options,
+    for a JVM that pool3 starts itself and where the archive exists (``pool3 setup``)."""
+    conf = dict(conf)
+    if not pool3_starts_jvm():
+        return conf
+    option = archive_option(java, conf, home=home)
+    if not option:
+        logger.debug("no JVM class-data archive for %s: `pool3 setup` makes start-up faster", java)
+        return conf
+    options = conf.get("spark.driver.extraJavaOptions", "")
+    return {**conf, "spark.driver.extraJavaOptions": f"{options} {option}".strip()}
+
+
 def with_quiet_driver_log(conf: Mapping[str, str], *, tty: bool = True) -> dict[str, str]:
     """``conf`` for a console a person reads: Spark's progress bar only on a terminal
     (``tty``; in a log file its carriage returns glue it to the next line), and pool3's log4j2
@@ -115,12 +145,10 @@ def with_quiet_driver_log(conf: Mapping[str, str], *, tty: bool = True) -> dict[
     ``spark.driver.extraJavaOptions`` names no log4j configuration of its own; their options
     are kept, the file is appended.
     """
-    from pyspark import SparkContext
-
     conf = dict(conf)
     if not tty and conf.get("spark.ui.showConsoleProgress") == "true":
         conf["spark.ui.showConsoleProgress"] = "false"
-    if SparkContext._gateway is not None or "PYSPARK_GATEWAY_PORT" in os.environ:
+    if not pool3_starts_jvm():
         return conf
     options = conf.get("spark.driver.extraJavaOptions", "")
     if "log4j" in options or not LOG4J2_FILE.is_file():
@@ -149,8 +177,9 @@ def parse_java_version(text: str) -> int | None:
     return int(match.group(2) or 0) if major == 1 else major
 
 
-def check_java(*, env: Mapping[str, str] | None = None) -> None:
-    """Fail early, with a fix, if the ``java`` Spark will start is missing or older than 17.
+def check_java(*, env: Mapping[str, str] | None = None) -> str:
+    """Fail early, with a fix, if the ``java`` Spark will start is missing or older than 17;
+    returns its path.
 
     Uses ``$JAVA_HOME/bin/java`` when ``JAVA_HOME`` is set (as Spark's launcher does), else
     ``java`` on ``PATH`` (both from ``env``, default ``os.environ``).
@@ -181,6 +210,7 @@ def check_java(*, env: Mapping[str, str] | None = None) -> None:
         raise ConfigError(f"cannot read the Java version of {java} from {output!r}; {_JAVA_HINT}")
     if version < MIN_JAVA:
         raise ConfigError(f"{java} is Java {version}; {_JAVA_HINT}")
+    return java
 
 
 def _connect(config: Config, url: str, app_name: str | None) -> SparkSession:
@@ -242,7 +272,7 @@ def build_session(config: Config, *, app_name: str | None = None) -> SparkSessio
     url = remote_url(config)
     if url:
         return _connect(config, url, app_name)
-    check_java()
+    java = check_java()
     set_worker_python(os.environ)
     if SparkSession.getActiveSession() is not None:
         logger.warning(
@@ -251,6 +281,7 @@ def build_session(config: Config, *, app_name: str | None = None) -> SparkSessio
         )
     builder = SparkSession.builder
     conf = with_quiet_driver_log(session_conf(config, app_name=app_name), tty=sys.stderr.isatty())
+    conf = with_jvm_archive(conf, java, home=config.model.home or None)
     for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()

@@ -20,17 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from pool3.config.home import pool3_home
+
 log = logging.getLogger(__name__)
 
+
 CACHE_FORMAT = 1
-
-
-def pool3_home(home: str | os.PathLike[str] | None = None) -> Path:
-    """The cache directory: ``home`` if given, else ``$POOL3_HOME``, else ``~/.cache/pool3``."""
-    if home:
-        return Path(home).expanduser()
-    env = os.environ.get("POOL3_HOME")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "pool3"
 
 
 def atomic_write(path: Path, data: bytes) -> None:
