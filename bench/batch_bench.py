@@ -74,7 +74,7 @@ def _measure(sizes: list[int], threads: int, n: int, rounds: int) -> dict[int, l
 
 
 def main() -> None:
-    from pool3.extraction.kernel import auto_batch_size
+    from pool3.extraction.batching import auto_batch_size
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1,4,8,16,25", help="batch sizes (auto is added)")

@@ -87,7 +87,7 @@ def run_sizes(
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    from pool3.extraction.kernel import auto_batch_size
+    from pool3.extraction.batching import auto_batch_size
     from pool3.session import records_per_batch
 
     before = calibrate()

@@ -7,20 +7,30 @@ time. Each file's bytes are read here, a model batch at a time, through
 :mod:`pool3.storage.files` (frames carry ``path, length``; a frame with a ``content`` column
 is used as is). A file that cannot be read or decoded becomes a row with ``error`` set;
 nothing is dropped.
+
+Prefetch (``WorkerOptions.prefetch``, on by default; :mod:`.prefetch`): one thread reads,
+hashes, decodes and resizes the *next* model batch while the model runs the current one
+(Pillow, hashlib and the runtimes release the GIL), at most one batch ahead across frames:
+a worker holds at most two prepared batches (~1.07 MB per image each), so the model's
+activations stay the dominant term of ``featurize.worker_memory_mb``. Same output as without.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from pool3.extraction.batching import auto_batch_size, has_amx
+from pool3.extraction.prefetch import Prefetch
 from pool3.images.decode import ImageDecodeError, decode
 from pool3.images.labels import labels_for_paths
 from pool3.model.featurizer import Featurizer, resize_299
@@ -30,27 +40,7 @@ from pool3.storage.schemas import FEATURE_COLUMNS
 log = logging.getLogger(__name__)
 
 MB = 1 << 20
-#: Working memory of one image in the network at batch size 1 (activations, float32), MB;
-#: measured peak RSS growth per extra image in a batch was ~30 MB on TF 2.21 CPU.
-ACTIVATION_MB_PER_IMAGE = 40
-#: TF runtime + one model copy in a Python worker, MB.
-WORKER_BASE_MB = 1024
-#: Largest automatic batch on the CPU. Inception-v3 on oneDNN gains nothing from big batches
-#: on CPU: with one TF thread per worker (the profiles' one task per core), batch 4 ran
-#: 1.17x and batch 8 1.09x the images/s of batch 25, every round; with two threads 4, 8 and
-#: 25 were within 4 % (bench/batch_bench.py, bench/RESULTS.md 2026-11-30, AVX2 EPYC).
-#: Smaller batches also keep a worker's activations (~40 MB per image) small.
-MAX_AUTO_BATCH = 4
-#: Batch size on a GPU: large enough to keep it busy, small enough for 16 GB cards.
-GPU_BATCH = 64
-
-
-def auto_batch_size(worker_memory_mb: int, *, gpu: bool = False) -> int:
-    """Model batch size: 64 on a GPU, else what fits ``worker_memory_mb`` on the CPU (1..4)."""
-    if gpu:
-        return GPU_BATCH
-    room = max(0, worker_memory_mb - WORKER_BASE_MB)
-    return int(min(MAX_AUTO_BATCH, max(1, room // ACTIVATION_MB_PER_IMAGE)))
+PREFETCH_THREAD = "pool3-prefetch"  #: the name of the prefetch thread
 
 
 @dataclass(frozen=True)
@@ -71,6 +61,8 @@ class WorkerOptions:
     manifest: dict[str, str] | None = field(default=None, repr=False)
     #: called in the worker after each frame of rows has been sent (tests inject faults)
     after_batch: Callable[[], None] | None = field(default=None, repr=False)
+    #: prepare the next model batch in a thread during inference (False: one after the other)
+    prefetch: bool = True
 
 
 @dataclass
@@ -79,8 +71,12 @@ class BatchStats:
 
     images: int = 0
     errors: int = 0
+    #: reading, hashing, decoding and resizing the frame's files (in the prefetch thread)
     decode_s: float = 0.0
+    #: running the model
     infer_s: float = 0.0
+    #: inference waiting for a prepared batch (0.0 without prefetch)
+    wait_s: float = 0.0
 
 
 def read_bytes(frame: pd.DataFrame, i: int, opts: WorkerOptions) -> tuple[bytes | None, str | None]:
@@ -122,59 +118,173 @@ def _decode_one(content: bytes, opts: WorkerOptions) -> tuple[Any, str | None]:
         return None, f"corrupt: unexpected decoder failure {type(err).__name__}: {err}"
 
 
+@dataclass
+class _Prepared:
+    """Rows ``start:stop`` of a frame, read, hashed, decoded and resized: one model batch."""
+
+    frame: pd.DataFrame
+    start: int
+    stop: int
+    last: bool  # the frame's last batch (an empty frame has one, without rows)
+    sha: list[str | None]  # these four: one entry per row start..stop-1
+    width: list[int | None]
+    height: list[int | None]
+    errors: list[str | None]
+    ok_rows: list[int]  # the frame's rows that have pixels, in order
+    pixels: np.ndarray | None  # (len(ok_rows), 299, 299, 3) float32; None without any
+    decode_s: float
+    wait_s: float = 0.0
+
+
+def _prepare(
+    frame: pd.DataFrame,
+    start: int,
+    stop: int,
+    opts: WorkerOptions,
+    cancel: threading.Event | None = None,
+) -> _Prepared | None:
+    """One model batch of ``frame``; None when ``cancel`` was set (checked between files)."""
+    t0 = time.perf_counter()
+    k = stop - start
+    sha: list[str | None] = [None] * k
+    width: list[int | None] = [None] * k
+    height: list[int | None] = [None] * k
+    errors: list[str | None] = [None] * k
+    ok_rows, pixels = [], []
+    for j, i in enumerate(range(start, stop)):
+        if cancel is not None and cancel.is_set():
+            return None
+        data, errors[j] = read_bytes(frame, i, opts)
+        if data is None:
+            continue
+        sha[j] = hashlib.sha256(data).hexdigest()
+        image, errors[j] = _decode_one(data, opts)
+        del data
+        if image is not None:
+            width[j], height[j] = image.width, image.height
+            ok_rows.append(i)
+            pixels.append(resize_299(image.pixels))
+    stacked = np.stack(pixels) if pixels else None
+    del pixels
+    return _Prepared(
+        frame=frame,
+        start=start,
+        stop=stop,
+        last=stop == len(frame),
+        sha=sha,
+        width=width,
+        height=height,
+        errors=errors,
+        ok_rows=ok_rows,
+        pixels=stacked,
+        decode_s=time.perf_counter() - t0,
+    )
+
+
+def _prepared_batches(
+    frames: Iterable[pd.DataFrame],
+    opts: WorkerOptions,
+    cancel: threading.Event | None = None,
+) -> Generator[_Prepared, None, None]:
+    """The model batches of ``frames``, in order, ``opts.batch_size`` rows each; every frame
+    ends with a batch whose ``last`` is set. Stops early once ``cancel`` is set."""
+    for frame in frames:
+        n = len(frame)
+        for start in range(0, n, opts.batch_size) or (0,):
+            batch = _prepare(frame, start, min(n, start + opts.batch_size), opts, cancel)
+            if batch is None:
+                return
+            yield batch
+
+
+class _FrameRows:
+    """The feature rows of one frame, filled in a model batch at a time."""
+
+    def __init__(self, frame: pd.DataFrame, stats: BatchStats) -> None:
+        n = len(frame)
+        self.frame = frame
+        self.stats = stats
+        self.sha: list[str | None] = [None] * n
+        self.width: list[int | None] = [None] * n
+        self.height: list[int | None] = [None] * n
+        self.errors: list[str | None] = [None] * n
+        self.features: list[np.ndarray | None] = [None] * n
+
+    def add(self, batch: _Prepared, featurizer: Featurizer) -> None:
+        """Run the model on ``batch`` and keep its rows."""
+        t0 = time.perf_counter()
+        if batch.pixels is not None:
+            out = featurizer.featurize_batch(batch.pixels)
+            for row, vec in zip(batch.ok_rows, out, strict=True):
+                self.features[row] = vec
+        self.stats.infer_s += time.perf_counter() - t0
+        self.stats.decode_s += batch.decode_s
+        self.stats.wait_s += batch.wait_s
+        rows = slice(batch.start, batch.stop)
+        self.sha[rows] = batch.sha
+        self.width[rows] = batch.width
+        self.height[rows] = batch.height
+        self.errors[rows] = batch.errors
+
+    def result(self, opts: WorkerOptions) -> pd.DataFrame:
+        """The frame of :data:`FEATURE_COLUMNS` (and the counts added to the stats)."""
+        frame = self.frame
+        self.stats.images += len(frame)
+        self.stats.errors += sum(e is not None for e in self.errors)
+        labels = labels_for_paths(frame["path"], opts.label_mode, opts.manifest)
+        result = pd.DataFrame(
+            {
+                "path": frame["path"].to_numpy(),
+                "label": labels.to_numpy(),
+                "sha256": self.sha,
+                "width": pd.array(self.width, dtype="Int32"),
+                "height": pd.array(self.height, dtype="Int32"),
+                "features": self.features,
+                "model": opts.fingerprint,
+                "runtime": opts.runtime,
+                "precision": opts.precision,
+                "error": self.errors,
+            }
+        )
+        return result[FEATURE_COLUMNS]
+
+
+def _featurized(
+    batches: Iterator[_Prepared],
+    featurizer: Featurizer,
+    opts: WorkerOptions,
+    new_stats: Callable[[], BatchStats],
+) -> Iterator[tuple[pd.DataFrame, BatchStats]]:
+    """(feature rows, stats) of each frame, from its prepared batches."""
+    rows: _FrameRows | None = None
+    for batch in batches:
+        if rows is None:
+            rows = _FrameRows(batch.frame, new_stats())
+        rows.add(batch, featurizer)
+        batch.pixels = None  # the model is done with them: free before the next one comes
+        if batch.last:
+            done, rows = rows, None
+            yield done.result(opts), done.stats
+
+
+def _timed(prefetch: Prefetch[_Prepared]) -> Iterator[_Prepared]:
+    for prepared in prefetch:
+        prepared.wait_s = prefetch.waited
+        yield prepared
+
+
 def featurize_frame(
     frame: pd.DataFrame, featurizer: Featurizer, opts: WorkerOptions, stats: BatchStats
 ) -> pd.DataFrame:
     """Feature rows for a frame with columns ``path``, ``length`` (and maybe ``content``).
 
     Returns a frame with exactly :data:`pool3.storage.schemas.FEATURE_COLUMNS`, one row per input
-    row, in input order; ``features`` holds float32 arrays of shape (2048,) or None.
+    row, in input order; ``features`` holds float32 arrays of shape (2048,) or None. Runs in
+    the calling thread, one batch after the other; adds its counts and timings to ``stats``.
     """
-    n = len(frame)
-    sha: list[str | None] = [None] * n
-    width: list[int | None] = [None] * n
-    height: list[int | None] = [None] * n
-    errors: list[str | None] = [None] * n
-    features: list[np.ndarray | None] = [None] * n
-    for start in range(0, n, opts.batch_size):
-        t0 = time.perf_counter()
-        ok_rows, pixels = [], []
-        for i in range(start, min(n, start + opts.batch_size)):
-            data, errors[i] = read_bytes(frame, i, opts)
-            if data is None:
-                continue
-            sha[i] = hashlib.sha256(data).hexdigest()
-            image, errors[i] = _decode_one(data, opts)
-            del data
-            if image is not None:
-                width[i], height[i] = image.width, image.height
-                ok_rows.append(i)
-                pixels.append(resize_299(image.pixels))
-        t1 = time.perf_counter()
-        if pixels:
-            out = featurizer.featurize_batch(np.stack(pixels))
-            for row, vec in zip(ok_rows, out, strict=True):
-                features[row] = vec
-        stats.decode_s += t1 - t0
-        stats.infer_s += time.perf_counter() - t1
-    stats.images += n
-    stats.errors += sum(e is not None for e in errors)
-    labels = labels_for_paths(frame["path"], opts.label_mode, opts.manifest)
-    result = pd.DataFrame(
-        {
-            "path": frame["path"].to_numpy(),
-            "label": labels.to_numpy(),
-            "sha256": sha,
-            "width": pd.array(width, dtype="Int32"),
-            "height": pd.array(height, dtype="Int32"),
-            "features": features,
-            "model": opts.fingerprint,
-            "runtime": opts.runtime,
-            "precision": opts.precision,
-            "error": errors,
-        }
-    )
-    return result[FEATURE_COLUMNS]
+    batches = _prepared_batches([frame], opts)
+    ((rows, _),) = _featurized(batches, featurizer, opts, lambda: stats)
+    return rows
 
 
 def featurize_batches(
@@ -183,16 +293,38 @@ def featurize_batches(
     opts: WorkerOptions,
     on_stats: Callable[[BatchStats], None] | None = None,
 ) -> Iterator[pd.DataFrame]:
-    """The body of the ``mapInPandas`` step: frames of files in, frames of feature rows out."""
+    """The body of the ``mapInPandas`` step: frames of files in, frames of feature rows out.
+
+    With ``opts.prefetch`` one thread (:data:`PREFETCH_THREAD`) pulls the frames and prepares
+    the next model batch while the model runs the current one, at most one batch ahead (see
+    the module docstring for memory); closing this generator stops it. ``on_stats`` gets each
+    frame's :class:`BatchStats` before the frame is yielded, ``opts.after_batch`` runs after.
+    """
     featurizer = get_featurizer()
     if not opts.batch_size:
-        batch = auto_batch_size(opts.worker_memory_mb, gpu=featurizer.device == "GPU")
+        batch = auto_batch_size(
+            opts.worker_memory_mb,
+            gpu=featurizer.device == "GPU",
+            runtime=opts.runtime,
+            precision=opts.precision,
+            amx=has_amx(opts.precision),
+        )
         opts = replace(opts, batch_size=batch)
-    for frame in frames:
-        stats = BatchStats()
-        rows = featurize_frame(frame, featurizer, opts, stats)
-        if on_stats is not None:
-            on_stats(stats)
-        yield rows
-        if opts.after_batch is not None:
-            opts.after_batch()
+    prefetch: Prefetch[_Prepared] | None = None
+    if opts.prefetch:
+        prefetch = Prefetch(
+            functools.partial(_prepared_batches, frames, opts), name=PREFETCH_THREAD
+        )
+        batches: Iterator[_Prepared] = _timed(prefetch)
+    else:
+        batches = _prepared_batches(frames, opts)
+    try:
+        for rows, stats in _featurized(batches, featurizer, opts, BatchStats):
+            if on_stats is not None:
+                on_stats(stats)
+            yield rows
+            if opts.after_batch is not None:
+                opts.after_batch()
+    finally:
+        if prefetch is not None:
+            prefetch.close()

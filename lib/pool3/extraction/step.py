@@ -30,13 +30,8 @@ from pyspark.sql.types import DoubleType, IntegerType, StructField, StructType
 
 from pool3.config import Config
 from pool3.connect import is_connect
-from pool3.extraction.kernel import (
-    MB,
-    BatchStats,
-    WorkerOptions,
-    auto_batch_size,
-    featurize_batches,
-)
+from pool3.extraction.batching import auto_batch_size
+from pool3.extraction.kernel import MB, BatchStats, WorkerOptions, featurize_batches
 from pool3.extraction.shipping import ShippedModel, ship_model
 from pool3.images.labels import parse_label_mode
 from pool3.model import ModelBundle
@@ -88,6 +83,25 @@ class Telemetry:
         }
 
 
+def planned_batch_size(shipped: ShippedModel, config: Config) -> int:
+    """The model batch size of a run: ``model.batch_size``, else, on CPU executors,
+    :func:`pool3.extraction.kernel.auto_batch_size` for the run's runtime and precision and
+    whether every reporting host has AMX for it; 0 (the worker decides: 64 on a GPU) when
+    the executors have GPUs or did not report."""
+    if config.model.batch_size:
+        return config.model.batch_size
+    hosts = shipped.placement.hosts
+    if not hosts or any(h.gpus for h in hosts):
+        return 0
+    need = "amx_int8" if shipped.precision == "int8" else "amx_bf16"
+    return auto_batch_size(
+        config.featurize.worker_memory_mb,
+        runtime=shipped.runtime,
+        precision=shipped.precision,
+        amx=all(need in h.flags for h in hosts),
+    )
+
+
 def worker_options(
     shipped: ShippedModel,
     config: Config,
@@ -102,7 +116,7 @@ def worker_options(
         fingerprint=shipped.fingerprint,
         runtime=shipped.runtime,
         precision=shipped.row_precision,
-        batch_size=config.model.batch_size,
+        batch_size=planned_batch_size(shipped, config),
         worker_memory_mb=config.featurize.worker_memory_mb,
         max_pixels=config.featurize.max_pixels,
         max_file_bytes=config.featurize.max_file_mb * MB,
@@ -165,7 +179,7 @@ def featurize_files(
         "featurize: %s %s, batch size %s, %d threads per worker",
         shipped.runtime,
         opts.precision,
-        opts.batch_size or f"auto ({auto_batch_size(opts.worker_memory_mb)} on CPU, 64 on GPU)",
+        opts.batch_size or "auto (64 on a GPU)",
         shipped.threads,
     )
     if telemetry is None:
