@@ -22,7 +22,7 @@ from pool3.extraction.incremental import reuse_previous
 from pool3.extraction.kernel import MB
 from pool3.extraction.listing import input_images, on_default_fs, task_count
 from pool3.extraction.shipping import WarmUp
-from pool3.extraction.step import Progress, Telemetry, featurize_files
+from pool3.extraction.step import Progress, Telemetry, featurize_files, planned_batch_size
 from pool3.images.labels import parse_label_mode, read_manifest
 from pool3.model import load_bundle
 from pool3.storage.files import resolve, stat
@@ -40,13 +40,16 @@ def run_featurize(
     output_path: str,
     run_id: str | None = None,
     worker_hook: Callable[[], None] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Featurize every image under ``input_path`` into Parquet at ``output_path``.
 
     Returns the summary (also logged, and written as ``_pool3_summary.json`` in the output).
     Raises InputError / OutputError before any heavy work, ThresholdError past
     ``featurize.max_error_rate`` (nothing is committed then). ``worker_hook`` runs in the
-    Python workers after each batch they send (tests inject faults with it).
+    Python workers after each batch they send (tests inject faults with it). ``timings``
+    holds seconds spent before this call (``session``); the summary's ``timings`` adds each
+    step of the run (:class:`Steps`).
     """
     started = time.monotonic()
     label_mode, manifest_path = parse_label_mode(config.featurize.labels)
@@ -62,7 +65,24 @@ def run_featurize(
             manifest_path=manifest_path,
             worker_hook=worker_hook,
             started=started,
+            steps=Steps(dict(timings or {})),
         )
+
+
+class Steps:
+    """Seconds per step of a run, in the order they ran (the summary's ``timings``):
+    ``model`` (load, placement, IR, shipping), ``listing``, ``warm_up`` (waiting for the
+    workers after listing), ``write`` (the featurize job), ``counts``, ``commit`` (only in
+    the summary returned and printed: the file is written by the commit)."""
+
+    def __init__(self, seconds: dict[str, float]) -> None:
+        self.seconds = seconds
+        self._last = time.monotonic()
+
+    def done(self, name: str) -> None:
+        now = time.monotonic()
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self._last, 3)
+        self._last = now
 
 
 def _featurize(
@@ -76,9 +96,11 @@ def _featurize(
     manifest_path: str | None,
     worker_hook: Callable[[], None] | None,
     started: float,
+    steps: Steps,
 ) -> dict[str, Any]:
     bundle = load_bundle(config.model.source, home=config.model.home or None)
     model, listed = ship_for_input(spark, config, bundle, input_path, exclude=output_path)
+    steps.done("model")
     with WarmUp(spark, model, enabled=config.featurize.warm_up) as warm:
         files, listing = listed or input_images(spark, config, input_path, exclude=output_path)
         total = listing.total
@@ -88,6 +110,8 @@ def _featurize(
             manifest = read_manifest(
                 where.fs_path, filesystem=where.filesystem(), shown=manifest_path
             )
+        steps.done("listing")
+    steps.done("warm_up")
     ready = time.monotonic()
     tel = Telemetry()
 
@@ -129,7 +153,9 @@ def _featurize(
         if hashed is not None:
             hashed.unpersist()
     written = time.monotonic()
+    steps.done("write")
     counts = staged_counts(spark, target.staging, FEATURES_SCHEMA, expected=total)
+    steps.done("counts")
     featurized = total - n_reused
     summary = image_summary(
         input_path=input_path,
@@ -145,6 +171,8 @@ def _featurize(
         startup_seconds=round(ready - started, 3),
         warmup_seconds=warm.seconds,
         featurize_seconds=round(written - ready, 3),
+        timings=steps.seconds,
+        batch_size=planned_batch_size(model, config),
     )
     summary["images_per_second"] = round(featurized / max(summary["featurize_seconds"], 1e-9), 2)
     finish_run(
@@ -159,4 +187,5 @@ def _featurize(
         counts={"reused": n_reused},
         durations={k: summary[k] for k in ("startup_seconds", "featurize_seconds")},
     )
+    steps.done("commit")  # in the summary returned and printed, not in the file it wrote
     return summary

@@ -21,9 +21,13 @@ def run_command(
     ``run_id``). The session is Spark Connect when ``spark.remote`` / ``SPARK_REMOTE`` name a
     server (:func:`pool3.session.build_session`), and is stopped however the run ends.
     """
+    import time
+
     from pool3.session import build_session
 
+    started = time.monotonic()
     spark = build_session(config, app_name=f"pool3-{command}")
+    session_s = round(time.monotonic() - started, 3)
     try:
         if command == "featurize":
             from pool3.commands.featurize import run_featurize
@@ -35,6 +39,7 @@ def run_command(
                 output_path=paths["output"],
                 run_id=paths.get("run_id"),
                 worker_hook=worker_hook,
+                timings={"session": session_s},
             )
         if command == "train":
             from pool3.commands.train import run_train
