@@ -45,13 +45,23 @@ class CliRun:
         Parquet write; the workers' model build too when ``featurize.warm_up`` is off)."""
         return float(self.summary.get("images_per_second", 0.0))
 
-    def busy_ips(self, parallel: int) -> float:
-        """Images / (workers' decode + inference seconds / ``parallel``): the rate while
-        ``parallel`` workers are computing, without start-up, scheduling or the write."""
+    @property
+    def timings(self) -> dict[str, float]:
+        """The summary's start-up breakdown (``timings``: seconds by phase), {} if absent."""
+        return {k: float(v) for k, v in (self.summary.get("timings") or {}).items()}
+
+    def busy_seconds(self, parallel: int) -> float:
+        """Workers' decode + inference seconds / ``parallel``: the wall the computing would
+        take on ``parallel`` task slots, without start-up, scheduling or the write."""
         busy = float(self.summary.get("decode_seconds", 0)) + float(
             self.summary.get("inference_seconds", 0)
         )
-        return self.images / (busy / parallel) if busy else 0.0
+        return busy / parallel
+
+    def busy_ips(self, parallel: int) -> float:
+        """Images / :meth:`busy_seconds`: the rate while ``parallel`` workers are computing."""
+        busy = self.busy_seconds(parallel)
+        return self.images / busy if busy else 0.0
 
 
 def featurize_cli(
