@@ -431,7 +431,7 @@ def spark_sections(
 
 def spark_notes(runs: list[dict[str, Any]], ov_name: str) -> list[str]:
     notes = [
-        f"busy s = (summary decode_seconds + inference_seconds) / {slots()} task slots "
+        f"busy s = (summary inference_seconds + prefetch_wait_seconds) / {slots()} task slots "
         "(local[*]: the CPU count); fixed s (wall - busy) = process wall - busy s",
         "end to end = images / wall of the `pool3 featurize` process; phase = the summary's "
         "images_per_second",

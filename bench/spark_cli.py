@@ -51,11 +51,13 @@ class CliRun:
         return {k: float(v) for k, v in (self.summary.get("timings") or {}).items()}
 
     def busy_seconds(self, parallel: int) -> float:
-        """Workers' decode + inference seconds / ``parallel``: the wall the computing would
-        take on ``parallel`` task slots, without start-up, scheduling or the write."""
-        busy = float(self.summary.get("decode_seconds", 0)) + float(
-            self.summary.get("inference_seconds", 0)
-        )
+        """Workers' busy seconds / ``parallel``: the wall the computing would take on
+        ``parallel`` task slots, without start-up, scheduling or the write. Busy is
+        inference + the waits for a prepared batch where the summary has them (prefetch:
+        decode overlaps inference), else decode + inference."""
+        s = self.summary
+        second = "prefetch_wait_seconds" if "prefetch_wait_seconds" in s else "decode_seconds"
+        busy = float(s.get("inference_seconds", 0)) + float(s.get(second, 0))
         return busy / parallel
 
     def busy_ips(self, parallel: int) -> float:

@@ -48,6 +48,7 @@ TIMING_TYPE = StructType(
         StructField("part", IntegerType()),
         StructField("decode", DoubleType()),
         StructField("infer", DoubleType()),
+        StructField("wait", DoubleType()),
     ]
 )
 
@@ -68,14 +69,18 @@ class Telemetry:
         frames = self.observation.get.get("frames") or []
         decode = sum(f["decode"] for f in frames)
         infer = sum(f["infer"] for f in frames)
+        wait = sum(f["wait"] or 0.0 for f in frames)
         by_part: dict[int, float] = {}
         for f in frames:
-            by_part[f["part"]] = by_part.get(f["part"], 0.0) + f["decode"] + f["infer"]
+            # with prefetch, decode overlaps inference: a worker's time is inference + waits
+            spent = f["infer"] + (f["wait"] if f["wait"] is not None else f["decode"])
+            by_part[f["part"]] = by_part.get(f["part"], 0.0) + spent
         seconds = sorted(by_part.values())
         median = seconds[len(seconds) // 2] if seconds else 0.0
         return {
             "decode_seconds": round(decode, 3),
             "inference_seconds": round(infer, 3),
+            "prefetch_wait_seconds": round(wait, 3),
             "partitions": len(seconds),
             "partition_seconds_max": round(max(seconds, default=0.0), 3),
             "partition_seconds_median": round(median, 3),
@@ -170,7 +175,12 @@ def featurize_files(
         for frame in rows if then is None else map(then, rows):
             if timed:
                 done = stats.pop() if stats else BatchStats()
-                timing = {"part": part, "decode": done.decode_s, "infer": done.infer_s}
+                timing = {
+                    "part": part,
+                    "decode": done.decode_s,
+                    "infer": done.infer_s,
+                    "wait": done.wait_s if opts.prefetch else None,
+                }
                 column = ([timing] + [None] * (len(frame) - 1))[: len(frame)]
                 frame = frame.assign(**{TIMING_COLUMN: column})
             yield frame
