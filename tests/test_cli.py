@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import hostile
-from clirun import SPARK_LOG_MARK, Result, assert_error, finish, kill_group, run, start
+from clirun import SPARK_LOG_MARK, Result, assert_error, cli_env, finish, kill_group, run, start
 from paths import SAMPLE
 from pool3.commands.lifecycle import SUMMARY_NAME
 from pool3.model import load_bundle
@@ -36,10 +36,21 @@ OTHER_FINGERPRINT = "inception-v3-other:0123456789abcdef"
 def test_help_exits_zero(tmp_path):
     top = run(["--help"], tmp_path)
     assert top.rc == 0 and "featurize" in top.stdout and "Exit codes" in top.stdout
-    for cmd in ("featurize", "train", "classify", "datasets", "export-graph"):
+    for cmd in ("featurize", "train", "classify", "datasets", "export-graph", "setup"):
         sub = run([cmd, "--help"], tmp_path)
         assert sub.rc == 0, (cmd, sub.stderr)
         assert sub.stdout.startswith(f"usage: pool3 {cmd}"), sub.stdout[:200]
+
+
+def test_setup_fills_the_model_caches_of_a_new_home(tmp_path):
+    home = tmp_path / "home"
+    env = {**cli_env(), "POOL3_HOME": str(home)}
+    res = run(["setup", "--no-jvm", "--log-format", "json"], tmp_path, env=env)
+    assert res.rc == 0, res.stderr[-2000:]
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["openvino_ir"] == "ready" and summary["model"].startswith("inception-v3")
+    assert list(home.glob("openvino/*/*.xml")) or list(home.glob("openvino/**/*.xml"))
+    assert not (home / "jvm").exists()  # --no-jvm: the slow tests build one (tests/test_jvm.py)
 
 
 def test_missing_subcommand_is_usage_error(tmp_path):

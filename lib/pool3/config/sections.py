@@ -55,7 +55,7 @@ class ModelConfig:
     # int8 only: images to calibrate on ("" = a seeded sample of the job's own input)
     calibration: str = ""
     calibration_images: int = _opt(300, ge=1)
-    batch_size: int = _opt(0, ge=0)  # 0: chosen from worker memory
+    batch_size: int = _opt(0, ge=0)  # 0: from runtime, precision, AMX and worker memory
     threads: int = _opt(0, ge=0)  # 0: from spark.task.cpus
     home: str = ""  # model cache; "": $POOL3_HOME or ~/.cache/pool3
 
