@@ -29,3 +29,19 @@ def test_workers_with_another_python_are_probed(spark, monkeypatch, tmp_path):
     assert not workers_are_local(spark)
     monkeypatch.setenv("PYSPARK_PYTHON", str(tmp_path / "missing"))
     assert not workers_are_local(spark)
+
+
+def test_tasks_fill_whole_waves_of_the_slots(spark):
+    from pool3.extraction.listing import FILES_PER_TASK, Listing, task_count
+
+    def listing(n: int) -> Listing:
+        paths = [f"/{i}.jpg" for i in range(n)]
+        return Listing(root=None, paths=paths, lengths=[1] * n)  # type: ignore[arg-type]
+
+    slots = 2  # the test session: local[2]
+    assert task_count(spark, listing(800)) == 8  # not 7: no idle core in the last wave
+    assert task_count(spark, listing(5000)) == 40
+    assert task_count(spark, listing(FILES_PER_TASK * 3)) == 4
+    assert task_count(spark, listing(1)) == 1  # never more tasks than files
+    assert task_count(spark, listing(10)) == slots
+    assert task_count(spark, listing(800), partitions=5) == 5  # as configured
