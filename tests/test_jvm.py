@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pool3.jvm import archive_option, archive_path, build_archive
+from pool3.jvm import QUIET, archive_option, archive_path, build_archive
 from pool3.session import with_jvm_archive
 
 JAVA = shutil.which("java") or "java"
@@ -28,7 +28,12 @@ def test_the_archive_is_named_by_java_and_sparks_jars(tmp_path, monkeypatch):
     (other / "jars").mkdir(parents=True)
     (other / "jars" / "only.jar").write_bytes(b"x")
     monkeypatch.setenv("SPARK_HOME", str(other))
-    assert archive_path(JAVA, home=str(tmp_path)) != path
+    at_other = archive_path(JAVA, home=str(tmp_path))
+    assert at_other != path
+    # the same jars at another path (another venv) are another class path
+    shutil.copytree(other, tmp_path / "copy")
+    monkeypatch.setenv("SPARK_HOME", str(tmp_path / "copy"))
+    assert archive_path(JAVA, home=str(tmp_path)) not in (path, at_other)
 
 
 def test_the_option_only_for_an_archive_that_exists_and_fits(tmp_path):
@@ -36,7 +41,8 @@ def test_the_option_only_for_an_archive_that_exists_and_fits(tmp_path):
     path = archive_path(JAVA, home=str(tmp_path))
     path.parent.mkdir(parents=True)
     path.write_bytes(b"stand-in: only its presence is read here")
-    assert archive_option(JAVA, {}, home=str(tmp_path)) == f"-XX:SharedArchiveFile={path}"
+    option = f"-XX:SharedArchiveFile={path} {QUIET}"
+    assert archive_option(JAVA, {}, home=str(tmp_path)) == option
     assert archive_option(JAVA, {"spark.driver.extraClassPath": "/x.jar"}, home=str(tmp_path)) == ""
     own = {"spark.driver.extraJavaOptions": "-XX:SharedArchiveFile=/mine.jsa"}
     assert archive_option(JAVA, own, home=str(tmp_path)) == ""
@@ -44,7 +50,7 @@ def test_the_option_only_for_an_archive_that_exists_and_fits(tmp_path):
     from pyspark import SparkContext
 
     if SparkContext._gateway is None:  # this process has not started its JVM yet
-        assert conf["spark.driver.extraJavaOptions"] == f"-Dx=1 -XX:SharedArchiveFile={path}"
+        assert conf["spark.driver.extraJavaOptions"] == f"-Dx=1 {option}"
     else:  # a running JVM cannot take it: nothing is added
         assert conf["spark.driver.extraJavaOptions"] == "-Dx=1"
 

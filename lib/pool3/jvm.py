@@ -9,15 +9,16 @@ that the JVM maps at start: 3.3-3.7 s and 1.5-1.7 s measured on the same VM
 (bench/RESULTS.md). The archive holds classes only, never data or settings: results are the
 same with or without it.
 
-The archive fits one ``java`` binary and one set of Spark jars, so its name carries a hash
-of both: ``$POOL3_HOME/jvm/spark-<version>-<hash>.jsa``. :func:`build_archive` writes it
+The archive fits one ``java`` binary and one set of Spark jars at their paths (two venvs
+are two class paths), so its name carries a hash of both:
+``$POOL3_HOME/jvm/spark-<version>-<hash>.jsa``. :func:`build_archive` writes it
 (``pool3 setup``, which ``make install`` runs): a child process starts a local session with
 ``-XX:ArchiveClassesAtExit``, runs the kinds of job a run runs (a Python UDF over Arrow,
 a Parquet write and read), stops, and waits for its JVM to write the archive, which is then
 moved into place atomically. :func:`archive_option` gives the flag for a JVM that pool3
-starts when the archive exists. A JVM that cannot use it (say, ``spark.driver.extraClassPath``
-changed the class path) prints one warning and starts as it would without it; pool3 leaves
-the flag out in that case.
+starts when the archive exists, with the JVM's CDS log off (a JVM that cannot use it would
+print a warning on stdout, into the command's output, then start as without it); pool3
+leaves the flag out when ``spark.driver.extraClassPath`` changes the class path.
 
 May import: :mod:`pool3.config`, :mod:`pool3.errors`, pyspark.
 """
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 
 #: bump when what goes into the archive changes
 ARCHIVE_FORMAT = 1
+#: JVM options that keep class-data-sharing warnings off stdout
+QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
 #: the most a child process may take to write the archive, s
 BUILD_TIMEOUT_S = 600
 
@@ -61,7 +64,8 @@ def archive_path(java: str, *, home: str | None = None) -> Path:
     binary = Path(java).resolve()
     stat = binary.stat()
     digest.update(f"{binary} {stat.st_size} {stat.st_mtime_ns}\n".encode())
-    jars = spark_home() / "jars"
+    jars = (spark_home() / "jars").resolve()
+    digest.update(f"{jars}\n".encode())  # the class path the archive records: these paths
     for jar in sorted(jars.glob("*.jar")) if jars.is_dir() else ():
         digest.update(f"{jar.name} {jar.stat().st_size}\n".encode())
     name = f"spark-{pyspark.__version__}-{digest.hexdigest()[:16]}.jsa"
@@ -80,7 +84,9 @@ def archive_option(java: str, conf: dict[str, str], *, home: str | None = None) 
         path = archive_path(java, home=home)
     except OSError:
         return ""
-    return f"-XX:SharedArchiveFile={path}" if path.is_file() else ""
+    # -Xlog: a JVM that cannot map it would print its warning on stdout, into a command's
+    # output; the name makes that rare, and the JVM starts as without the archive
+    return f"-XX:SharedArchiveFile={path} {QUIET}" if path.is_file() else ""
 
 
 def build_archive(java: str, *, home: str | None = None) -> tuple[Path, float]:
