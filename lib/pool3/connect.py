@@ -157,9 +157,7 @@ def workers_are_local(spark: SparkSession) -> bool:
     if not python:
         return True
     try:
-        return os.path.samefile(python, sys.executable) or os.path.realpath(
-            python
-        ) == os.path.realpath(sys.executable)
+        return os.path.samefile(python, sys.executable)
     except OSError:
         return False
 

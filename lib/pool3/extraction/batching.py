@@ -65,10 +65,16 @@ def cpu_flags() -> frozenset[str]:
     return frozenset(read_cpu_flags())
 
 
+def amx_flag(precision: str) -> str | None:
+    """The CPU flag that puts ``precision`` on AMX: ``amx_bf16``, ``amx_int8``, or None."""
+    if precision == "bfloat16":
+        return "amx_bf16"
+    if precision.startswith("int8"):
+        return "amx_int8"
+    return None
+
+
 def has_amx(precision: str) -> bool:
     """Whether this CPU has AMX for ``precision``: AMX-BF16 for bfloat16, AMX-INT8 for int8."""
-    if precision == "bfloat16":
-        return "amx_bf16" in cpu_flags()
-    if precision.startswith("int8"):
-        return "amx_int8" in cpu_flags()
-    return False
+    flag = amx_flag(precision)
+    return flag is not None and flag in cpu_flags()

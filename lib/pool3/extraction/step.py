@@ -30,7 +30,7 @@ from pyspark.sql.types import DoubleType, IntegerType, StructField, StructType
 
 from pool3.config import Config
 from pool3.connect import is_connect
-from pool3.extraction.batching import auto_batch_size
+from pool3.extraction.batching import amx_flag, auto_batch_size
 from pool3.extraction.kernel import MB, BatchStats, WorkerOptions, featurize_batches
 from pool3.extraction.shipping import ShippedModel, ship_model
 from pool3.images.labels import parse_label_mode
@@ -98,12 +98,12 @@ def planned_batch_size(shipped: ShippedModel, config: Config) -> int:
     hosts = shipped.placement.hosts
     if not hosts or any(h.gpus for h in hosts):
         return 0
-    need = "amx_int8" if shipped.precision == "int8" else "amx_bf16"
+    need = amx_flag(shipped.precision)
     return auto_batch_size(
         config.featurize.worker_memory_mb,
         runtime=shipped.runtime,
         precision=shipped.precision,
-        amx=all(need in h.flags for h in hosts),
+        amx=need is not None and all(need in h.flags for h in hosts),
     )
 
 
