@@ -150,3 +150,50 @@ def test_driver_console_is_quiet_and_the_progress_bar_only_on_a_terminal(monkeyp
     assert with_quiet_driver_log(own) == own  # the user's log4j set-up wins
     monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "12345")  # spark-submit started the JVM
     assert "spark.driver.extraJavaOptions" not in with_quiet_driver_log({})
+
+
+def test_quick_jit_only_for_a_jvm_pool3_starts_and_without_a_jit_option(monkeypatch):
+    from pyspark import SparkContext
+
+    from pool3.session import QUICK_JIT, with_quick_jit
+
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
+    monkeypatch.setattr(SparkContext, "_gateway", None)  # as before pool3 starts the JVM
+    conf = {"spark.driver.extraJavaOptions": "-Xss4m"}
+    assert with_quick_jit(conf)["spark.driver.extraJavaOptions"] == f"-Xss4m {QUICK_JIT}"
+    assert with_quick_jit({})["spark.driver.extraJavaOptions"] == QUICK_JIT
+    own = {"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=4"}
+    assert with_quick_jit(own) == own  # the user's JIT choice wins
+    monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "12345")  # spark-submit started the JVM
+    assert with_quick_jit(conf) == conf
+
+
+def test_a_featurize_session_runs_its_jvm_with_c1_only_unless_turned_off():
+    """A real driver JVM started by pool3 in a child process: its own input arguments."""
+    import subprocess
+
+    script = (
+        "import sys\n"
+        "from pool3.config import load_config\n"
+        "from pool3.session import build_session\n"
+        "c = load_config('local', overrides={'spark.master': 'local[1]', "
+        "'spark.quick_jit': sys.argv[1], 'spark.extra': {'spark.ui.enabled': 'false'}})\n"
+        "s = build_session(c, quick_jit=True)\n"
+        "bean = s.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()\n"
+        "print('ARGS', ' '.join(bean.getInputArguments()))\n"
+        "print('ROWS', s.range(10).count())\n"
+        "s.stop()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYSPARK_GATEWAY_PORT"}
+    for setting, expected in (("true", True), ("false", False)):
+        done = subprocess.run(
+            [sys.executable, "-c", script, setting],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        args = next(line for line in done.stdout.splitlines() if line.startswith("ARGS"))
+        assert ("-XX:TieredStopAtLevel=1" in args.split()) is expected, args
+        assert "ROWS 10" in done.stdout

@@ -23,11 +23,13 @@ from pool3.extraction.batching import (
     auto_batch_size,
 )
 from pool3.extraction.kernel import (
+    OUTPUT_ROWS,
     PREFETCH_THREAD,
     BatchStats,
     WorkerOptions,
     featurize_batches,
     featurize_frame,
+    output_rows,
 )
 from pool3.storage.files import resolve
 from pool3.storage.schemas import FEATURE_COLUMNS
@@ -262,6 +264,28 @@ def test_prefetch_gives_the_rows_of_one_batch_after_the_other(featurizer, mixed_
     )
     pd.testing.assert_frame_equal(alone.drop(columns="features"), seq[0].drop(columns="features"))
     assert one.images == 7 and one.errors == 4 and one.wait_s == 0.0
+
+
+@pytest.mark.parametrize("prefetch", [True, False])
+def test_a_large_frame_comes_out_in_frames_of_whole_batches(featurizer, prefetch):
+    """Rows leave the worker in frames of ~OUTPUT_ROWS (the JVM writes them while the next
+    are computed): the same rows, in order, as the frame in one piece."""
+    assert output_rows(3) == 18 and output_rows(4) == OUTPUT_ROWS == 16 and output_rows(64) == 64
+    flower, china = jpeg("flower.png"), jpeg("china.png")
+    files = [(f"f_{i}.jpg", (flower, china, b"junk")[i % 3]) for i in range(40)]
+    frames = [content_frame(files[:2]), content_frame(files), content_frame([])]
+    opts = WorkerOptions(fingerprint="fp", batch_size=3, prefetch=prefetch)
+    out, _, stats = run_all(frames, featurizer, opts)
+    assert [len(f) for f in out] == [2, 18, 18, 4, 0]
+    assert [s.images for s in stats] == [2, 18, 18, 4, 0]
+    assert sum(s.errors for s in stats) == 13  # every third file of the 40, and none of the 2
+    whole = featurize_frame(frames[1], featurizer, replace(opts, prefetch=False), BatchStats())
+    joined = pd.concat(out[1:4], ignore_index=True)
+    pd.testing.assert_frame_equal(joined.drop(columns="features"), whole.drop(columns="features"))
+    for a, b in zip(joined["features"], whole["features"], strict=True):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert np.allclose(a, b, rtol=1e-3, atol=1e-3)
 
 
 def live_prefetch_threads(join_s: float = 5.0) -> list[threading.Thread]:

@@ -11,6 +11,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 
 from pool3.commands.lifecycle import finish_run, image_summary, output_run, staged_counts
+from pool3.commands.preload import Preload
 from pool3.config import Config
 from pool3.errors import ModelError
 from pool3.extraction.calibration import ship_for_input
@@ -57,12 +58,19 @@ def run_classify(
     output_path: str,
     run_id: str | None = None,
     worker_hook: Callable[[], None] | None = None,
+    preload: Preload | None = None,
 ) -> dict[str, Any]:
-    """Score every image under ``input_path`` with the classifier in ``model_dir``."""
+    """Score every image under ``input_path`` with the classifier in ``model_dir``.
+
+    ``preload``: the featurizer loaded while the session started
+    (:class:`pool3.commands.preload.Preload`)."""
     started = time.monotonic()
     check_model_dir(spark, model_dir)
     model = load_model(model_dir, spark=spark)
-    bundle = load_bundle(config.model.source, home=config.model.home or None)
+    if preload is None:
+        bundle, ir = load_bundle(config.model.source, home=config.model.home or None), None
+    else:
+        bundle, ir = preload.bundle(), preload.ir()
     if model.fingerprint != bundle.fingerprint:
         raise ModelError(
             f"the classifier in {model_dir} was trained on features {model.fingerprint}, but "
@@ -76,6 +84,7 @@ def run_classify(
             target,
             bundle,
             model,
+            ir=ir,
             input_path=input_path,
             model_dir=model_dir,
             output_path=output_path,
@@ -91,13 +100,14 @@ def _classify(
     bundle: ModelBundle,
     model: LinearModel,
     *,
+    ir: ModelBundle | None,
     input_path: str,
     model_dir: str,
     output_path: str,
     worker_hook: Callable[[], None] | None,
     started: float,
 ) -> dict[str, Any]:
-    shipped, listed = ship_for_input(spark, config, bundle, input_path, exclude=output_path)
+    shipped, listed = ship_for_input(spark, config, bundle, input_path, exclude=output_path, ir=ir)
     trained_at = model.meta.get("feature_precision")
     precision_note = None
     if trained_at is not None and trained_at != shipped.row_precision:

@@ -16,6 +16,7 @@ from pool3.commands.lifecycle import (
     row_count,
     staged_counts,
 )
+from pool3.commands.preload import Preload
 from pool3.config import Config
 from pool3.extraction.calibration import ship_for_input
 from pool3.extraction.incremental import reuse_previous
@@ -41,6 +42,7 @@ def run_featurize(
     run_id: str | None = None,
     worker_hook: Callable[[], None] | None = None,
     timings: dict[str, float] | None = None,
+    preload: Preload | None = None,
 ) -> dict[str, Any]:
     """Featurize every image under ``input_path`` into Parquet at ``output_path``.
 
@@ -49,7 +51,8 @@ def run_featurize(
     ``featurize.max_error_rate`` (nothing is committed then). ``worker_hook`` runs in the
     Python workers after each batch they send (tests inject faults with it). ``timings``
     holds seconds spent before this call (``session``); the summary's ``timings`` adds each
-    step of the run (:class:`Steps`).
+    step of the run (:class:`Steps`). ``preload``: the model loaded while the session
+    started (:class:`pool3.commands.preload.Preload`).
     """
     started = time.monotonic()
     label_mode, manifest_path = parse_label_mode(config.featurize.labels)
@@ -66,6 +69,7 @@ def run_featurize(
             worker_hook=worker_hook,
             started=started,
             steps=Steps(dict(timings or {})),
+            preload=preload,
         )
 
 
@@ -97,9 +101,13 @@ def _featurize(
     worker_hook: Callable[[], None] | None,
     started: float,
     steps: Steps,
+    preload: Preload | None,
 ) -> dict[str, Any]:
-    bundle = load_bundle(config.model.source, home=config.model.home or None)
-    model, listed = ship_for_input(spark, config, bundle, input_path, exclude=output_path)
+    if preload is None:
+        bundle, ir = load_bundle(config.model.source, home=config.model.home or None), None
+    else:
+        bundle, ir = preload.bundle(), preload.ir()
+    model, listed = ship_for_input(spark, config, bundle, input_path, exclude=output_path, ir=ir)
     steps.done("model")
     with WarmUp(spark, model, enabled=config.featurize.warm_up) as warm:
         files, listing = listed or input_images(spark, config, input_path, exclude=output_path)

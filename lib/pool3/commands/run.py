@@ -20,13 +20,18 @@ def run_command(
     ``paths`` holds the command's arguments (``input``, ``output``, ``features``, ``model``,
     ``run_id``). The session is Spark Connect when ``spark.remote`` / ``SPARK_REMOTE`` name a
     server (:func:`pool3.session.build_session`), and is stopped however the run ends.
+    While the session starts, featurize and classify load their model in the background
+    (:class:`pool3.commands.preload.Preload`).
     """
     import time
 
+    from pool3.commands.preload import Preload
     from pool3.session import build_session
 
     started = time.monotonic()
-    spark = build_session(config, app_name=f"pool3-{command}")
+    images = command in ("featurize", "classify")  # the JVM mostly waits for Python workers
+    preload = Preload(config).start() if images else None
+    spark = build_session(config, app_name=f"pool3-{command}", quick_jit=images)
     session_s = round(time.monotonic() - started, 3)
     try:
         if command == "featurize":
@@ -40,6 +45,7 @@ def run_command(
                 run_id=paths.get("run_id"),
                 worker_hook=worker_hook,
                 timings={"session": session_s},
+                preload=preload,
             )
         if command == "train":
             from pool3.commands.train import run_train
@@ -61,6 +67,7 @@ def run_command(
             output_path=paths["output"],
             run_id=paths.get("run_id"),
             worker_hook=worker_hook,
+            preload=preload,
         )
     finally:
         spark.stop()

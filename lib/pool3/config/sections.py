@@ -41,6 +41,9 @@ class SparkConfig:
     log_level: str = _opt(
         "WARN", choices=("ALL", "DEBUG", "ERROR", "FATAL", "INFO", "OFF", "TRACE", "WARN")
     )
+    # featurize/classify in a driver JVM pool3 starts itself (local runs): JIT with C1 only,
+    # ~2-3 s less start-up; the JVM's own Parquet/Arrow work ~25% slower (README, Start-up)
+    quick_jit: bool = True
 
 
 @dataclass(frozen=True)

@@ -122,16 +122,18 @@ def ship_for_input(
     input_path: str,
     *,
     exclude: str | None = None,
+    ir: ModelBundle | None = None,
 ) -> tuple[ShippedModel, tuple[DataFrame, Listing] | None]:
     """Place and ship the model of a featurize or classify run over ``input_path``.
 
     For int8 the input is listed first and the model calibrated on it; the listing is then
     returned too. Otherwise the listing is None: the caller lists while the workers warm up.
-    ``exclude`` is the run's output (see :func:`pool3.extraction.listing.list_input`).
+    ``exclude`` is the run's output (see :func:`pool3.extraction.listing.list_input`);
+    ``ir``: the float IR, if already read (see :func:`pool3.extraction.shipping.ship_model`).
     """
     placement = place_model(spark, config)
     listed = None
     if placement.precision == "int8":
         listed = input_images(spark, config, input_path, exclude=exclude)
         bundle, placement = int8_bundle(spark, config, bundle, listed[1], placement)
-    return ship_model(spark, bundle, config, placement), listed
+    return ship_model(spark, bundle, config, placement, ir=ir), listed

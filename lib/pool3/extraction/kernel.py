@@ -41,6 +41,11 @@ log = logging.getLogger(__name__)
 
 MB = 1 << 20
 PREFETCH_THREAD = "pool3-prefetch"  #: the name of the prefetch thread
+#: A worker sends its rows in frames of about this many (whole model batches), not one frame
+#: per Arrow batch: the JVM converts and writes each frame while the worker computes the
+#: next, instead of all of a task's rows after its last batch (~0.2-0.7 s per task of 100
+#: images on 2 cores, with the cores idle meanwhile).
+OUTPUT_ROWS = 16
 
 
 @dataclass(frozen=True)
@@ -181,14 +186,32 @@ def _prepare(
     )
 
 
+def output_rows(batch_size: int) -> int:
+    """Rows per output frame: :data:`OUTPUT_ROWS` rounded up to whole model batches."""
+    return batch_size * -(-OUTPUT_ROWS // batch_size)
+
+
+def _split(frames: Iterable[pd.DataFrame], rows: int | None) -> Iterator[pd.DataFrame]:
+    """``frames`` cut into frames of at most ``rows`` rows (None: as they are), in order."""
+    for frame in frames:
+        if rows is None or len(frame) <= rows:
+            yield frame
+        else:
+            for start in range(0, len(frame), rows):
+                yield frame.iloc[start : start + rows]
+
+
 def _prepared_batches(
     frames: Iterable[pd.DataFrame],
     opts: WorkerOptions,
     cancel: threading.Event | None = None,
+    *,
+    split: int | None = None,
 ) -> Generator[_Prepared, None, None]:
     """The model batches of ``frames``, in order, ``opts.batch_size`` rows each; every frame
-    ends with a batch whose ``last`` is set. Stops early once ``cancel`` is set."""
-    for frame in frames:
+    (cut into frames of ``split`` rows first, if given) ends with a batch whose ``last`` is
+    set. Stops early once ``cancel`` is set."""
+    for frame in _split(frames, split):
         n = len(frame)
         for start in range(0, n, opts.batch_size) or (0,):
             batch = _prepare(frame, start, min(n, start + opts.batch_size), opts, cancel)
@@ -293,7 +316,8 @@ def featurize_batches(
     opts: WorkerOptions,
     on_stats: Callable[[BatchStats], None] | None = None,
 ) -> Iterator[pd.DataFrame]:
-    """The body of the ``mapInPandas`` step: frames of files in, frames of feature rows out.
+    """The body of the ``mapInPandas`` step: frames of files in, frames of feature rows out
+    (the same rows in the same order, in frames of :func:`output_rows`).
 
     With ``opts.prefetch`` one thread (:data:`PREFETCH_THREAD`) pulls the frames and prepares
     the next model batch while the model runs the current one, at most one batch ahead (see
@@ -310,14 +334,15 @@ def featurize_batches(
             amx=has_amx(opts.precision),
         )
         opts = replace(opts, batch_size=batch)
+    prepared = functools.partial(
+        _prepared_batches, frames, opts, split=output_rows(opts.batch_size)
+    )
     prefetch: Prefetch[_Prepared] | None = None
     if opts.prefetch:
-        prefetch = Prefetch(
-            functools.partial(_prepared_batches, frames, opts), name=PREFETCH_THREAD
-        )
+        prefetch = Prefetch(prepared, name=PREFETCH_THREAD)
         batches: Iterator[_Prepared] = _timed(prefetch)
     else:
-        batches = _prepared_batches(frames, opts)
+        batches = prepared()
     try:
         for rows, stats in _featurized(batches, featurizer, opts, BatchStats):
             if on_stats is not None:

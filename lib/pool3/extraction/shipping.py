@@ -195,25 +195,42 @@ def place_model(spark: SparkSession, config: Config) -> Placement:
     return placement
 
 
+def openvino_bundle(
+    bundle: ModelBundle, ir: ModelBundle | None, *, home: str | None = None
+) -> ModelBundle:
+    """What OpenVINO workers get for ``bundle``: ``bundle`` itself if it is an IR (int8),
+    ``ir`` if that is the float IR of this very bundle (read already), else its float IR
+    from the cache (:func:`pool3.model.openvino_ir.to_openvino`)."""
+    from pool3.model.openvino_ir import IR_KIND, to_openvino
+
+    if bundle.kind == IR_KIND:
+        return bundle
+    if ir is not None and ir.kind == IR_KIND and ir.fingerprint == bundle.fingerprint:
+        return ir
+    return to_openvino(bundle, home=home)
+
+
 def ship_model(
     spark: SparkSession,
     bundle: ModelBundle,
     config: Config,
     placement: Placement | None = None,
+    *,
+    ir: ModelBundle | None = None,
 ) -> ShippedModel:
     """Ship ``bundle`` for ``placement`` (resolved here if not given), see :func:`ship_artifact`.
 
     For OpenVINO the bundle is converted to IR first (cached; an int8 bundle from
-    :func:`pool3.extraction.calibration.int8_bundle` is shipped as it is). Threads per worker
-    are ``model.threads`` or ``spark.task.cpus``.
+    :func:`pool3.extraction.calibration.int8_bundle` is shipped as it is); ``ir`` is that
+    float IR if the caller has it already (:class:`pool3.commands.preload.Preload`), used
+    only for the bundle it was made from. Threads per worker are ``model.threads`` or
+    ``spark.task.cpus``.
     """
     ship_code(spark)  # Spark Connect: pool3 itself, for a server that lacks it
     if placement is None:
         placement = place_model(spark, config)
     if placement.runtime == "openvino":
-        from pool3.model.openvino_ir import to_openvino
-
-        bundle = to_openvino(bundle, home=config.model.home or None)
+        bundle = openvino_bundle(bundle, ir, home=config.model.home or None)
     elif bundle.kind == "openvino-ir":
         raise ValueError("an OpenVINO IR bundle cannot run on the TensorFlow runtime")
     row_precision = placement.precision
