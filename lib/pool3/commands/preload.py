@@ -32,9 +32,8 @@ class Preload:
     the thread and return its results (or raise its error).
     """
 
-    def __init__(self, config: Config, *, ir: bool = True) -> None:
+    def __init__(self, config: Config) -> None:
         self._config = config
-        self._want_ir = ir
         self._thread = threading.Thread(target=self._run, name="pool3-preload", daemon=True)
         self._bundle: ModelBundle | None = None
         self._ir: ModelBundle | None = None
@@ -59,7 +58,7 @@ class Preload:
             return
         finally:
             self.seconds = round(time.perf_counter() - started, 3)
-        if self._want_ir and _runs_openvino_here(self._config):
+        if _runs_openvino_here(self._config):
             try:
                 from pool3.model.openvino_ir import to_openvino
 
