@@ -143,10 +143,11 @@ def with_quick_jit(conf: Mapping[str, str]) -> dict[str, str]:
     """``conf`` with :data:`QUICK_JIT` among the driver's Java options, for a JVM that pool3
     starts itself and whose options name no JIT tier of their own.
 
-    Measured on 2 cores (bench/RESULTS.md, "Start-up"): session 3.9-4.0 s -> 2.9-3.2 s, first
-    Python job 3.5-3.6 s -> 2.7-2.9 s; writing 20,000 feature rows to Parquet 10.1 s -> 12.6 s.
-    A featurize run's JVM work is ~1-2% of its time, so this pays back the start-up only
-    after about an hour of images; training, whose JVM work is larger, never uses it.
+    Measured on 2 cores (``bench/jvm_bench.py``, bench/RESULTS.md): session 4.6 s -> 3.0 s,
+    first Python job 3.9 s -> 3.1 s; writing 20,000 feature rows to Parquet from
+    ``mapInPandas`` 8.4 s -> 11.3 s (+0.15 ms of JVM time per row). A featurize run's JVM
+    work competes with its workers for the cores, so C1 pays off up to ~30,000 images and
+    costs ~0.2 % of a run beyond; training, whose JVM work is larger, never uses it.
     """
     conf = dict(conf)
     options = conf.get("spark.driver.extraJavaOptions", "")

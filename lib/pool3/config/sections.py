@@ -42,7 +42,7 @@ class SparkConfig:
         "WARN", choices=("ALL", "DEBUG", "ERROR", "FATAL", "INFO", "OFF", "TRACE", "WARN")
     )
     # featurize/classify in a driver JVM pool3 starts itself (local runs): JIT with C1 only,
-    # ~2-3 s less start-up; the JVM's own Parquet/Arrow work ~25% slower (README, Start-up)
+    # ~2.4 s less start-up; the JVM's own Parquet writes ~35% slower (README, Performance)
     quick_jit: bool = True
 
 
