@@ -1,12 +1,15 @@
 """The driver's Spark-free preparations of a featurize or classify run, done while the JVM starts.
 
-Starting the driver JVM takes seconds in which the Python process only waits for it
-(bench/RESULTS.md, "Start-up"). :class:`Preload` uses that time, in one daemon thread, for
+Starting the driver JVM takes seconds in which the Python process only waits for it.
+:class:`Preload` uses that time, in one daemon thread, for
 what the run needs next and what needs no session: the imports of the featurize stack
 (pandas, pyarrow, OpenVINO, pool3's step), the model bundle, and its OpenVINO IR from the
 cache when this host would run OpenVINO. The run then asks for them where it would have
 loaded them itself; an error in the thread is raised there, as the same call would have
-raised it, so a run's errors and their order are unchanged.
+raised it, so a run's errors and their order are unchanged. On 2 cores the JVM's start
+keeps both busy and the gain (~0.5 s of model step moved off the critical path) was within
+the noise (bench/RESULTS.md, "Start-up before and after the last changes of issue 25"); it
+can only help where the JVM's start leaves cores idle (not measured).
 
 The IR is read only when the runtime :func:`pool3.model.runtime.resolve` chooses for this
 host is OpenVINO; on a cluster the executors decide, and the shipping uses the IR only for
