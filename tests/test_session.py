@@ -197,3 +197,40 @@ def test_a_featurize_session_runs_its_jvm_with_c1_only_unless_turned_off():
         args = next(line for line in done.stdout.splitlines() if line.startswith("ARGS"))
         assert ("-XX:TieredStopAtLevel=1" in args.split()) is expected, args
         assert "ROWS 10" in done.stdout
+
+
+def test_stop_session_stops_spark_and_leaves_the_accumulator_server_to_a_thread():
+    """A real session in a child process: after a Python job (the JVM then holds a connection
+    to pyspark's accumulator server), stop_session stops the context, the server closes in
+    its thread, and a new session runs a Python job."""
+    import subprocess
+
+    script = (
+        "import threading, time\n"
+        "from pyspark import SparkContext\n"
+        "from pool3.config import load_config\n"
+        "from pool3.session import build_session, stop_session\n"
+        "c = load_config('local', overrides={'spark.master': 'local[1]', "
+        "'spark.extra': {'spark.ui.enabled': 'false'}})\n"
+        "s = build_session(c)\n"
+        "print('SUM', s.sparkContext.parallelize(range(10), 2).map(lambda x: x * 2).sum())\n"
+        "server = s.sparkContext._accumulatorServer\n"
+        "stop_session(s)\n"
+        "print('ACTIVE', SparkContext._active_spark_context is not None)\n"
+        "stopper = [t for t in threading.enumerate() if t.name == 'pool3-accumulator-stop']\n"
+        "print('STOPPER', len(stopper))\n"
+        "for t in stopper:\n"
+        "    t.join(10)\n"
+        "print('CLOSED', server.socket.fileno() == -1, server.server_shutdown)\n"
+        "s = build_session(c)\n"
+        "print('AGAIN', s.sparkContext.parallelize(range(4), 2).map(lambda x: x + 1).sum())\n"
+        "stop_session(s)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYSPARK_GATEWAY_PORT"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout.splitlines()
+    assert "SUM 90" in out and "ACTIVE False" in out and "STOPPER 1" in out, out
+    assert "CLOSED True True" in out and "AGAIN 10" in out, out

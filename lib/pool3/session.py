@@ -21,13 +21,14 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
 from pyspark.sql import SparkSession
 
 from pool3.config import Config
-from pool3.connect import apply_remote_conf, remote_url, ship_code
+from pool3.connect import apply_remote_conf, is_connect, remote_url, ship_code
 from pool3.errors import ConfigError
 from pool3.jvm import archive_option
 
@@ -323,3 +324,30 @@ def build_session(
         spark.sparkContext.uiWebUrl or "disabled",
     )
     return spark
+
+
+def stop_session(spark: SparkSession) -> None:
+    """``spark.stop()``, without waiting for pyspark's accumulator server to notice.
+
+    On Spark Classic, pyspark shuts its accumulator server down after the JVM, and that
+    server's handler looks for the shutdown only once a second: ~0.85 s at the end of every
+    run (measured in ``spark.stop()`` on 2 cores), for a server pool3 never uses (Spark
+    Connect has no accumulators). Here the session and the JVM are stopped as
+    ``spark.stop()`` does, and the server is shut down in a daemon thread; a process that
+    exits does not wait for it. Spark Connect: ``spark.stop()``.
+    """
+    server = None
+    if not is_connect(spark):
+        context = spark.sparkContext
+        server = getattr(context, "_accumulatorServer", None)
+        if server is not None and callable(getattr(server, "shutdown", None)):
+            context._accumulatorServer = None  # type: ignore[assignment]  # stop() skips it
+        else:
+            server = None
+    try:
+        spark.stop()
+    finally:
+        if server is not None:
+            threading.Thread(
+                target=server.shutdown, name="pool3-accumulator-stop", daemon=True
+            ).start()

@@ -26,7 +26,7 @@ def run_command(
     import time
 
     from pool3.commands.preload import Preload
-    from pool3.session import build_session
+    from pool3.session import build_session, stop_session
 
     started = time.monotonic()
     images = command in ("featurize", "classify")  # the JVM mostly waits for Python workers
@@ -70,4 +70,4 @@ def run_command(
             preload=preload,
         )
     finally:
-        spark.stop()
+        stop_session(spark)
