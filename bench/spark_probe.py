@@ -5,7 +5,7 @@
 Prints one JSON line of seconds since this process started (``t0`` = the first statement,
 after the interpreter itself started): ``imports`` (pyspark + pool3), ``session``
 (:func:`pool3.session.build_session`), ``bundle`` (model bytes on the driver),
-``listed`` (input listed, while :class:`pool3.extraction.shipping.WarmUp` warms the workers unless
+``listed`` (input listed, while :class:`pool3.extraction.warmup.WarmUp` warms the workers unless
 ``--no-warm-up``), ``warm`` (warm-up done), ``first_batch`` (the first image of IMAGE_DIR
 featurized through the featurize step's ``mapInPandas`` and collected: without the warm-up
 that includes the Python worker start, TensorFlow import, model build from the shipped model file
@@ -35,8 +35,9 @@ def main() -> None:
 
     from pool3.config import load_config
     from pool3.extraction.listing import input_images
-    from pool3.extraction.shipping import WarmUp, ship_model
+    from pool3.extraction.shipping import ship_model
     from pool3.extraction.step import featurize_files
+    from pool3.extraction.warmup import WarmUp
     from pool3.model import load_bundle
     from pool3.session import build_session
 

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pool3.jvm import QUIET, archive_option, archive_path, build_archive
-from pool3.session import with_jvm_archive
+from pool3.jvm import QUIET, archive_option, archive_path, build_archive, with_jvm_archive
 
 JAVA = shutil.which("java") or "java"
 

@@ -155,7 +155,7 @@ def test_driver_console_is_quiet_and_the_progress_bar_only_on_a_terminal(monkeyp
 def test_quick_jit_only_for_a_jvm_pool3_starts_and_without_a_jit_option(monkeypatch):
     from pyspark import SparkContext
 
-    from pool3.session import QUICK_JIT, with_quick_jit
+    from pool3.jvm import QUICK_JIT, with_quick_jit
 
     monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
     monkeypatch.setattr(SparkContext, "_gateway", None)  # as before pool3 starts the JVM

@@ -30,7 +30,7 @@ from pyspark.sql import SparkSession
 from pool3.config import Config
 from pool3.connect import apply_remote_conf, is_connect, remote_url, ship_code
 from pool3.errors import ConfigError
-from pool3.jvm import archive_option
+from pool3.jvm import pool3_starts_jvm, with_jvm_archive, with_quick_jit
 
 logger = logging.getLogger(__name__)
 
@@ -112,49 +112,6 @@ def session_conf(config: Config, *, app_name: str | None = None) -> dict[str, st
     )
     conf.update(config.spark.extra)
     return conf
-
-
-def pool3_starts_jvm() -> bool:
-    """Whether the next session starts its driver JVM here (not yet running, and not one that
-    ``spark-submit`` launched for us: it sets ``PYSPARK_GATEWAY_PORT``)."""
-    from pyspark import SparkContext
-
-    return SparkContext._gateway is None and "PYSPARK_GATEWAY_PORT" not in os.environ
-
-
-def with_jvm_archive(conf: Mapping[str, str], java: str, *, home: str | None) -> dict[str, str]:
-    """``conf`` with the class-data archive of :mod:`pool3.jvm` among the driver's Java options,
-    for a JVM that pool3 starts itself and where the archive exists (``pool3 setup``)."""
-    conf = dict(conf)
-    if not pool3_starts_jvm():
-        return conf
-    option = archive_option(java, conf, home=home)
-    if not option:
-        logger.debug("no JVM class-data archive for %s: `pool3 setup` makes start-up faster", java)
-        return conf
-    options = conf.get("spark.driver.extraJavaOptions", "")
-    return {**conf, "spark.driver.extraJavaOptions": f"{options} {option}".strip()}
-
-
-#: the driver JVM's JIT with C1 only (``spark.quick_jit``)
-QUICK_JIT = "-XX:TieredStopAtLevel=1"
-
-
-def with_quick_jit(conf: Mapping[str, str]) -> dict[str, str]:
-    """``conf`` with :data:`QUICK_JIT` among the driver's Java options, for a JVM that pool3
-    starts itself and whose options name no JIT tier of their own.
-
-    Measured on 2 cores (``bench/jvm_bench.py``, bench/RESULTS.md): session 4.6 s -> 3.0 s,
-    first Python job 3.9 s -> 3.1 s; writing 20,000 feature rows to Parquet from
-    ``mapInPandas`` 8.4 s -> 11.3 s (+0.15 ms of JVM time per row). A featurize run's JVM
-    work competes with its workers for the cores, so C1 pays off up to ~30,000 images and
-    costs ~0.2 % of a run beyond; training, whose JVM work is larger, never uses it.
-    """
-    conf = dict(conf)
-    options = conf.get("spark.driver.extraJavaOptions", "")
-    if not pool3_starts_jvm() or "TieredStopAtLevel" in options:
-        return conf
-    return {**conf, "spark.driver.extraJavaOptions": f"{options} {QUICK_JIT}".strip()}
 
 
 def with_quiet_driver_log(conf: Mapping[str, str], *, tty: bool = True) -> dict[str, str]:

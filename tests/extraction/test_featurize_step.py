@@ -162,7 +162,8 @@ def test_incremental_featurizes_only_new_content(spark, image_dir, tmp_path):
 def test_warm_up_builds_the_featurizer_the_featurize_step_then_finds(spark):
     # The warm-up job's workers are reused by later jobs, and hold the featurizer under the
     # key the featurize step uses: a later task on such a worker builds nothing.
-    from pool3.extraction.shipping import WarmUp, ship_model
+    from pool3.extraction.shipping import ship_model
+    from pool3.extraction.warmup import WarmUp
     from pool3.model import load_bundle
 
     model = ship_model(spark, load_bundle("default"), config())

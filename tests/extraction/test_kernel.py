@@ -19,17 +19,17 @@ from pool3.extraction.batching import (
     AMX_AUTO_BATCH,
     LOW_PRECISION_ACTIVATION_MB_PER_IMAGE,
     MAX_AUTO_BATCH,
+    OUTPUT_ROWS,
     WORKER_BASE_MB,
     auto_batch_size,
+    output_rows,
 )
 from pool3.extraction.kernel import (
-    OUTPUT_ROWS,
     PREFETCH_THREAD,
     BatchStats,
     WorkerOptions,
     featurize_batches,
     featurize_frame,
-    output_rows,
 )
 from pool3.storage.files import resolve
 from pool3.storage.schemas import FEATURE_COLUMNS

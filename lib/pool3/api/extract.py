@@ -11,6 +11,7 @@ written and no lock is taken: that is ``pool3 featurize``'s job.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -167,15 +168,21 @@ def featurize_rows(
     schema = StructType([*df.schema.fields, *fields])
 
     def run(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        held: list[pd.DataFrame] = []
+        held: deque[pd.DataFrame] = deque()  # appended by the kernel's prefetch thread
 
         def files(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
             for frame in frames:
                 held.append(frame)
                 yield files_frame(frame, path_col, max_bytes)
 
+        # The kernel gives the rows in order, a frame of files in frames of at most
+        # output_rows() rows (one empty frame for an empty one): each is the next slice.
+        current, used = pd.DataFrame(), 0
         for rows in featurize_batches(files(frames), shipped.featurizer, opts):
-            frame = held.pop(0).reset_index(drop=True)
+            if used == len(current):
+                current, used = held.popleft().reset_index(drop=True), 0
+            frame = current.iloc[used : used + len(rows)].reset_index(drop=True)
+            used += len(rows)
             for name, added in zip(FEATURE_FIELDS, adds, strict=True):
                 frame[added] = rows[name].to_numpy()
             yield frame

@@ -16,8 +16,8 @@ from pool3.config import Config
 from pool3.errors import ModelError
 from pool3.extraction.calibration import ship_for_input
 from pool3.extraction.listing import input_images
-from pool3.extraction.shipping import WarmUp
 from pool3.extraction.step import Telemetry
+from pool3.extraction.warmup import WarmUp
 from pool3.model import ModelBundle, load_bundle
 from pool3.scoring.predict import classify_files
 from pool3.storage.fs import FS_ERRORS, exists, why

@@ -22,8 +22,8 @@ from pool3.extraction.calibration import ship_for_input
 from pool3.extraction.incremental import reuse_previous
 from pool3.extraction.kernel import MB
 from pool3.extraction.listing import input_images, on_default_fs, task_count
-from pool3.extraction.shipping import WarmUp
 from pool3.extraction.step import Progress, Telemetry, featurize_files, planned_batch_size
+from pool3.extraction.warmup import WarmUp
 from pool3.images.labels import parse_label_mode, read_manifest
 from pool3.model import load_bundle
 from pool3.storage.files import resolve, stat

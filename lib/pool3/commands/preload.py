@@ -99,7 +99,11 @@ def _import_stack() -> None:
     import pandas  # noqa: F401
     import pyarrow.parquet  # noqa: F401
 
-    import pool3.commands.featurize  # noqa: F401
+    import pool3.commands.lifecycle
+    import pool3.extraction.calibration
+    import pool3.extraction.incremental
+    import pool3.extraction.step
+    import pool3.extraction.warmup  # noqa: F401
 
 
 def _runs_openvino_here(config: Config) -> bool:

@@ -1,4 +1,5 @@
-"""The model batch size a worker uses when ``model.batch_size`` is 0 (automatic).
+"""The model batch size a worker uses when ``model.batch_size`` is 0 (automatic), and the
+size of the frames of rows it sends back.
 
 May import: :mod:`pool3.model`.
 """
@@ -6,6 +7,9 @@ May import: :mod:`pool3.model`.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable, Iterator
+
+import pandas as pd
 
 from pool3.model.runtime import cpu_flags as read_cpu_flags
 
@@ -78,3 +82,25 @@ def has_amx(precision: str) -> bool:
     """Whether this CPU has AMX for ``precision``: AMX-BF16 for bfloat16, AMX-INT8 for int8."""
     flag = amx_flag(precision)
     return flag is not None and flag in cpu_flags()
+
+
+#: A worker sends its rows in frames of about this many (whole model batches), not one frame
+#: per Arrow batch: the JVM converts and writes each frame while the worker computes the
+#: next, instead of all of a task's rows after its last batch (~0.2-0.7 s per task of 100
+#: images on 2 cores, with the cores idle meanwhile).
+OUTPUT_ROWS = 16
+
+
+def output_rows(batch_size: int) -> int:
+    """Rows per output frame: :data:`OUTPUT_ROWS` rounded up to whole model batches."""
+    return batch_size * -(-OUTPUT_ROWS // batch_size)
+
+
+def split_frames(frames: Iterable[pd.DataFrame], rows: int | None) -> Iterator[pd.DataFrame]:
+    """``frames`` cut into frames of at most ``rows`` rows (None: as they are), in order."""
+    for frame in frames:
+        if rows is None or len(frame) <= rows:
+            yield frame
+        else:
+            for start in range(0, len(frame), rows):
+                yield frame.iloc[start : start + rows]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
+import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pool3.extraction.kernel import WorkerOptions, hash_frame
+from pool3.extraction.kernel import WorkerOptions, read_bytes
 from pool3.images.labels import labels_for_paths
 from pool3.storage.files import Root
 from pool3.storage.fs import literal
@@ -89,3 +91,12 @@ def reuse_previous(
         .select(*FEATURE_COLUMNS)
     )
     return todo, reused, keyed
+
+
+def hash_frame(frame: pd.DataFrame, opts: WorkerOptions) -> pd.DataFrame:
+    """A files frame with ``sha256`` added (None where the file cannot be read)."""
+    shas = []
+    for i in range(len(frame)):
+        data, _ = read_bytes(frame, i, opts)
+        shas.append(None if data is None else hashlib.sha256(data).hexdigest())
+    return frame.assign(sha256=shas)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pool3.extraction.batching import auto_batch_size, has_amx
+from pool3.extraction.batching import auto_batch_size, has_amx, output_rows, split_frames
 from pool3.extraction.prefetch import Prefetch
 from pool3.images.decode import ImageDecodeError, decode
 from pool3.images.labels import labels_for_paths
@@ -41,11 +41,6 @@ log = logging.getLogger(__name__)
 
 MB = 1 << 20
 PREFETCH_THREAD = "pool3-prefetch"  #: the name of the prefetch thread
-#: A worker sends its rows in frames of about this many (whole model batches), not one frame
-#: per Arrow batch: the JVM converts and writes each frame while the worker computes the
-#: next, instead of all of a task's rows after its last batch (~0.2-0.7 s per task of 100
-#: images on 2 cores, with the cores idle meanwhile).
-OUTPUT_ROWS = 16
 
 
 @dataclass(frozen=True)
@@ -97,15 +92,6 @@ def read_bytes(frame: pd.DataFrame, i: int, opts: WorkerOptions) -> tuple[bytes 
     if opts.root is None:
         raise ValueError("a files frame without content needs WorkerOptions.root")
     return read_file(opts.root, frame["path"].iat[i], length, max_bytes=opts.max_file_bytes)
-
-
-def hash_frame(frame: pd.DataFrame, opts: WorkerOptions) -> pd.DataFrame:
-    """A files frame with ``sha256`` added (None where the file cannot be read)."""
-    shas = []
-    for i in range(len(frame)):
-        data, _ = read_bytes(frame, i, opts)
-        shas.append(None if data is None else hashlib.sha256(data).hexdigest())
-    return frame.assign(sha256=shas)
 
 
 def _decode_one(content: bytes, opts: WorkerOptions) -> tuple[Any, str | None]:
@@ -186,21 +172,6 @@ def _prepare(
     )
 
 
-def output_rows(batch_size: int) -> int:
-    """Rows per output frame: :data:`OUTPUT_ROWS` rounded up to whole model batches."""
-    return batch_size * -(-OUTPUT_ROWS // batch_size)
-
-
-def _split(frames: Iterable[pd.DataFrame], rows: int | None) -> Iterator[pd.DataFrame]:
-    """``frames`` cut into frames of at most ``rows`` rows (None: as they are), in order."""
-    for frame in frames:
-        if rows is None or len(frame) <= rows:
-            yield frame
-        else:
-            for start in range(0, len(frame), rows):
-                yield frame.iloc[start : start + rows]
-
-
 def _prepared_batches(
     frames: Iterable[pd.DataFrame],
     opts: WorkerOptions,
@@ -211,7 +182,7 @@ def _prepared_batches(
     """The model batches of ``frames``, in order, ``opts.batch_size`` rows each; every frame
     (cut into frames of ``split`` rows first, if given) ends with a batch whose ``last`` is
     set. Stops early once ``cancel`` is set."""
-    for frame in _split(frames, split):
+    for frame in split_frames(frames, split):
         n = len(frame)
         for start in range(0, n, opts.batch_size) or (0,):
             batch = _prepare(frame, start, min(n, start + opts.batch_size), opts, cancel)

@@ -154,7 +154,7 @@ def featurize_files(
 
     ``model`` is a bundle (shipped here) or one already shipped with
     :func:`pool3.extraction.shipping.ship_model`, e.g. to share workers warmed by
-    :class:`pool3.extraction.shipping.WarmUp`. With ``then``, each frame of feature rows is
+    :class:`pool3.extraction.warmup.WarmUp`. With ``then``, each frame of feature rows is
     passed through it in the worker and the result has ``schema`` instead.
     ``worker_hook`` runs in the worker after each frame it sends (tests inject faults).
     """
