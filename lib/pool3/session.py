@@ -39,7 +39,7 @@ RAW_IMAGE_MB = 1.0  # allowance for the encoded bytes of one image
 RECORD_MB = DECODED_IMAGE_MB + RAW_IMAGE_MB
 BATCH_MEMORY_FRACTION = 0.25
 MIN_RECORDS, MAX_RECORDS = 8, 4096
-#: every automatic model batch size divides it (``pool3.extraction.kernel.auto_batch_size``)
+#: every automatic model batch size divides it (``pool3.extraction.batching.auto_batch_size``)
 AUTO_BATCH_MULTIPLE = 16
 MIN_JAVA = 17
 #: the driver's log4j2 set-up when pool3 starts the JVM (see the file)
@@ -293,14 +293,12 @@ def stop_session(spark: SparkSession) -> None:
     ``spark.stop()`` does, and the server is shut down in a daemon thread; a process that
     exits does not wait for it. Spark Connect: ``spark.stop()``.
     """
-    server = None
-    if not is_connect(spark):
-        context = spark.sparkContext
-        server = getattr(context, "_accumulatorServer", None)
-        if server is not None and callable(getattr(server, "shutdown", None)):
-            context._accumulatorServer = None  # type: ignore[assignment]  # stop() skips it
-        else:
-            server = None
+    context = None if is_connect(spark) else spark.sparkContext
+    server = getattr(context, "_accumulatorServer", None)
+    if callable(getattr(server, "shutdown", None)):
+        context._accumulatorServer = None  # type: ignore[union-attr]  # stop() skips it
+    else:
+        server = None
     try:
         spark.stop()
     finally:

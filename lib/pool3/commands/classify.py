@@ -11,14 +11,14 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 
 from pool3.commands.lifecycle import finish_run, image_summary, output_run, staged_counts
-from pool3.commands.preload import Preload
+from pool3.commands.preload import Preload, model_for_run
 from pool3.config import Config
 from pool3.errors import ModelError
 from pool3.extraction.calibration import ship_for_input
 from pool3.extraction.listing import input_images
 from pool3.extraction.step import Telemetry
 from pool3.extraction.warmup import WarmUp
-from pool3.model import ModelBundle, load_bundle
+from pool3.model import ModelBundle
 from pool3.scoring.predict import classify_files
 from pool3.storage.fs import FS_ERRORS, exists, why
 from pool3.storage.outputs import SUCCESS_NAME, OutputTarget, is_complete
@@ -67,10 +67,7 @@ def run_classify(
     started = time.monotonic()
     check_model_dir(spark, model_dir)
     model = load_model(model_dir, spark=spark)
-    if preload is None:
-        bundle, ir = load_bundle(config.model.source, home=config.model.home or None), None
-    else:
-        bundle, ir = preload.bundle(), preload.ir()
+    bundle, ir = model_for_run(config, preload)
     if model.fingerprint != bundle.fingerprint:
         raise ModelError(
             f"the classifier in {model_dir} was trained on features {model.fingerprint}, but "

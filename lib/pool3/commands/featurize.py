@@ -16,7 +16,7 @@ from pool3.commands.lifecycle import (
     row_count,
     staged_counts,
 )
-from pool3.commands.preload import Preload
+from pool3.commands.preload import Preload, model_for_run
 from pool3.config import Config
 from pool3.extraction.calibration import ship_for_input
 from pool3.extraction.incremental import reuse_previous
@@ -25,7 +25,6 @@ from pool3.extraction.listing import input_images, on_default_fs, task_count
 from pool3.extraction.step import Progress, Telemetry, featurize_files, planned_batch_size
 from pool3.extraction.warmup import WarmUp
 from pool3.images.labels import parse_label_mode, read_manifest
-from pool3.model import load_bundle
 from pool3.storage.files import resolve, stat
 from pool3.storage.outputs import OutputTarget
 from pool3.storage.schemas import FEATURES_SCHEMA
@@ -103,10 +102,7 @@ def _featurize(
     steps: Steps,
     preload: Preload | None,
 ) -> dict[str, Any]:
-    if preload is None:
-        bundle, ir = load_bundle(config.model.source, home=config.model.home or None), None
-    else:
-        bundle, ir = preload.bundle(), preload.ir()
+    bundle, ir = model_for_run(config, preload)
     model, listed = ship_for_input(spark, config, bundle, input_path, exclude=output_path, ir=ir)
     steps.done("model")
     with WarmUp(spark, model, enabled=config.featurize.warm_up) as warm:

@@ -93,6 +93,18 @@ class Preload:
         return self._ir
 
 
+def model_for_run(
+    config: Config, preload: Preload | None
+) -> tuple[ModelBundle, ModelBundle | None]:
+    """(bundle, its preloaded float IR or None) of a run: from ``preload`` if there is one,
+    else the bundle loaded here (:func:`pool3.model.load_bundle`) and no IR."""
+    if preload is None:
+        from pool3.model import load_bundle
+
+        return load_bundle(config.model.source, home=config.model.home or None), None
+    return preload.bundle(), preload.ir()
+
+
 def _import_stack() -> None:
     """The modules a featurize run imports after the session, imported now."""
     import numpy  # noqa: F401

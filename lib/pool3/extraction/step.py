@@ -90,7 +90,7 @@ class Telemetry:
 
 def planned_batch_size(shipped: ShippedModel, config: Config) -> int:
     """The model batch size of a run: ``model.batch_size``, else, on CPU executors,
-    :func:`pool3.extraction.kernel.auto_batch_size` for the run's runtime and precision and
+    :func:`pool3.extraction.batching.auto_batch_size` for the run's runtime and precision and
     whether every reporting host has AMX for it; 0 (the worker decides: 64 on a GPU) when
     the executors have GPUs or did not report."""
     if config.model.batch_size:
