@@ -1,4 +1,4 @@
-"""Model batch size vs throughput: the evidence behind ``pool3.extraction.kernel.auto_batch_size``.
+"""Model batch size vs throughput: the evidence behind ``extraction.batching.auto_batch_size``.
 
     python bench/batch_bench.py [--sizes 1,4,8,16,25] [--threads 1,2] [--images 64]
                                 [--rounds 3] [--no-write]

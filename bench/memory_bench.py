@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     batch = auto_batch_size(2048)
     notes += [
         f"conf/local.toml: featurize.worker_memory_mb=2048 -> model batch {batch} "
-        f"(pool3.extraction.kernel.auto_batch_size), Arrow maxRecordsPerBatch "
+        f"(pool3.extraction.batching.auto_batch_size), Arrow maxRecordsPerBatch "
         f"{records_per_batch(2048, 0)} (pool3.session.records_per_batch).",
         "Peak = the largest VmHWM of each process (kernel-tracked peak RSS), sampled every "
         "0.25 s; 'worker' = processes forked by pyspark.daemon; 'workers' = how many there were.",

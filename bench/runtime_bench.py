@@ -145,22 +145,29 @@ def spark_targets(flags: tuple[str, ...]) -> list[str]:
 
 
 def default_precision(flags: tuple[str, ...]) -> str:
-    """The precision a default (``auto``) Spark run picks for OpenVINO on this CPU."""
-    return "bfloat16" if {"amx_bf16", "avx512_bf16"} & set(flags) else "float32"
+    """The precision a default (``auto``) Spark run picks for OpenVINO on a CPU with
+    ``flags``: pool3's own rule (:func:`pool3.model.runtime.resolve`) for this host."""
+    from dataclasses import replace
+
+    from pool3.model.runtime import resolve, this_host
+
+    host = replace(this_host(), flags=tuple(flags))
+    return resolve("openvino", "auto", [host]).precision
 
 
 def default_batch(precision: str, flags: tuple[str, ...]) -> int:
-    """The model batch a default Spark run uses on this CPU for OpenVINO at ``precision``.
+    """The model batch a default Spark run uses on a CPU with ``flags`` for OpenVINO at
+    ``precision``: pool3's own :func:`pool3.extraction.batching.auto_batch_size` at the
+    ``local`` profile's worker memory."""
+    from pool3.config import load_config
+    from pool3.extraction.batching import amx_flag, auto_batch_size
 
-    Mirrors ``pool3.extraction.kernel.auto_batch_size`` (keep the two in step): 16 for
-    bfloat16 / int8 where the CPU has AMX for it (``amx_bf16`` / ``amx_int8``), else 4.
-    """
-    have = set(flags)
-    if (precision == "bfloat16" and "amx_bf16" in have) or (
-        precision.startswith("int8") and "amx_int8" in have
-    ):
-        return 16
-    return 4
+    return auto_batch_size(
+        load_config("local", env={}).featurize.worker_memory_mb,
+        runtime="openvino",
+        precision=precision,
+        amx=amx_flag(precision) in set(flags),
+    )
 
 
 def inprocess_ov_variant(flags: tuple[str, ...]) -> str:
@@ -453,8 +460,8 @@ def spark_notes(runs: list[dict[str, Any]], ov_name: str) -> list[str]:
         elif s.get("batch_size") not in (None, batch_of(ov_name)):
             notes.append(
                 f"the default run ({d['n']} images, round {d['round']}) used batch "
-                f"{s['batch_size']}, the in-process loop {batch_of(ov_name)}: update "
-                "default_batch() to mirror pool3.extraction.kernel.auto_batch_size"
+                f"{s['batch_size']}, the in-process loop {batch_of(ov_name)}: phase / "
+                "in-process compares different batch sizes"
             )
     return list(dict.fromkeys(notes))
 
