@@ -17,7 +17,7 @@ from paths import REPO
 LIB = REPO / "lib"
 #: lowest first; a unit may import only units of a lower layer (and itself)
 LAYERS: list[set[str]] = [
-    {"errors", "version"},
+    {"errors", "version", "daemon"},
     {"log", "config"},
     {"connect", "jvm"},
     {"storage", "images", "session"},

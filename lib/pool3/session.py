@@ -30,7 +30,7 @@ from pyspark.sql import SparkSession
 from pool3.config import Config
 from pool3.connect import apply_remote_conf, is_connect, remote_url, ship_code
 from pool3.errors import ConfigError
-from pool3.jvm import pool3_starts_jvm, with_jvm_archive, with_quick_jit
+from pool3.jvm import pool3_starts_jvm, with_daemon_module, with_jvm_archive, with_quick_jit
 
 logger = logging.getLogger(__name__)
 
@@ -268,6 +268,7 @@ def build_session(
     conf = with_jvm_archive(conf, java, home=config.model.home or None)
     if quick_jit and config.spark.quick_jit:
         conf = with_quick_jit(conf)
+    conf = with_daemon_module(conf)
     for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
