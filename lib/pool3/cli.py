@@ -9,13 +9,14 @@ lost); 130 on Ctrl-C, 143 on SIGTERM (staging removed and output lock released f
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from pool3.config.sections import ModelConfig, OutputConfig, TrainConfig, choices_of
 from pool3.errors import ConfigError, Pool3Error, as_resource_error
@@ -254,21 +255,27 @@ def _run(args: argparse.Namespace, worker_hook: Callable[[], None] | None) -> di
     return run_command(args.command, config, paths=paths, worker_hook=worker_hook)
 
 
-def _terminated(command: str) -> None:
+def _terminated(command: str) -> NoReturn:
     """SIGTERM (a scheduler cancelling the run): remove the run's staging, release its output
     lock, say so, and end the process with 143. Nothing is raised into the interrupted code:
     an exception in the middle of a py4j call would leave the JVM connection unusable."""
     from pool3.commands.lifecycle import abort_all
 
-    # In another thread: py4j gives each thread its own JVM connection, and this thread's
-    # is in the middle of the interrupted call.
+    # another thread: py4j gives each its own JVM connection; this one's is mid-call
     cleanup = threading.Thread(target=abort_all, name="pool3-sigterm", daemon=True)
     cleanup.start()
     cleanup.join(timeout=60)
     print(f"pool3 {command}: terminated (SIGTERM); nothing committed", file=sys.stderr)
-    sys.stderr.flush()
+    _exit(143)
+
+
+def _exit(code: int) -> NoReturn:
+    """End the process now: standard streams and logging flushed, no interpreter teardown."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to say there
+            stream.flush()
     logging.shutdown()
-    os._exit(143)
+    os._exit(code)
 
 
 def main(
@@ -314,5 +321,10 @@ def main(
     return 0
 
 
+def run() -> NoReturn:
+    """``pool3``: :func:`main`, then :func:`_exit` (skips ~0.2 s of module teardown a run)."""
+    _exit(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
