@@ -234,3 +234,43 @@ def test_stop_session_stops_spark_and_leaves_the_accumulator_server_to_a_thread(
     out = done.stdout.splitlines()
     assert "SUM 90" in out and "ACTIVE False" in out and "STOPPER 1" in out, out
     assert "CLOSED True True" in out and "AGAIN 10" in out, out
+
+
+def test_close_gateway_lets_the_driver_jvm_exit_with_the_process():
+    """A real session in a child process: after stop_session and close_gateway, the JVM's
+    gateway takes no more connections, and the JVM exits (status 0) once its stdin closes
+    (as at the process's end); before any session close_gateway does nothing."""
+    import subprocess
+
+    script = (
+        "import subprocess\n"
+        "from pyspark import SparkContext\n"
+        "from pool3.config import load_config\n"
+        "from pool3.session import build_session, close_gateway, stop_session\n"
+        "close_gateway()\n"
+        "c = load_config('local', overrides={'spark.master': 'local[1]', "
+        "'spark.extra': {'spark.ui.enabled': 'false'}})\n"
+        "s = build_session(c)\n"
+        "print('SUM', s.sparkContext.parallelize(range(10), 2).map(lambda x: x * 2).sum())\n"
+        "gateway = SparkContext._gateway\n"
+        "stop_session(s)\n"
+        "close_gateway()\n"
+        "import socket, time\n"
+        "for _ in range(100):  # the JVM closes its server socket in its own thread\n"
+        "    try:\n"
+        "        socket.create_connection(('127.0.0.1', gateway.java_parameters.port)).close()\n"
+        "    except OSError as err:\n"
+        "        print('CALL refused', type(err).__name__)\n"
+        "        break\n"
+        "    time.sleep(0.1)\n"
+        "gateway.proc.stdin.close()\n"
+        "print('JVM EXIT', gateway.proc.wait(timeout=120))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYSPARK_GATEWAY_PORT"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout.splitlines()
+    assert "SUM 90" in out and "JVM EXIT 0" in out, out
+    assert any(line.startswith("CALL refused") for line in out), out

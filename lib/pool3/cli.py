@@ -227,12 +227,8 @@ def _run(args: argparse.Namespace, worker_hook: Callable[[], None] | None) -> di
         # a driver-side tool, not in the zip shipped to executors
         from pool3_tools.datasets import FASHION_MNIST_ROOT, write_fashion_mnist
 
-        n = write_fashion_mnist(
-            args.out,
-            split=args.split,
-            per_class=args.per_class,
-            root=args.root or FASHION_MNIST_ROOT,
-        )
+        root = args.root or FASHION_MNIST_ROOT
+        n = write_fashion_mnist(args.out, split=args.split, per_class=args.per_class, root=root)
         return {"images": n, "out": args.out}
     if args.command == "export-graph":
         from pool3.model import load_bundle
@@ -322,8 +318,12 @@ def main(
 
 
 def run() -> NoReturn:
-    """``pool3``: :func:`main`, then :func:`_exit` (skips ~0.2 s of module teardown a run)."""
-    _exit(main())
+    """``pool3``: :func:`main`, :func:`pool3.session.close_gateway`, :func:`_exit`."""
+    code = main()
+    from pool3.session import close_gateway
+
+    close_gateway()  # not in _exit: a SIGTERM may interrupt a JVM call mid-way
+    _exit(code)
 
 
 if __name__ == "__main__":

@@ -307,3 +307,22 @@ def stop_session(spark: SparkSession) -> None:
             threading.Thread(
                 target=server.shutdown, name="pool3-accumulator-stop", daemon=True
             ).start()
+
+
+def close_gateway() -> None:
+    """Close py4j's gateway in the driver JVM this process started; call just before exiting.
+
+    That JVM exits when this process ends (its stdin closes), but HotSpot's exit first waits
+    up to 0.3 s for threads blocked in native code, such as the gateway server's accept; a
+    caller reading the command's output through a pipe waits for the JVM too (measured: the
+    pipe closed 0.41 s after the process, 0.07-0.09 s with the gateway closed). No JVM call
+    works afterwards. Nothing for a JVM ``spark-submit`` started, nor over Spark Connect.
+    """
+    context = sys.modules.get("pyspark.core.context")
+    gateway = getattr(getattr(context, "SparkContext", None), "_gateway", None)
+    if gateway is None or getattr(gateway, "proc", None) is None:
+        return
+    try:
+        gateway.shutdown()
+    except Exception as err:  # a JVM already gone: nothing to close
+        logger.debug("closing the py4j gateway: %s", err)
