@@ -19,7 +19,8 @@ moved into place atomically. :func:`archive_option` gives the flag for a JVM tha
 starts when the archive exists, with the JVM's CDS log off (a JVM that cannot use it would
 print a warning on stdout, into the command's output, then start as without it); pool3
 leaves the flag out when ``spark.driver.extraClassPath`` changes the class path.
-:func:`with_quick_jit` (``spark.quick_jit``) runs such a JVM's JIT with C1 only.
+:func:`with_quick_jit` (``spark.quick_jit``) runs such a JVM's JIT with C1 only;
+:func:`with_daemon_module` has its local Python workers forked by :mod:`pool3.daemon`.
 
 May import: :mod:`pool3.config`, :mod:`pool3.errors`, pyspark.
 """
@@ -262,10 +263,13 @@ def fresh_path(conf: Mapping[str, str], environ: Mapping[str, str]) -> list[str]
     directories with the paths their ``.pth`` files add."""
     import site
 
-    path = [os.getcwd()]
+    try:
+        path = [os.getcwd()]
+    except OSError:  # the working directory was removed
+        path = []
     for value in (conf.get("spark.executorEnv.PYTHONPATH", ""), environ.get("PYTHONPATH", "")):
         path += [os.path.abspath(p) for p in value.split(os.pathsep) if p]
-    sites = list(site.getsitepackages())
+    sites = list(getattr(site, "getsitepackages", list)())  # absent in old virtualenvs
     if site.ENABLE_USER_SITE:
         sites.append(site.getusersitepackages())
     for site_dir in sites:
