@@ -74,8 +74,10 @@ def featurize_cli(
     conf: str = "local",
     extra: tuple[str, ...] = (),
     timeout: float = 3600,
+    env: dict[str, str] | None = None,
 ) -> CliRun:
-    """Run ``pool3 featurize`` once; raise RuntimeError (with the log's tail) if it fails."""
+    """Run ``pool3 featurize`` once; raise RuntimeError (with the log's tail) if it fails.
+    ``env``: variables added to this process's environment for the run."""
     cmd = [
         sys.executable,
         "-m",
@@ -91,7 +93,7 @@ def featurize_cli(
         "json",
         *extra,
     ]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
     load0 = os.getloadavg()[0]
     start = time.perf_counter()
     with open(log_path, "w") as log:
