@@ -168,10 +168,25 @@ def test_quick_jit_only_for_a_jvm_pool3_starts_and_without_a_jit_option(monkeypa
     assert with_quick_jit(conf) == conf
 
 
-def test_a_featurize_session_runs_its_jvm_with_c1_only_unless_turned_off():
-    """A real driver JVM started by pool3 in a child process: its own input arguments."""
+def _child(script: str, *args: str) -> list[str]:
+    """Run ``script`` in a fresh interpreter that starts its own driver JVM (no spark-submit
+    gateway inherited); its stdout lines, once it has exited 0."""
     import subprocess
 
+    env = {k: v for k, v in os.environ.items() if k != "PYSPARK_GATEWAY_PORT"}
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.splitlines()
+
+
+def test_a_featurize_session_runs_its_jvm_with_c1_only_unless_turned_off():
+    """A real driver JVM started by pool3 in a child process: its own input arguments."""
     script = (
         "import sys\n"
         "from pool3.config import load_config\n"
@@ -184,27 +199,17 @@ def test_a_featurize_session_runs_its_jvm_with_c1_only_unless_turned_off():
         "print('ROWS', s.range(10).count())\n"
         "s.stop()\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "PYSPARK_GATEWAY_PORT"}
     for setting, expected in (("true", True), ("false", False)):
-        done = subprocess.run(
-            [sys.executable, "-c", script, setting],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
-        args = next(line for line in done.stdout.splitlines() if line.startswith("ARGS"))
+        out = _child(script, setting)
+        args = next(line for line in out if line.startswith("ARGS"))
         assert ("-XX:TieredStopAtLevel=1" in args.split()) is expected, args
-        assert "ROWS 10" in done.stdout
+        assert "ROWS 10" in out
 
 
 def test_stop_session_stops_spark_and_leaves_the_accumulator_server_to_a_thread():
     """A real session in a child process: after a Python job (the JVM then holds a connection
     to pyspark's accumulator server), stop_session stops the context, the server closes in
     its thread, and a new session runs a Python job."""
-    import subprocess
-
     script = (
         "import threading, time\n"
         "from pyspark import SparkContext\n"
@@ -226,12 +231,7 @@ def test_stop_session_stops_spark_and_leaves_the_accumulator_server_to_a_thread(
         "print('AGAIN', s.sparkContext.parallelize(range(4), 2).map(lambda x: x + 1).sum())\n"
         "stop_session(s)\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "PYSPARK_GATEWAY_PORT"}
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    out = done.stdout.splitlines()
+    out = _child(script)
     assert "SUM 90" in out and "ACTIVE False" in out and "STOPPER 1" in out, out
     assert "CLOSED True True" in out and "AGAIN 10" in out, out
 
@@ -240,10 +240,7 @@ def test_close_gateway_lets_the_driver_jvm_exit_with_the_process():
     """A real session in a child process: after stop_session and close_gateway, the JVM's
     gateway takes no more connections, and the JVM exits (status 0) once its stdin closes
     (as at the process's end); before any session close_gateway does nothing."""
-    import subprocess
-
     script = (
-        "import subprocess\n"
         "from pyspark import SparkContext\n"
         "from pool3.config import load_config\n"
         "from pool3.session import build_session, close_gateway, stop_session\n"
@@ -266,11 +263,6 @@ def test_close_gateway_lets_the_driver_jvm_exit_with_the_process():
         "gateway.proc.stdin.close()\n"
         "print('JVM EXIT', gateway.proc.wait(timeout=120))\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "PYSPARK_GATEWAY_PORT"}
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    out = done.stdout.splitlines()
+    out = _child(script)
     assert "SUM 90" in out and "JVM EXIT 0" in out, out
     assert any(line.startswith("CALL refused") for line in out), out
