@@ -56,7 +56,8 @@ class CliRun:
         inference + the waits for a prepared batch where the summary has them (prefetch:
         decode overlaps inference), else decode + inference."""
         s = self.summary
-        second = "prefetch_wait_seconds" if "prefetch_wait_seconds" in s else "decode_seconds"
+        waited = s.get("prefetch_wait_seconds") is not None  # None: run without prefetch
+        second = "prefetch_wait_seconds" if waited else "decode_seconds"
         busy = float(s.get("inference_seconds", 0)) + float(s.get(second, 0))
         return busy / parallel
 

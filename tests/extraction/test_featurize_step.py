@@ -159,6 +159,26 @@ def test_incremental_featurizes_only_new_content(spark, image_dir, tmp_path):
         assert np.abs(np.asarray(row["features"]) - np.asarray(other["features"])).max() < 1e-5
 
 
+def test_without_prefetch_the_rows_are_the_same(spark, image_dir, tmp_path):
+    runs = {}
+    for prefetch in (True, False):
+        out = tmp_path / f"prefetch-{prefetch}"
+        on = config(**{"featurize.prefetch": prefetch})
+        summary = run_featurize(spark, on, input_path=str(image_dir), output_path=str(out))
+        runs[prefetch] = (summary, read_rows(out)[0])
+    (with_summary, with_rows), (without_summary, without_rows) = runs[True], runs[False]
+    assert with_summary["prefetch_wait_seconds"] >= 0.0
+    assert without_summary["prefetch_wait_seconds"] is None  # no thread, no waits measured
+    assert without_summary["decode_seconds"] > 0.0 and without_summary["images"] == 3
+    assert set(with_rows) == set(without_rows) == {"china_1.png", "flower_1.png", "t_shirt_7.JPG"}
+    for name, row in with_rows.items():
+        other = without_rows[name]
+        assert {k: v for k, v in row.items() if k != "features"} == {
+            k: v for k, v in other.items() if k != "features"
+        }
+        np.testing.assert_array_equal(row["features"], other["features"])
+
+
 def test_warm_up_builds_the_featurizer_the_featurize_step_then_finds(spark):
     # The warm-up job's workers are reused by later jobs, and hold the featurizer under the
     # key the featurize step uses: a later task on such a worker builds nothing.

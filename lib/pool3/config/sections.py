@@ -80,6 +80,8 @@ class FeaturizeConfig:
     max_file_mb: int = _opt(64, gt=0)
     # build the model in the Python workers while the driver lists (pool3.extraction.shipping)
     warm_up: bool = True
+    # read and decode the next model batch in a thread while the model runs the current one
+    prefetch: bool = True
 
 
 @dataclass(frozen=True)

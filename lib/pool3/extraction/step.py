@@ -69,7 +69,7 @@ class Telemetry:
         frames = self.observation.get.get("frames") or []
         decode = sum(f["decode"] for f in frames)
         infer = sum(f["infer"] for f in frames)
-        wait = sum(f["wait"] or 0.0 for f in frames)
+        waits = [f["wait"] for f in frames if f["wait"] is not None]
         by_part: dict[int, float] = {}
         for f in frames:
             # with prefetch, decode overlaps inference: a worker's time is inference + waits
@@ -80,7 +80,8 @@ class Telemetry:
         return {
             "decode_seconds": round(decode, 3),
             "inference_seconds": round(infer, 3),
-            "prefetch_wait_seconds": round(wait, 3),
+            # None without prefetch (featurize.prefetch = false): decode is then busy time
+            "prefetch_wait_seconds": round(sum(waits), 3) if waits or not frames else None,
             "partitions": len(seconds),
             "partition_seconds_max": round(max(seconds, default=0.0), 3),
             "partition_seconds_median": round(median, 3),
@@ -130,6 +131,7 @@ def worker_options(
         root=root,
         manifest=manifest,
         after_batch=after,
+        prefetch=config.featurize.prefetch,
     )
 
 
