@@ -72,6 +72,7 @@ bench: install
 	$(BIN)/python bench/batch_bench.py
 	$(BIN)/python bench/train_bench.py --sizes 10000,60000 --classes 10,48 --timeout 180
 	$(BIN)/python bench/read_bench.py
+	$(BIN)/python bench/prefetch_bench.py
 
 bench-quick: install
 	$(BIN)/python bench/runtime_bench.py --quick --no-write
