@@ -11,6 +11,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -153,23 +154,43 @@ def test_with_labels_derives_labels_like_featurize(spark):
     assert folders[:2] == ["a", "coat"]
 
 
-def _example(out, *session):
-    out.mkdir()
-    done = subprocess.run(
-        [sys.executable, str(REPO / "tests" / "apps" / "api_example.py"), str(out), *session],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    return json.loads((out / "result.json").read_text()), np.load(out / "features.npy")
+def _examples(runs: dict[str, tuple[Path, str, str]]) -> dict[str, tuple[dict, np.ndarray]]:
+    """README's example once per ``name: (out, --master|--remote, url)``, all at once (each
+    in its own process and session; they share only the cores): the results and features."""
+    app = str(REPO / "tests" / "apps" / "api_example.py")
+    procs = {}
+    try:
+        for name, (out, kind, url) in runs.items():
+            out.mkdir()
+            with open(out / "stderr.txt", "w") as err:  # a file: a full pipe would stall it
+                procs[name] = subprocess.Popen(
+                    [sys.executable, app, str(out), kind, url],
+                    cwd=REPO,
+                    stdout=subprocess.DEVNULL,
+                    stderr=err,
+                )
+        for name, proc in procs.items():
+            proc.wait(timeout=600)
+            err = (runs[name][0] / "stderr.txt").read_text(errors="replace")
+            assert proc.returncode == 0, (name, err[-4000:])
+    finally:
+        for proc in procs.values():
+            proc.kill()  # no-op for a process that has exited
+    return {
+        name: (json.loads((out / "result.json").read_text()), np.load(out / "features.npy"))
+        for name, (out, _, _) in runs.items()
+    }
 
 
 @pytest.mark.connect
 def test_readme_example_runs_the_same_on_classic_and_connect(connect_server, tmp_path):
-    classic, x_classic = _example(tmp_path / "classic", "--master", "local[2]")
-    connect, x_connect = _example(tmp_path / "connect", "--remote", connect_server.url)
+    done = _examples(
+        {
+            "classic": (tmp_path / "classic", "--master", "local[2]"),
+            "connect": (tmp_path / "connect", "--remote", connect_server.url),
+        }
+    )
+    (classic, x_classic), (connect, x_connect) = done["classic"], done["connect"]
     assert (classic["connect"], connect["connect"]) == (False, True)
     assert connect["jvm"] is False  # the Connect client started no JVM
     for result in (classic, connect):

@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,6 @@ def runs(connect_server, tmp_path_factory):
         shutil.copy(png, images / png.name)
     for name in BROKEN:
         shutil.copy(REPO / "tests" / "data" / "images" / name, images / f"broken_{name}")
-    out: dict[str, dict] = {}
     kinds = {
         "classic": (cli_env(), ["--master", "local[2]"]),
         "connect": (no_java_env(connect_server.url), []),
@@ -67,7 +67,8 @@ def runs(connect_server, tmp_path_factory):
     def to(path: str) -> list[str]:
         return ["--output", path]
 
-    for kind, (env, spark) in kinds.items():
+    def three_steps(kind: str) -> dict:
+        env, spark = kinds[kind]
         where = base / kind
         features, model, preds = (str(where / n) for n in ("features", "model", "preds"))
         results = {
@@ -85,7 +86,11 @@ def runs(connect_server, tmp_path_factory):
                 env=env,
             ),
         }
-        out[kind] = {"dir": where, **results}
+        return {"dir": where, **results}
+
+    # the two kinds at once (own processes, outputs and sessions; they share only the cores)
+    with ThreadPoolExecutor(max_workers=len(kinds)) as pool:
+        out = dict(zip(kinds, pool.map(three_steps, kinds), strict=True))
     out["images"] = images
     return out
 
