@@ -8,9 +8,10 @@ subprocesses (tests/apps/api_example.py), on Spark Classic and on a real Spark C
 from __future__ import annotations
 
 import json
+import os
 import shutil
-import subprocess
-import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from PIL import Image
 from pyspark.ml import Pipeline, PipelineModel
 
 import pool3
+from clirun import finish, start
 from featuredata import digits_table, table
 from paths import REPO
 from pool3.api.extract import FEATURE_FIELDS
@@ -156,26 +158,18 @@ def test_with_labels_derives_labels_like_featurize(spark):
 
 def _examples(runs: dict[str, tuple[Path, str, str]]) -> dict[str, tuple[dict, np.ndarray]]:
     """README's example once per ``name: (out, --master|--remote, url)``, all at once (each
-    in its own process and session; they share only the cores): the results and features."""
-    app = str(REPO / "tests" / "apps" / "api_example.py")
+    in its own process and session; they share only the cores): the results and features.
+    Each process runs in its own group, killed with its JVM if it fails or times out."""
+    app = REPO / "tests" / "apps" / "api_example.py"
+    started = time.monotonic()
     procs = {}
-    try:
-        for name, (out, kind, url) in runs.items():
-            out.mkdir()
-            with open(out / "stderr.txt", "w") as err:  # a file: a full pipe would stall it
-                procs[name] = subprocess.Popen(
-                    [sys.executable, app, str(out), kind, url],
-                    cwd=REPO,
-                    stdout=subprocess.DEVNULL,
-                    stderr=err,
-                )
-        for name, proc in procs.items():
-            proc.wait(timeout=600)
-            err = (runs[name][0] / "stderr.txt").read_text(errors="replace")
-            assert proc.returncode == 0, (name, err[-4000:])
-    finally:
-        for proc in procs.values():
-            proc.kill()  # no-op for a process that has exited
+    for name, (out, kind, url) in runs.items():
+        out.mkdir()
+        procs[name] = start([str(out), kind, url], REPO, dict(os.environ), program=app)
+    with ThreadPoolExecutor(max_workers=len(procs)) as pool:  # each drains its own pipes
+        done = dict(zip(procs, pool.map(lambda p: finish(p, started, 600), procs.values())))
+    for name, result in done.items():
+        assert result.rc == 0, (name, result.stderr[-4000:])
     return {
         name: (json.loads((out / "result.json").read_text()), np.load(out / "features.npy"))
         for name, (out, _, _) in runs.items()
