@@ -49,6 +49,23 @@ _QUIET = {
 }
 
 
+_PY4J_DIR = f"{os.sep}py4j{os.sep}"
+
+
+def _not_a_py4j_retry_notice(record: logging.LogRecord) -> bool:
+    """Drop py4j's INFO "Exception while sending command." (with a traceback).
+
+    py4j logs it through the *root* logger, so quieting ``py4j`` does not reach it, just
+    before it retries the command on a new connection: the retry's outcome is what counts
+    (a failure raises into pool3, which reports it as a lost connection). Seen at exit, when
+    py4j's garbage-collection thread frees a Java object while the gateway shuts down: a
+    traceback on stderr for nothing that went wrong. Warnings and errors are kept.
+    """
+    return not (
+        record.name == "root" and record.levelno < logging.WARNING and _PY4J_DIR in record.pathname
+    )
+
+
 def quiet_tensorflow_env() -> None:
     """Set ``TF_CPP_MIN_LOG_LEVEL=2`` (C++ warnings and errors only) unless already set.
 
@@ -146,6 +163,7 @@ def setup_logging(*, verbose: bool = False, log_format: str = "text") -> None:
             root.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(LOG_FORMAT))
+    handler.addFilter(_not_a_py4j_retry_notice)
     handler._pool3 = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
