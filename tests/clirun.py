@@ -1,6 +1,7 @@
 """Running the ``pool3`` command as a user does: a subprocess, its exit code, its stderr.
 
-Shared by the CLI, fault and pipeline tests.
+Shared by the CLI, fault and pipeline tests; :func:`fresh_python` by the tests of a driver
+JVM pool3 starts itself (session, JVM archive).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,6 +107,25 @@ def run(
 ) -> Result:
     started = time.monotonic()
     return finish(start(args, cwd, env, program=program), started, timeout)
+
+
+def fresh_python(
+    script: str, *args: str, env: Mapping[str, str] | None = None, timeout: float = 300
+) -> str:
+    """``python -c SCRIPT ARGS`` in a fresh interpreter that starts its own driver JVM (this
+    environment less ``PYSPARK_GATEWAY_PORT``, so no gateway is inherited, and ``env`` on
+    top); its stdout, once it has exited 0."""
+    full = {k: v for k, v in os.environ.items() if k != "PYSPARK_GATEWAY_PORT"}
+    full.update(env or {})
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
 
 
 def assert_error(result: Result, cmd: str, code: int, *mentions: str) -> None:

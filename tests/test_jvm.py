@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from clirun import fresh_python
 from pool3.jvm import QUIET, archive_option, archive_path, build_archive, with_jvm_archive
 
 JAVA = shutil.which("java") or "java"
@@ -72,11 +70,6 @@ def test_build_an_archive_that_a_spark_driver_maps(tmp_path):
         "print('ROWS', s.range(10).count())\n"
         "s.stop()\n"
     )
-    env = {**os.environ, "POOL3_HOME": str(tmp_path)}
-    env.pop("PYSPARK_GATEWAY_PORT", None)
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert f"-XX:SharedArchiveFile={path}" in done.stdout and "ROWS 10" in done.stdout
+    out = fresh_python(script, env={"POOL3_HOME": str(tmp_path)})
+    assert f"-XX:SharedArchiveFile={path}" in out and "ROWS 10" in out
     assert Path(path).is_file()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
+from clirun import fresh_python
 from pool3.config import Config, load_config
 from pool3.errors import ConfigError
 from pool3.session import (
@@ -168,23 +169,6 @@ def test_quick_jit_only_for_a_jvm_pool3_starts_and_without_a_jit_option(monkeypa
     assert with_quick_jit(conf) == conf
 
 
-def _child(script: str, *args: str) -> list[str]:
-    """Run ``script`` in a fresh interpreter that starts its own driver JVM (no spark-submit
-    gateway inherited); its stdout lines, once it has exited 0."""
-    import subprocess
-
-    env = {k: v for k, v in os.environ.items() if k != "PYSPARK_GATEWAY_PORT"}
-    done = subprocess.run(
-        [sys.executable, "-c", script, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout.splitlines()
-
-
 def test_a_featurize_session_runs_its_jvm_with_c1_only_unless_turned_off():
     """A real driver JVM started by pool3 in a child process: its own input arguments."""
     script = (
@@ -200,7 +184,7 @@ def test_a_featurize_session_runs_its_jvm_with_c1_only_unless_turned_off():
         "s.stop()\n"
     )
     for setting, expected in (("true", True), ("false", False)):
-        out = _child(script, setting)
+        out = fresh_python(script, setting).splitlines()
         args = next(line for line in out if line.startswith("ARGS"))
         assert ("-XX:TieredStopAtLevel=1" in args.split()) is expected, args
         assert "ROWS 10" in out
@@ -231,7 +215,7 @@ def test_stop_session_stops_spark_and_leaves_the_accumulator_server_to_a_thread(
         "print('AGAIN', s.sparkContext.parallelize(range(4), 2).map(lambda x: x + 1).sum())\n"
         "stop_session(s)\n"
     )
-    out = _child(script)
+    out = fresh_python(script).splitlines()
     assert "SUM 90" in out and "ACTIVE False" in out and "STOPPER 1" in out, out
     assert "CLOSED True True" in out and "AGAIN 10" in out, out
 
@@ -263,6 +247,6 @@ def test_close_gateway_lets_the_driver_jvm_exit_with_the_process():
         "gateway.proc.stdin.close()\n"
         "print('JVM EXIT', gateway.proc.wait(timeout=120))\n"
     )
-    out = _child(script)
+    out = fresh_python(script).splitlines()
     assert "SUM 90" in out and "JVM EXIT 0" in out, out
     assert any(line.startswith("CALL refused") for line in out), out
