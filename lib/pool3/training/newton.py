@@ -1,38 +1,35 @@
-"""liblinear's primal LinearSVC objective solved for every class at once, in float32 passes.
+"""liblinear's primal LinearSVC objective, every class at once, by an active-set Newton method.
 
-For each class ``k`` of a one-vs-rest problem (``y_ik = +1`` for its rows, ``-1`` else)
-this minimises liblinear's ``L2R_L2LOSS_SVC`` objective, as
+For each column ``j`` (class ``k`` one-vs-rest, ``y_ik = +1`` for its rows, ``-1`` else;
+cross-validation adds columns per fold, :class:`~pool3.training.passes.Columns`) this
+minimises liblinear's ``L2R_L2LOSS_SVC`` objective, as
 ``sklearn.svm.LinearSVC(C, loss="squared_hinge", penalty="l2", dual=False)`` fits it::
 
-    f_k(w) = 1/2 |w|^2 + C sum_i c_i max(0, 1 - y_ik w.x_i)^2,   x_i = (features_i, 1)
+    f_j(w) = 1/2 |w|^2 + C sum_i c_ij max(0, 1 - y_ik w.x_i)^2,   x_i = (features_i, 1)
 
 with the intercept as an extra feature of value 1 (``intercept_scaling = 1``), regularised
-like every other weight, and ``c_i`` a per-row weight (1, or 0 for rows a cross-validation
-fold leaves out). It is a Newton method as liblinear 2.40+'s ``newton.cpp``: a CG inner
-solve stopped by the quadratic-model rule (``eps_cg = 0.5``), an Armijo line search, and
-liblinear's stopping rule: class ``k`` is done when
-``|grad f_k(w)| <= tol * max(min(pos_k, neg_k), 1) / n * |grad f_k(0)|``.
+like every other weight, and ``c_ij`` 1 or 0 (rows a fold leaves out). liblinear's stopping
+rule: column ``j`` is done when ``|grad f_j(w)| <= tol * max(min(pos_j, neg_j), 1) / n_j *
+|grad f_j(0)|``; Armijo's line search (``eta = 0.01``) over steps 1, 1/2, ..., 2^-19.
 
-- **All classes share each pass over the data.** The data are touched only through
-  :class:`Passes`: one pass computes the loss and gradient of every class (``X^T R``), or
-  one Hessian-vector product per class (``X^T (D X P)``) with matrix products over row
-  blocks in float32; partial sums are added in float64. The loss pass also returns the
-  objective's change at ten step sizes, summed row by row in float64 from ``X W`` and
-  ``X S``, so the line search costs no extra pass and sees decreases far below float32's
-  resolution of the objective.
-- **Measured** (``bench/tablegen.py`` tables, 48 classes, 2 cores; bench/RESULTS.md):
-  40k training rows in 453 passes (21 s), 160k in 842 passes (108 s), where liblinear
-  needs ~85 s for 20k. On the driver, Hessian products touch only the rows active at
-  ``W`` (found once per Newton step); the Spark passes find them again in each pass.
-  Still far from the ~150 passes a Spark job per pass would like.
-  A Gram-matrix preconditioner (``M_k = I + 2C a_k G``, :class:`_Precond`) needed more
-  passes than plain CG in every form tried at 20k x 48: with liblinear's trust region in
-  ``M_k``'s norm 5535 vs 2852 passes; with this line search and ``c`` scaled by 0.01,
-  3761 vs 1698 (near the optimum only 1-3% of the rows are active, so ``G`` describes
-  the Hessian badly). So it is off by default.
+**The squared hinge's gradient and Hessian involve only the rows active at w** (``y w.x <
+1``), a few per cent per class near the optimum. Each Newton step therefore needs the full
+table once, in one pass (:func:`~pool3.training.passes.scan_block`): ``X [W | D]`` gives
+the objective's change at every step size, and the rows active at ``W`` or ``W + D``, which
+are every row active anywhere on the step (a margin is linear in the step size). The
+driver holds those rows (:mod:`pool3.training.held`); the gradient at the accepted step,
+the stopping test and the CG solve of the next Newton system run on them alone. On the
+driver (``newton``) the rows are the array's own; on Spark (``spark``) the pass ships the
+missing ones to the driver, within a memory budget. Where the budget cannot hold the
+active rows, that step's CG runs as passes (one per CG step) until the shipped rows
+complete the set: the same iterates either way, up to rounding.
 
-Memory besides the data: a few (2049, n_classes) float64 matrices; the passes hold one
-row block's products.
+**Each Newton system is solved to a relative residual of 0.1** (CG on ``(I + 2C X_A^T X_A)
+d = -g``): measured on 20k and 200k-row pool_3-like tables (48 classes, bench/RESULTS.md),
+liblinear's looser rule (``eps_cg = 0.5``, chosen when every CG step is a pass) needs 4x
+the Newton steps here; 0.01 needs no fewer steps than 0.1 and twice the CG steps, and an
+exact first step from the Gram matrix ``X~^T X~`` (every row is active at ``w = 0``) saves
+no step.
 """
 
 from __future__ import annotations
@@ -44,58 +41,58 @@ from typing import Protocol
 
 import numpy as np
 
-from pool3.training.passes import STEP_SIZES
+from pool3.training.held import CopyHeld, Held, HeldHessian, HeldState, evaluate_held
+from pool3.training.passes import STEP_SIZES, Columns, Sums
 
 log = logging.getLogger(__name__)
 
 #: Armijo's sufficient decrease for the line search, as liblinear's newton.cpp
 _ETA = 0.01
-#: inner CG's stopping constant (liblinear newton.cpp's eps_cg)
-_EPS_CG = 0.5
-#: CG iterations per Newton step at most (each is a pass); reached only by pathological data
+#: CG stops at this relative residual |r| <= INNER_TOL |g| (see the module docstring)
+INNER_TOL = 0.1
+#: CG iterations per Newton step at most; reached only by pathological data
 _MAX_CG = 250
-#: a relative objective change below this is float64 noise: a class whose line search finds
+#: a relative objective change below this is float64 noise: a column whose line search finds
 #: no decrease stops there (liblinear: "line search fails")
 _NOISE = 1e-12
 
 
 class Passes(Protocol):
-    """One sweep over the training rows computes one of these for all classes.
-
-    ``W`` and ``P`` have shape (n_features + 1, k), float32, the last row the intercept's;
-    ``classes`` (k,) are the class indices they belong to. Results are float64.
-    """
+    """Full passes over the training rows (:class:`~pool3.training.passes.ArrayPasses`,
+    :class:`~pool3.training.spark_passes.SparkPasses`). Each returns its sums and whether
+    ``held`` now holds every row the pass found needed; ``jobs`` counts the passes."""
 
     n_features: int
     n_classes: int
+    jobs: int
 
-    def gram(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(G, S, counts)``: ``G = X~^T C X~`` (d+1, d+1) over weighted rows ``x~ = (x, 1)``,
-        ``S[:, k] = sum of c_i x~_i`` over class ``k`` (d+1, n_classes), ``counts`` (n_classes,)
-        the weighted rows per class. ``G`` may be empty (0, 0) where it is costly to gather
-        (:mod:`pool3.training.spark_passes`): only the preconditioner uses it."""
-        ...
+    def new_held(self) -> Held: ...
 
-    def loss_grad(
-        self, W: np.ndarray, classes: np.ndarray, S: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``(loss, change, XtR, active)`` at ``W + S`` (``S`` a step, or none): per class
-        ``sum c_i r_i^2``, its change from ``W`` (exact in float64, not a difference of two
-        rounded losses), ``X~^T (c r)`` and the weighted count of active rows, where
-        ``r_i = z_i - y_i`` on rows with ``y_i z_i < 1``."""
-        ...
+    def evaluate(
+        self, W: np.ndarray, cols: Columns, held: Held, *, g0: bool = False, n_folds: int = 0
+    ) -> tuple[Sums, bool]: ...
 
-    def hess(self, W: np.ndarray, P: np.ndarray, classes: np.ndarray) -> np.ndarray:
-        """``X~^T (c D X~ P)`` with ``D`` the rows active at ``W``, per class: (d+1, k)."""
-        ...
+    def scan(
+        self, W: np.ndarray, D: np.ndarray, cols: Columns, held: Held, *, end: bool = False
+    ) -> tuple[Sums, bool]: ...
+
+    def hess(
+        self, W: np.ndarray, P: np.ndarray, cols: Columns, live: np.ndarray, held: Held
+    ) -> tuple[Sums, bool]: ...
 
 
 @dataclass
 class NewtonFit:
     """What :func:`fit_newton` found: weights and how it got there.
 
-    ``W`` (n_features + 1, n_classes) float64, last row the intercepts; ``passes`` counts
-    sweeps over the data; ``newton_iters`` the largest number of accepted steps of a class.
+    ``W`` (n_features + 1, columns) float64, last row the intercepts; ``passes`` counts
+    passes over the table (Spark jobs for ``spark``); ``newton_iters`` the largest number of
+    accepted steps of a column; ``cg_iters`` CG steps, ``cg_passes`` those that were
+    passes (the distributed fallback) and ``fallback_steps`` the Newton steps that had
+    any; ``held_peak_rows`` / ``shipped_bytes`` / ``largest_pass_bytes``: the rows the
+    driver held at most, and what the passes shipped to it (0 on the driver's array).
+    ``first``: the sums of the first pass at ``W0`` (e.g. the validation accuracy of a
+    cross-validation warm start); ``g0``: the sums giving the gradient at ``w = 0``.
     """
 
     W: np.ndarray
@@ -105,27 +102,76 @@ class NewtonFit:
     converged: bool
     grad_ratio: np.ndarray
     seconds: float
+    cg_passes: int = 0
+    fallback_steps: int = 0
+    held_peak_rows: int = 0
+    shipped_bytes: int = 0
+    largest_pass_bytes: int = 0
+    first: Sums | None = None
+    g0: np.ndarray | None = None
     history: list[dict[str, float]] = field(default_factory=list)
 
-
-class _Precond:
-    """``M_k = I + c_k G`` for many ``c_k`` at once, through ``G``'s eigendecomposition."""
-
-    def __init__(self, G: np.ndarray) -> None:
-        lam, V = np.linalg.eigh(G)
-        self.lam = np.maximum(lam, 0.0)
-        self.V = V
-
-    def solve(self, R: np.ndarray, c: np.ndarray) -> np.ndarray:
-        return self.V @ ((self.V.T @ R) / (1.0 + np.outer(self.lam, c)))
+    def stats(self) -> dict[str, int]:
+        """The figures ``metrics.json`` and the summary give of a fit."""
+        return {
+            "passes": self.passes,
+            "newton_steps": self.newton_iters,
+            "cg_steps": self.cg_iters,
+            "cg_passes": self.cg_passes,
+            "fallback_steps": self.fallback_steps,
+            "active_rows_peak": self.held_peak_rows,
+            "collected_bytes": self.shipped_bytes,
+            "collected_bytes_max_pass": self.largest_pass_bytes,
+        }
 
 
 def _dot(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->j", A, B)
 
 
-def _f32(A: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(A, dtype=np.float32)
+class _PassHessian:
+    """Hessian products as passes (the fallback) until a pass completes the held rows,
+    then over the held rows."""
+
+    def __init__(self, passes: Passes, held: Held, W: np.ndarray, cols: Columns, C: float):
+        self.passes, self.held, self.W, self.cols, self.C = passes, held, W, cols, C
+        self.local: HeldHessian | None = None
+        self.calls = 0
+
+    def __call__(self, P: np.ndarray, live: np.ndarray) -> np.ndarray:
+        if self.local is not None:
+            return self.local(P, live)
+        self.calls += 1
+        sums, complete = self.passes.hess(self.W, P, self.cols, live, self.held)
+        if complete:
+            self.local = HeldHessian(self.held, evaluate_held(self.held, self.W, self.cols), self.C)
+        assert sums.hess is not None
+        return P + 2 * self.C * sums.hess
+
+
+def _cg(op: _PassHessian | HeldHessian, grad: np.ndarray, inner: float) -> tuple[np.ndarray, int]:
+    """CG on ``H d = -g`` for every column of ``grad``, each stopped at ``|r| <= inner |g|``.
+    Returns ``(d, CG steps)``."""
+    R = -grad
+    P = R.copy()
+    D = np.zeros_like(R)
+    rr = _dot(R, R)
+    stop = inner * inner * rr
+    live = rr > 0
+    steps = 0
+    while steps < _MAX_CG and live.any():
+        idx = np.flatnonzero(live)
+        steps += 1
+        Hp = op(P[:, idx], idx)
+        pHp = _dot(P[:, idx], Hp)
+        alpha = rr[idx] / np.where(pHp > 0, pHp, 1e-300)
+        D[:, idx] += alpha * P[:, idx]
+        R[:, idx] -= alpha * Hp
+        rr_new = _dot(R[:, idx], R[:, idx])
+        live[idx] = rr_new > stop[idx]
+        P[:, idx] = R[:, idx] + (rr_new / np.where(rr[idx] > 0, rr[idx], 1e-300)) * P[:, idx]
+        rr[idx] = rr_new
+    return D, steps
 
 
 def fit_newton(
@@ -135,161 +181,155 @@ def fit_newton(
     tol: float,
     max_iter: int = 1000,
     W0: np.ndarray | None = None,
-    gram: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-    precondition: bool = False,
+    cols: Columns | None = None,
+    held: Held | None = None,
+    g0: np.ndarray | None = None,
+    n_folds: int = 0,
+    inner: float = INNER_TOL,
 ) -> NewtonFit:
-    """Minimise every class's objective (module docstring) to liblinear's stopping rule.
+    """Minimise every column's objective (module docstring) to liblinear's stopping rule.
 
     Parameters
     ----------
     passes : Passes
-        The training rows (:class:`pool3.training.passes.ArrayPasses`).
+        The training rows (:class:`~pool3.training.passes.ArrayPasses`, or
+        :class:`~pool3.training.spark_passes.SparkPasses`).
     C, tol, max_iter : float, float, int, keyword-only
-        ``LinearSVC``'s ``C``, ``tol`` and ``max_iter`` (Newton steps per class).
-    W0 : ndarray of shape (n_features + 1, n_classes), optional
-        Warm start (e.g. the solution for the previous C). The stopping rule still measures
-        the gradient against the one at ``w = 0``, as liblinear does.
-    gram : tuple, optional
-        :meth:`Passes.gram` computed before for the same rows (saves a pass).
-    precondition : bool, default False
-        CG preconditioned with ``I + 2C a_k G`` (see :class:`_Precond`): needed more
-        passes than plain CG on pool_3-like tables (module docstring), so off.
+        ``LinearSVC``'s ``C``, ``tol`` and ``max_iter`` (Newton steps per column).
+    W0 : ndarray of shape (n_features + 1, columns), optional
+        Warm start (the solution at the previous C). The stopping rule still measures the
+        gradient against the one at ``w = 0``, as liblinear does.
+    cols : Columns, optional
+        The problems (default: every class one-vs-rest over every row).
+    held, g0 : optional
+        The store of held rows and :attr:`NewtonFit.g0` of an earlier fit of the same
+        columns and rows (a C search's previous C): nothing shipped or summed again.
+    n_folds : int
+        Cross-validation folds: the first pass also gives each fold's validation accuracy
+        at ``W0`` (:attr:`NewtonFit.first`).
     """
     started = time.perf_counter()
-    n_passes = 0
-    if gram is None:
-        gram = passes.gram()
-        n_passes += 1
-    G, S_cls, counts = gram
-    d1, K = S_cls.shape[0], passes.n_classes
-    n = float(counts.sum())
-    # At w = 0 every row is active: r = -y, so X~^T r = -(2 S_k - sum_all).
-    total = S_cls.sum(axis=1)
-    grad0 = 2 * C * -(2 * S_cls - total[:, None])
-    g0_norm = np.sqrt(_dot(grad0, grad0))
-    eps = tol * np.maximum(np.minimum(counts, n - counts), 1.0) / max(n, 1.0)
+    cols = cols or Columns.one_vs_rest(passes.n_classes)
+    held = held or passes.new_held()
+    jobs_before = passes.jobs
+    shipped_before = held.shipped_bytes if isinstance(held, CopyHeld) else 0
+    k = len(cols)
+    W = np.zeros((passes.n_features + 1, k)) if W0 is None else np.array(W0, dtype=np.float64)
+    first, complete = passes.evaluate(
+        W, cols, held, g0=W0 is not None and g0 is None, n_folds=n_folds
+    )
+    assert first.loss is not None and first.xtr is not None and first.rows is not None
+    if g0 is None:
+        g0 = first.g0 if W0 is not None else -first.xtr
+    assert g0 is not None and first.positives is not None
+    n = first.rows
+    g0_norm = 2 * C * np.sqrt(_dot(g0, g0))
+    eps = tol * np.maximum(np.minimum(first.positives, n - first.positives), 1.0) / np.maximum(n, 1)
     target = np.maximum(eps * g0_norm, 1e-300)
-    if precondition and G.shape != (d1, d1):
-        raise ValueError("precondition=True needs the Gram matrix; these passes do not compute it")
-    pre = _Precond(G) if precondition else None
-    everyone = np.arange(K)
-    if W0 is None:
-        W = np.zeros((d1, K))
-        f = np.full(K, C * n)
-        grad = grad0.copy()
-        active = np.full(K, n)
-    else:
-        W = np.array(W0, dtype=np.float64)
-        loss, _, xtr, active = passes.loss_grad(_f32(W), everyone)
-        n_passes += 1
-        f = 0.5 * _dot(W, W) + C * loss
-        grad = W + 2 * C * xtr
+    f = 0.5 * _dot(W, W) + C * first.loss
+    grad = W + 2 * C * first.xtr
     done = np.sqrt(_dot(grad, grad)) <= target
-    steps = np.zeros(K, dtype=int)
-    cg_total = 0
+    steps = np.zeros(k, dtype=int)
+    cg_total = cg_passes = fallback_steps = 0
+    held_peak = held.rows()
+    state: tuple[np.ndarray, HeldState] | None = None
     history: list[dict[str, float]] = []
     while True:
         run = np.flatnonzero(~done & (steps < max_iter))
         if not len(run):
             break
-        c_pre = 2 * C * active[run] / max(n, 1.0)
-        D, cg = _pcg(passes, pre, W[:, run], grad[:, run], c_pre, run, C=C)
-        n_passes += cg + 1
+        Wr, cr = W[:, run], cols.take(run)
+        op: _PassHessian | HeldHessian
+        if complete:
+            if state is None or not np.array_equal(state[0], run):
+                found = evaluate_held(held, Wr, cr)
+                state = (run, found)
+                grad[:, run] = Wr + 2 * C * found.sums.xtr  # type: ignore[operator]
+            op = HeldHessian(held, state[1], C)
+        else:
+            op = _PassHessian(passes, held, Wr, cr, C)
+        cg_started = time.perf_counter()
+        D, cg = _cg(op, grad[:, run], inner)
+        cg_seconds = time.perf_counter() - cg_started
         cg_total += cg
-        # One pass: the gradient at the full step, the objective's change at every step size.
-        _, dloss, xtr, act_new = passes.loss_grad(_f32(W[:, run]), run, _f32(D))
+        on_passes = op.calls if isinstance(op, _PassHessian) else 0
+        cg_passes += on_passes
+        fallback_steps += on_passes > 0
+        was_complete = complete or (isinstance(op, _PassHessian) and op.local is not None)
+        scan, complete = passes.scan(Wr, D, cr, held, end=not was_complete)
+        assert scan.delta is not None
+        held_peak = max(held_peak, held.rows())
         t = STEP_SIZES[:, None]
-        change = t * _dot(W[:, run], D) + 0.5 * t * t * _dot(D, D) + C * dloss
-        gd = _dot(grad[:, run], D)
-        ok = change <= _ETA * t * gd
-        found = ok.any(axis=0)
+        change = t * _dot(Wr, D) + 0.5 * t * t * _dot(D, D) + C * scan.delta
+        ok = change <= _ETA * t * _dot(grad[:, run], D)
+        found_step = ok.any(axis=0)
         pick = np.argmax(ok, axis=0)
-        tk = STEP_SIZES[pick]
-        moved = run[found]
-        W[:, moved] += tk[found] * D[:, found]
-        f[moved] += change[pick[found], np.flatnonzero(found)]
+        moved = run[found_step]
+        W[:, moved] += STEP_SIZES[pick[found_step]] * D[:, found_step]
+        f[moved] += change[pick[found_step], np.flatnonzero(found_step)]
         steps[moved] += 1
-        full = found & (pick == 0)
-        grad[:, run[full]] = W[:, run[full]] + 2 * C * xtr[:, full]
-        active[run[full]] = act_new[full]
-        short = run[found & (pick > 0)]
-        if len(short):
-            _, _, xtr_s, act_s = passes.loss_grad(_f32(W[:, short]), short)
-            n_passes += 1
-            grad[:, short] = W[:, short] + 2 * C * xtr_s
-            active[short] = act_s
-        # No step size decreases f beyond rounding: liblinear stops such a class too.
         stalled = run[
-            ~found | (np.abs(change[pick, np.arange(len(run))]) <= _NOISE * np.abs(f[run]))
+            ~found_step | (np.abs(change[pick, np.arange(len(run))]) <= _NOISE * np.abs(f[run]))
         ]
+        state = None
+        if complete:
+            found = evaluate_held(held, W[:, run], cols.take(run))
+            grad[:, run] = W[:, run] + 2 * C * found.sums.xtr  # type: ignore[operator]
+            if held.trim():
+                keep = np.flatnonzero(found.any)
+                held.keep(keep)
+                found.keep(keep)
+            state = (run, found)
+        elif scan.xtr is not None and not (found_step & (pick > 0)).any():
+            # every column took the whole step: the pass gave its gradient there
+            grad[:, moved] = W[:, moved] + 2 * C * scan.xtr[:, found_step]
+        else:
+            again, complete = passes.evaluate(W[:, run], cols.take(run), held)
+            grad[:, run] = W[:, run] + 2 * C * again.xtr  # type: ignore[operator]
+        if not complete and held.trim():
+            # make room for the rows active now: the held rows no column needs go
+            held.keep(np.flatnonzero(evaluate_held(held, W[:, run], cols.take(run)).any))
         done[stalled] = True
         ratio = np.sqrt(_dot(grad, grad)) / target
         done |= ratio <= 1.0
         history.append(
-            {"passes": n_passes, "running": len(run), "cg": cg, "worst": float(ratio.max())}
+            {
+                "passes": passes.jobs - jobs_before,
+                "running": len(run),
+                "cg": cg,
+                "cg_passes": on_passes,
+                "held_rows": held.rows(),
+                "worst": float(ratio.max()),
+                "cg_seconds": cg_seconds,
+            }
         )
         log.debug(
-            "newton: %d classes running, %d CG passes, worst |g|/target %.3g, %d passes so far",
+            "newton: %d columns running, %d CG steps (%d as passes) in %.2f s, %d rows held, "
+            "worst |g|/target %.3g, %d passes so far",
             len(run),
             cg,
+            on_passes,
+            cg_seconds,
+            held.rows(),
             float(ratio.max()),
-            n_passes,
+            passes.jobs - jobs_before,
         )
     ratio = np.sqrt(_dot(grad, grad)) / target
+    copy = held if isinstance(held, CopyHeld) else None
     return NewtonFit(
         W=W,
-        passes=n_passes,
+        passes=passes.jobs - jobs_before,
         newton_iters=int(steps.max(initial=0)),
         cg_iters=cg_total,
         converged=bool((ratio <= 1.0).all()),
         grad_ratio=ratio,
         seconds=time.perf_counter() - started,
+        cg_passes=cg_passes,
+        fallback_steps=fallback_steps,
+        held_peak_rows=max(held_peak, copy.peak_rows if copy else 0),
+        shipped_bytes=(copy.shipped_bytes - shipped_before) if copy else 0,
+        largest_pass_bytes=copy.largest_pass_bytes if copy else 0,
+        first=first,
+        g0=g0,
         history=history,
     )
-
-
-def _pcg(
-    passes: Passes,
-    pre: _Precond | None,
-    W: np.ndarray,
-    grad: np.ndarray,
-    c: np.ndarray,
-    run: np.ndarray,
-    *,
-    C: float,
-) -> tuple[np.ndarray, int]:
-    """Preconditioned CG on ``H d = -g`` for classes ``run``, stopped as liblinear's newton.cpp.
-
-    A class stops when the quadratic model ``Q(d) = g.d + d.H d / 2`` stops improving:
-    ``j (Q_j - Q_j-1) >= _EPS_CG Q_j`` at CG iteration ``j`` (Nash & Sofer's rule, which
-    liblinear 2.40+ uses with 0.5). Returns ``(d, passes)``: each CG iteration is one
-    Hessian pass for the classes still running.
-    """
-    Wr = _f32(W)
-    R = -grad
-    Z = R.copy() if pre is None else pre.solve(R, c)
-    P = Z.copy()
-    D = np.zeros_like(R)
-    rz = _dot(R, Z)
-    Q = np.zeros(len(run))
-    live = rz > 0
-    n_pass = 0
-    while n_pass < _MAX_CG and live.any():
-        idx = np.flatnonzero(live)
-        n_pass += 1
-        Hp = P[:, idx] + 2 * C * passes.hess(Wr[:, idx], _f32(P[:, idx]), run[idx])
-        pHp = _dot(P[:, idx], Hp)
-        alpha = rz[idx] / np.where(pHp > 0, pHp, 1e-300)
-        D[:, idx] += alpha * P[:, idx]
-        R[:, idx] -= alpha * Hp
-        Q_new = -0.5 * (_dot(D[:, idx], R[:, idx]) - _dot(D[:, idx], grad[:, idx]))
-        Q_diff = Q_new - Q[idx]
-        Q[idx] = Q_new
-        live[idx] = (Q_new < 0) & (Q_diff < 0) & (n_pass * Q_diff < _EPS_CG * Q_new)
-        Zl = R[:, idx] if pre is None else pre.solve(R[:, idx], c[idx])
-        rz_new = _dot(R[:, idx], Zl)
-        beta = rz_new / np.where(rz[idx] > 0, rz[idx], 1e-300)
-        P[:, idx] = Zl + beta * P[:, idx]
-        rz[idx] = rz_new
-        live[idx] &= rz_new > 0
-    return D, n_pass

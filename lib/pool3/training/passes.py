@@ -1,24 +1,76 @@
-"""The sums one pass over training rows computes, block by block, for :mod:`.newton`.
+"""What one pass over the training rows computes, block by block, for :mod:`.newton`.
 
-The kernels take one block of rows (``X`` (m, d) float32, ``y`` (m,) class indices) and
-return float64 partial sums; a pass adds them up over blocks. :class:`ArrayPasses` runs
-them over an in-memory array on the driver (a Spark version over cached blocks is not
-written yet). Products are float32 matrix products (BLAS) of one block at a time; sums
-across blocks are float64, so rounding does not grow with the number of rows.
+The Newton solver (:mod:`.newton`) touches the full table only through three passes, each
+computed per block of rows (``X`` (m, d) float32, ``y`` (m,) class indices, ``fold`` (m,)
+cross-validation folds) and summed in float64 over blocks:
+
+- :func:`evaluate_block`: at ``W``, the loss, ``X~^T r`` (the data part of the gradient)
+  and the active rows of every column, with the validation accuracy of each fold;
+- :func:`scan_block`: along a Newton direction ``D``, the objective's change at every step
+  size (the line search) from one product ``X [W | D]``, and the rows active at ``W`` or
+  at ``W + D``: every row active anywhere on the segment, since a row's margin is linear
+  in the step (so the driver can take any step of it from the rows it holds);
+- :func:`hess_block`: the Hessian products of a CG step, for when the driver cannot hold
+  the active rows (the distributed fallback).
+
+Each also returns which rows are *needed* (active somewhere for some column): a pass over
+data the driver does not hold ships those rows to it (:mod:`.held`, :mod:`.spark_passes`).
+:class:`ArrayPasses` runs the passes over an in-memory array on the driver (``newton``);
+:class:`pool3.training.spark_passes.SparkPasses` over float32 blocks cached on the
+executors (``spark``): one algorithm, two ways to make a pass.
+
+Columns (:class:`Columns`): the problems fitted at once. Column ``j`` is class
+``classes[j]`` one-vs-rest, over the rows whose fold is not ``folds[j]`` (``-1``: every row);
+cross-validation fits every fold's classes as columns of one ``W``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-#: Step sizes one loss pass evaluates for the Newton line search (1, 1/2, ..., 2^-19):
+if TYPE_CHECKING:
+    from pool3.training.held import Held
+
+#: Step sizes one scan evaluates for the Newton line search (1, 1/2, ..., 2^-19):
 #: liblinear's newton.cpp halves the step up to 20 times too (10 gave up on wide tables)
 STEP_SIZES = 0.5 ** np.arange(20)
 
-#: Rows per block: the products of a block (rows x 2 x classes) stay in cache-sized pieces.
+#: Rows per block: the products of a block (rows x 2 x columns) stay in cache-sized pieces.
 BLOCK_ROWS = 4096
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The one-vs-rest problems fitted at once (see the module docstring).
+
+    ``classes`` (k,) int: the positive class of each column; ``folds`` (k,) int or None: the
+    fold each column leaves out (-1 none); None when no column leaves one out.
+    """
+
+    classes: np.ndarray
+    folds: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+    def take(self, idx: np.ndarray) -> Columns:
+        return Columns(self.classes[idx], None if self.folds is None else self.folds[idx])
+
+    @classmethod
+    def one_vs_rest(cls, n_classes: int) -> Columns:
+        return cls(np.arange(n_classes, dtype=np.int32))
+
+    @classmethod
+    def cross_validation(cls, n_classes: int, n_folds: int) -> Columns:
+        """Every fold's classes: column ``f * n_classes + k`` is class ``k`` without fold ``f``."""
+        return cls(
+            np.tile(np.arange(n_classes, dtype=np.int32), n_folds),
+            np.repeat(np.arange(n_folds, dtype=np.int32), n_classes),
+        )
 
 
 def signs(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
@@ -26,101 +78,195 @@ def signs(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
     return np.where(y[:, None] == classes[None, :], np.float32(1), np.float32(-1))
 
 
-def gram_block(
-    X: np.ndarray, y: np.ndarray, n_classes: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(X~^T X~, per-class sums of x~, per-class counts)`` of one block, ``x~ = (x, 1)``."""
+def _in_columns(fold: np.ndarray | None, cols: Columns) -> np.ndarray | None:
+    """(m, k) bool: the rows each column fits on; None when every row is in every column."""
+    if cols.folds is None or fold is None:
+        return None
+    return fold[:, None] != cols.folds[None, :]
+
+
+def _margins(X: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """``X~ W`` (m, k) float32 for ``x~ = (x, 1)``, ``W`` (d + 1, k)."""
     d = X.shape[1]
-    G = np.empty((d + 1, d + 1))
-    G[:d, :d] = X.T @ X
-    col = X.sum(axis=0, dtype=np.float64)
-    G[d, :d] = col
-    G[:d, d] = col
-    G[d, d] = len(X)
-    S, counts = class_sums(X, y, n_classes)
-    return G, S, counts
+    Z = X @ np.ascontiguousarray(W[:d], dtype=np.float32)
+    Z += W[d].astype(np.float32)
+    return Z
 
 
-def class_sums(X: np.ndarray, y: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(per-class sums of x~ (d+1, n_classes), per-class counts)`` of one block."""
-    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
-    onehot = np.zeros((len(y), n_classes), dtype=np.float32)
-    onehot[np.arange(len(y)), y] = 1
-    S = np.empty((X.shape[1] + 1, n_classes))
-    S[:-1] = X.T @ onehot
-    S[-1] = counts
-    return S, counts
+def _active(Ys: np.ndarray, Z: np.ndarray, M: np.ndarray | None) -> np.ndarray:
+    act = Ys * Z < 1
+    return act if M is None else act & M
 
 
-def loss_grad_block(
-    X: np.ndarray, y: np.ndarray, W: np.ndarray, classes: np.ndarray, S: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per class at ``W + S``: ``sum r^2``, its change from ``W``, ``X~^T r``, active rows.
-
-    ``r = z - y`` where ``y z < 1``. The change, (len(STEP_SIZES), k), is the loss at
-    ``W + t S`` minus the loss at ``W`` for every step size ``t``, summed row by row in
-    float64 from ``X W`` and ``X S`` (not as a difference of two float32 losses), so a step
-    that lowers the objective by far less than float32's resolution of it is still seen.
-    """
-    d, k = X.shape[1], len(classes)
-    Ys = signs(y, classes)
-    if S is None:
-        Z = X @ W[:d]
-        Z += W[d]
-        delta = np.zeros((len(STEP_SIZES), k))
-    else:
-        ZS = X @ np.concatenate([W[:d], S[:d]], axis=1)
-        old = ZS[:, :k].astype(np.float64)
-        old += W[d]
-        dz = ZS[:, k:].astype(np.float64)
-        dz += S[d]
-        h_old = np.maximum(0.0, 1.0 - Ys * old)
-        base = np.einsum("ij,ij->j", h_old, h_old)
-        delta = np.empty((len(STEP_SIZES), k))
-        for j, t in enumerate(STEP_SIZES):
-            h_new = np.maximum(0.0, 1.0 - Ys * (old + t * dz))
-            delta[j] = np.einsum("ij,ij->j", h_new, h_new) - base
-        Z = (old + dz).astype(np.float32)
-    R = Z - Ys
-    R[Ys * Z >= 1] = 0
-    out = np.empty((d + 1, k))
-    out[:d] = X.T @ R
-    out[d] = R.sum(axis=0, dtype=np.float64)
-    loss = np.einsum("ij,ij->j", R, R, dtype=np.float64)
-    return loss, delta, out, np.count_nonzero(R, axis=0).astype(np.float64)
-
-
-def active_product(X: np.ndarray, active: np.ndarray, P: np.ndarray) -> np.ndarray:
-    """``X~^T (D X~ P)`` of one block, ``active`` (m, k) the rows ``D`` keeps per class."""
-    d = X.shape[1]
-    out = np.zeros((d + 1, P.shape[1]))
-    rows = active.any(axis=1)
-    if not rows.any():
-        return out
-    Xa = X[rows]
-    Q = Xa @ P[:d]
-    Q += P[d]
-    Q *= active[rows]
-    out[:d] = Xa.T @ Q
-    out[d] = Q.sum(axis=0, dtype=np.float64)
+def _xt(X: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """``X~^T R`` (d + 1, k) float64 of one block."""
+    out = np.empty((X.shape[1] + 1, R.shape[1]))
+    out[:-1] = X.T @ R
+    out[-1] = R.sum(axis=0, dtype=np.float64)
     return out
 
 
-def active_rows(X: np.ndarray, y: np.ndarray, W: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """(m, k) bool: the rows of a block where class ``classes[j]``'s hinge is active at W."""
-    d = X.shape[1]
-    return signs(y, classes) * (X @ W[:d] + W[d]) < 1
+@dataclass
+class Sums:
+    """What a pass adds up over blocks; fields a pass does not compute stay None."""
+
+    loss: np.ndarray | None = None  # (k,) sum of c_i r_i^2
+    xtr: np.ndarray | None = None  # (d + 1, k) X~^T (c r)
+    active: np.ndarray | None = None  # (k,) active rows
+    rows: np.ndarray | None = None  # (k,) rows in each column
+    positives: np.ndarray | None = None  # (k,) of them in the column's class
+    g0: np.ndarray | None = None  # (d + 1, k) X~^T (c y): the gradient at w = 0 is -2C g0
+    delta: np.ndarray | None = None  # (len(STEP_SIZES), k) loss change along D
+    hess: np.ndarray | None = None  # (d + 1, k) X~^T (D X~ P)
+    correct: np.ndarray | None = None  # (n_folds,) validation rows predicted right
+    val_rows: np.ndarray | None = None  # (n_folds,) validation rows
+
+    def add(self, other: Sums) -> Sums:
+        for name, value in vars(other).items():
+            if value is None:
+                continue
+            mine = getattr(self, name)
+            setattr(self, name, np.array(value, dtype=np.float64) if mine is None else mine + value)
+        return self
+
+
+def evaluate_block(
+    X: np.ndarray,
+    y: np.ndarray,
+    fold: np.ndarray | None,
+    W: np.ndarray,
+    cols: Columns,
+    *,
+    g0: bool = False,
+    n_folds: int = 0,
+) -> tuple[Sums, np.ndarray]:
+    """At ``W``: loss, ``X~^T r``, active and row counts per column (``g0``: also the sums
+    that give the gradient at ``w = 0``); with ``n_folds``, each fold's validation rows
+    and how many of them the fold's columns (classes in order) predict right. Returns the
+    sums and the rows active for some column."""
+    Ys = signs(y, cols.classes)
+    M = _in_columns(fold, cols)
+    Z = _margins(X, W)
+    act = _active(Ys, Z, M)
+    R = np.where(act, Z - Ys, np.float32(0))
+    inside = np.full(len(cols), float(len(y))) if M is None else M.sum(axis=0, dtype=np.float64)
+    pos = Ys > 0 if M is None else (Ys > 0) & M
+    sums = Sums(
+        loss=np.einsum("ij,ij->j", R, R, dtype=np.float64),
+        xtr=_xt(X, R),
+        active=act.sum(axis=0, dtype=np.float64),
+        rows=inside,
+        positives=pos.sum(axis=0, dtype=np.float64),
+    )
+    if g0:
+        sums.g0 = _xt(X, Ys if M is None else np.where(M, Ys, np.float32(0)))
+    if n_folds and fold is not None and cols.folds is not None:
+        correct, total = np.zeros(n_folds), np.zeros(n_folds)
+        for f in range(n_folds):
+            mine, rows = np.flatnonzero(cols.folds == f), fold == f
+            if len(mine) and rows.any():
+                pred = cols.classes[mine][np.argmax(Z[np.ix_(rows, mine)], axis=1)]
+                correct[f] = np.count_nonzero(pred == y[rows])
+                total[f] = np.count_nonzero(rows)
+        sums.correct, sums.val_rows = correct, total
+    return sums, np.asarray(act.any(axis=1))
+
+
+def scan_block(
+    X: np.ndarray,
+    y: np.ndarray,
+    fold: np.ndarray | None,
+    W: np.ndarray,
+    D: np.ndarray,
+    cols: Columns,
+    *,
+    end: bool = False,
+) -> tuple[Sums, np.ndarray]:
+    """Along ``D`` from ``W``: the loss change at every step size (``delta``), exact in
+    float64 row by row (a decrease far below float32's resolution of the loss is still
+    seen); with ``end`` also the loss, ``X~^T r`` and active counts at ``W + D``. Returns
+    the sums and the rows active at ``W`` or ``W + D`` for some column: only they can be
+    active anywhere on the segment, and only their hinges change with the step."""
+    k = len(cols)
+    Ys = signs(y, cols.classes)
+    M = _in_columns(fold, cols)
+    ZS = _margins(X, np.concatenate([W, D], axis=1))
+    Z0, dZ = ZS[:, :k], ZS[:, k:]
+    Z1 = Z0 + dZ
+    act0, act1 = _active(Ys, Z0, M), _active(Ys, Z1, M)
+    touched = act0 | act1
+    needed = np.asarray(touched.any(axis=1))
+    delta = np.zeros((len(STEP_SIZES), k))
+    if needed.any():
+        Yn = Ys[needed].astype(np.float64)
+        old = Z0[needed].astype(np.float64)
+        dz = dZ[needed].astype(np.float64)
+        keep = touched[needed]
+        h_old = np.where(keep, np.maximum(0.0, 1.0 - Yn * old), 0.0)
+        base = np.einsum("ij,ij->j", h_old, h_old)
+        for j, t in enumerate(STEP_SIZES):
+            h_new = np.where(keep, np.maximum(0.0, 1.0 - Yn * (old + t * dz)), 0.0)
+            delta[j] = np.einsum("ij,ij->j", h_new, h_new) - base
+    sums = Sums(delta=delta)
+    if end:
+        R = np.where(act1, Z1 - Ys, np.float32(0))
+        sums.loss = np.einsum("ij,ij->j", R, R, dtype=np.float64)
+        sums.xtr = _xt(X, R)
+        sums.active = act1.sum(axis=0, dtype=np.float64)
+    return sums, needed
 
 
 def hess_block(
-    X: np.ndarray, y: np.ndarray, W: np.ndarray, P: np.ndarray, classes: np.ndarray
-) -> tuple[np.ndarray]:
-    """``(X~^T (D X~ P),)`` of one block, finding its active rows at ``W`` first."""
-    return (active_product(X, active_rows(X, y, W, classes), P),)
+    X: np.ndarray,
+    y: np.ndarray,
+    fold: np.ndarray | None,
+    W: np.ndarray,
+    P: np.ndarray,
+    cols: Columns,
+    live: np.ndarray,
+) -> tuple[Sums, np.ndarray]:
+    """``X~^T (D X~ P)`` for the columns ``live`` (indices into ``cols``; ``P`` has one
+    column each), ``D`` the rows active at ``W``; needed: the rows active at ``W`` for
+    any column of ``cols``."""
+    act = _active(signs(y, cols.classes), _margins(X, W), _in_columns(fold, cols))
+    needed = np.asarray(act.any(axis=1))
+    return Sums(hess=active_product(X, act[:, live], P)), needed
+
+
+def active_product(X: np.ndarray, active: np.ndarray, P: np.ndarray) -> np.ndarray:
+    """``X~^T (D X~ P)`` of one block, ``active`` (m, k) the rows ``D`` keeps per column."""
+    out = np.zeros((X.shape[1] + 1, P.shape[1]))
+    rows = active.any(axis=1)
+    if not rows.any():
+        return out
+    Xa = X[rows] if not rows.all() else X
+    Q = _margins(Xa, P)
+    Q *= active[rows]
+    return _xt(Xa, Q)
+
+
+def select_rows(needed: np.ndarray, held: np.ndarray, quota: int) -> tuple[np.ndarray, int]:
+    """Which needed rows to ship: those not held, the first ``quota`` of them. Returns
+    their indices and how many needed rows were left behind (0: the driver now holds every
+    needed row of this block)."""
+    missing = np.flatnonzero(needed & ~held)
+    return missing[: max(quota, 0)], max(len(missing) - max(quota, 0), 0)
+
+
+def _taker(
+    X: np.ndarray, y: np.ndarray, fold: np.ndarray | None, pos: np.ndarray
+) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """The rows ``pos[sel]`` of a block as ``(X, y, fold)`` copies, made only when asked."""
+
+    def take(sel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        rows = pos[sel]
+        return X[rows], y[rows], None if fold is None else fold[rows]
+
+    return take
 
 
 class ArrayPasses:
-    """:class:`pool3.training.newton.Passes` over rows of an in-memory float32 array.
+    """The passes over rows of an in-memory float32 array (the ``newton`` solver).
 
     Parameters
     ----------
@@ -129,11 +275,16 @@ class ArrayPasses:
     y : ndarray of shape (n,), int
         Class index of each row, in ``[0, n_classes)``.
     n_classes : int
+    fold : ndarray of shape (n,), int, optional
+        Cross-validation fold of each row (:class:`Columns` with folds).
     rows : ndarray of shape (n,), bool, optional
-        Only these rows take part (a cross-validation fold); a block's selected rows are
-        copied (one block at a time), never the whole array.
-    gram_matrix : bool, default False
-        Whether :meth:`gram` computes ``X~^T X~`` (only the preconditioner uses it).
+        Only these rows take part (e.g. a cross-validation fold fitted alone).
+    held_mb : float, optional
+        None (default): the driver holds every row, as the array is here already, and the
+        solver reads the needed ones in place (:class:`pool3.training.held.IndexHeld`).
+        A number: the rows the solver needs are copied into a store of that size, as
+        :class:`~pool3.training.spark_passes.SparkPasses` ships them, with at most
+        ``ship_mb`` per pass: the distributed protocol run in memory (tests, benchmarks).
     """
 
     def __init__(
@@ -142,9 +293,11 @@ class ArrayPasses:
         y: np.ndarray,
         n_classes: int,
         *,
+        fold: np.ndarray | None = None,
         rows: np.ndarray | None = None,
         block_rows: int = BLOCK_ROWS,
-        gram_matrix: bool = False,
+        held_mb: float | None = None,
+        ship_mb: float = 256.0,
     ) -> None:
         if X.dtype != np.float32 or not X.flags.c_contiguous:
             raise ValueError(
@@ -154,82 +307,61 @@ class ArrayPasses:
             )
         self.X = X
         self.y = np.asarray(y, dtype=np.int32)
+        self.fold = None if fold is None else np.asarray(fold, dtype=np.int32)
         self.n_classes = n_classes
         self.n_features = X.shape[1]
         self.rows = rows
         self.block_rows = block_rows
-        self.gram_matrix = gram_matrix
-        # class -> (its weights' bytes, per block the rows active at them): a CG solve
-        # calls hess with the same W many times, so its Hessian products touch only those
-        self._active: dict[int, tuple[bytes, list[np.ndarray]]] = {}
+        self.held_mb = held_mb
+        self.ship_mb = ship_mb
+        self.jobs = 0
 
-    def _blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def new_held(self) -> Held:
+        from pool3.training.held import CopyHeld, IndexHeld
+
+        if self.held_mb is None:
+            return IndexHeld(self.X, self.y, self.fold)
+        return CopyHeld(self.n_features, budget_mb=self.held_mb, ship_mb=self.ship_mb)
+
+    def _blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]]:
+        """``(X, y, fold, index)`` per block of the rows taking part (``index`` into X)."""
         for start in range(0, len(self.X), self.block_rows):
-            stop = start + self.block_rows
-            X, y = self.X[start:stop], self.y[start:stop]
+            index = np.arange(start, min(start + self.block_rows, len(self.X)))
             if self.rows is not None:
-                keep = self.rows[start:stop]
-                if not keep.any():
+                index = index[self.rows[start : start + self.block_rows]]
+                if not len(index):
                     continue
-                if not keep.all():
-                    X, y = X[keep], y[keep]
-            yield X, y
+            whole = len(index) == self.block_rows or index[-1] - index[0] + 1 == len(index)
+            sl = slice(index[0], index[-1] + 1) if whole else index
+            fold = None if self.fold is None else self.fold[sl]
+            yield self.X[sl], self.y[sl], fold, index
 
-    def gram(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(G, S, counts)``; ``G`` (a 2049^3 product, 2-3 s at 20k rows) only when built
-        with ``gram_matrix=True`` (the preconditioner's), else empty (0, 0)."""
-        d1 = self.n_features + 1
-        S, counts = np.zeros((d1, self.n_classes)), np.zeros(self.n_classes)
-        G = np.zeros((d1, d1)) if self.gram_matrix else np.zeros((0, 0))
-        for X, y in self._blocks():
-            if self.gram_matrix:
-                g, s, c = gram_block(X, y, self.n_classes)
-                G += g
-            else:
-                s, c = class_sums(X, y, self.n_classes)
-            S += s
-            counts += c
-        return G, S, counts
+    def _pass(
+        self, kernel: Callable[..., tuple[Sums, np.ndarray]], held: Held, *args: Any, **kw: Any
+    ) -> tuple[Sums, bool]:
+        """Run ``kernel`` over every block; the needed rows go to ``held``. Returns the sums
+        and whether ``held`` now has every needed row."""
+        self.jobs += 1
+        total = Sums()
+        shipment = held.shipment()
+        for X, y, fold, index in self._blocks():
+            sums, needed = kernel(X, y, fold, *args, **kw)
+            total.add(sums)
+            pos = np.flatnonzero(needed)
+            shipment.offer(index[pos], _taker(X, y, fold, pos))
+        return total, shipment.close()
 
-    def loss_grad(
-        self, W: np.ndarray, classes: np.ndarray, S: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        k = len(classes)
-        loss, delta = np.zeros(k), np.zeros((len(STEP_SIZES), k))
-        out, active = np.zeros((self.n_features + 1, k)), np.zeros(k)
-        for X, y in self._blocks():
-            parts = loss_grad_block(X, y, W, classes, S)
-            loss += parts[0]
-            delta += parts[1]
-            out += parts[2]
-            active += parts[3]
-        return loss, delta, out, active
+    def evaluate(
+        self, W: np.ndarray, cols: Columns, held: Held, *, g0: bool = False, n_folds: int = 0
+    ) -> tuple[Sums, bool]:
+        return self._pass(evaluate_block, held, W, cols, g0=g0, n_folds=n_folds)
 
-    def hess(self, W: np.ndarray, P: np.ndarray, classes: np.ndarray) -> np.ndarray:
-        """``X~^T (D X~ P)`` per class, ``D`` the rows active at ``W``: (d+1, k).
+    def scan(
+        self, W: np.ndarray, D: np.ndarray, cols: Columns, held: Held, *, end: bool = False
+    ) -> tuple[Sums, bool]:
+        return self._pass(scan_block, held, W, D, cols, end=end)
 
-        The active rows of each class are found once per ``W`` (a product with ``X``) and
-        kept as one boolean mask per block; later calls with the same weights multiply
-        only the rows active in some of ``classes`` (1-30% of them near the solution).
-        """
-        self._find_active(W, classes)
-        masks = [self._active[int(c)][1] for c in classes]
-        out = np.zeros((self.n_features + 1, len(classes)))
-        for b, (X, _) in enumerate(self._blocks()):
-            out += active_product(X, np.stack([m[b] for m in masks], axis=1), P)
-        return out
-
-    def _find_active(self, W: np.ndarray, classes: np.ndarray) -> None:
-        """Fill ``_active`` for the classes whose weights changed, in one product per block."""
-        keys = [np.ascontiguousarray(W[:, j]).tobytes() for j in range(len(classes))]
-        stale = [j for j, c in enumerate(classes) if self._active.get(int(c), (b"",))[0] != keys[j]]
-        if not stale:
-            return
-        Ws, ks = W[:, stale], classes[stale]
-        found: list[list[np.ndarray]] = [[] for _ in stale]
-        for X, y in self._blocks():
-            active = active_rows(X, y, Ws, ks)
-            for i in range(len(stale)):
-                found[i].append(active[:, i])
-        for i, j in enumerate(stale):
-            self._active[int(classes[j])] = (keys[j], found[i])
+    def hess(
+        self, W: np.ndarray, P: np.ndarray, cols: Columns, live: np.ndarray, held: Held
+    ) -> tuple[Sums, bool]:
+        return self._pass(hess_block, held, W, P, cols, live)
