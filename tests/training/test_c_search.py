@@ -27,6 +27,7 @@ from pool3.training.data import collect_split
 from pool3.training.driver import fit_newton_arrays, train_and_evaluate
 from pool3.training.rules import prepare
 from pool3.training.sklearn_solver import fit_sklearn
+from pool3.training.spark_solver import train_and_evaluate_spark
 
 AUTO = TrainParams(C="auto")
 
@@ -40,14 +41,15 @@ def auto_result(spark):
     return data, train_and_evaluate(data, AUTO)
 
 
-def test_config_accepts_auto_and_refuses_other_words_and_the_spark_solver():
+def test_config_accepts_auto_and_refuses_other_words_and_the_mllib_solver():
     assert TrainParams(C="auto").C == "auto" and TrainParams(C=2).C == 2.0
     with pytest.raises(ConfigError, match=r"train.C = 'fast'.*a number or \"auto\""):
         TrainParams(C="fast")
     with pytest.raises(ConfigError, match=r"train.C = 0.0.*> 0"):
         TrainParams(C=0.0)
-    with pytest.raises(ConfigError, match=r"C = 'auto' with train.solver = 'spark'"):
-        TrainParams(C="auto", solver="spark")
+    with pytest.raises(ConfigError, match=r"C = 'auto' with train.solver = 'mllib'"):
+        TrainParams(C="auto", solver="mllib")
+    assert TrainParams(C="auto", solver="spark").C == "auto"  # all folds in the same jobs
     with pytest.raises(ConfigError, match=r"train.cv_folds = 1"):
         TrainParams(cv_folds=1)
     config = load_config(env={"POOL3_TRAIN__C": "auto"})
@@ -148,9 +150,22 @@ def test_report_and_summary_show_the_choice(auto_result):
     assert line.startswith(f"C: auto -> {doc['C_search']['chosen']:g} (5-fold CV accuracy")
 
 
-def test_auto_is_refused_where_the_table_would_go_to_spark(auto_result):
-    data, _ = auto_result
-    with pytest.raises(
-        DataError, match=r"C = 'auto' cross-validates on the driver.*max_collect_mb"
-    ):
-        pick_solver(data, TrainConfig(C="auto", max_collect_mb=1), features_path="s3a://b/f")
+def test_auto_on_spark_chooses_the_drivers_C_with_every_fold_in_the_same_jobs(auto_result):
+    """Above max_collect_mb C = 'auto' goes to Spark (no longer refused): the same folds and
+    Newton iterations as the driver's search, one job per Newton step for all folds."""
+    data, driver = auto_result
+    choice = pick_solver(data, TrainConfig(C="auto", max_collect_mb=1), features_path="s3a://b/f")
+    assert choice.name == "spark"
+    result = train_and_evaluate_spark(data, AUTO, choice=choice)
+    on_driver, on_spark = driver.classifier.meta["C_search"], result.classifier.meta["C_search"]
+    assert on_spark["chosen"] == on_driver["chosen"] == result.params.C
+    assert on_spark["folds"] == on_driver["folds"] == 5
+    one_image = on_driver["folds"] / driver.n_train  # a fold's accuracy moves by this per image
+    np.testing.assert_allclose(
+        on_spark["cv_accuracy_mean"], on_driver["cv_accuracy_mean"], atol=one_image / 2
+    )
+    assert np.mean(result.y_pred == driver.y_pred) >= 0.99
+    meta = result.classifier.meta
+    # 5 Cs x (Newton steps + the pass at their start), then the final fit: far from the
+    # ~25 x hundreds of jobs of fitting each fold and C with a job per CG step
+    assert meta["spark_jobs"] <= 200, meta["newton"]

@@ -43,19 +43,19 @@ def check_train(params: Any) -> None:
     - ``solver="newton"`` and ``"spark"`` fit liblinear's default objective only:
       ``loss="squared_hinge"``, ``penalty="l2"``, ``multi_class="ovr"``;
     - ``solver="mllib"`` needs what Spark MLlib fits (``penalty="l2"``,
-      ``multi_class="ovr"``); ``"spark"`` and ``"mllib"`` need a number for ``C``
-      (``"auto"`` cross-validates on the driver);
+      ``multi_class="ovr"``) and a number for ``C`` (``"auto"`` cross-validates with the
+      Newton solvers and liblinear/SGD);
     - otherwise the combination must be one liblinear accepts (scikit-learn decides);
     - ``multi_class="crammer_singer"`` is one joint liblinear problem: not with SGD or
       ``n_jobs != 1``.
     """
     if params.n_jobs == 0:
         raise ConfigError("invalid train.n_jobs = 0: expected an integer >= 1, or -1 for all cores")
-    if params.solver in ("spark", "mllib") and params.C == "auto":
+    if params.solver == "mllib" and params.C == "auto":
         raise ConfigError(
-            f"train.C = 'auto' with train.solver = {params.solver!r}: the cross-validated "
-            "choice of C runs on the driver (liblinear, sgd or newton); set a number for "
-            "train.C, or a driver solver"
+            "train.C = 'auto' with train.solver = 'mllib': the cross-validated choice of C "
+            "runs with the other solvers (newton or spark for the default objective, "
+            "liblinear or sgd); set a number for train.C, or another solver"
         )
     if params.solver in ("newton", "spark"):
         if not params.newton_compatible:

@@ -144,7 +144,13 @@ class TrainConfig(TrainParams):
 
     # solver "mllib": binary fits run at once; each caches its own copy of the training set
     spark_parallelism: int = _opt(2, ge=1)
-    max_collect_mb: float = _opt(4096, gt=0)
+    # MB of float32 features a driver solver may hold; 0: no fixed cap with a local master
+    # (then 60% of the available memory decides), 4096 on a cluster
+    max_collect_mb: float = _opt(0, ge=0)
+    # solver "spark": MB of active rows the driver may hold for its CG steps (beyond it a
+    # Newton step's CG runs as Spark jobs); 0: a quarter of its available memory, within
+    # what max_collect_mb lets it hold
+    active_rows_mb: float = _opt(0, ge=0)
     min_accuracy: float = _opt(0.0, ge=0.0, le=1.0)
 
 

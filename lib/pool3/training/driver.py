@@ -13,13 +13,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
 from pool3.config import TrainConfig, TrainParams
+from pool3.connect import is_local_master
 from pool3.errors import DataError
-from pool3.training.c_search import numeric_C, search_C
+from pool3.training.c_search import fold_of, numeric_C, search_C, search_C_newton
 from pool3.training.data import collect_split, driver_mb
+from pool3.training.duplicates import find_duplicates
 from pool3.training.newton import fit_newton
 from pool3.training.passes import ArrayPasses
 from pool3.training.quality import suspected_label_errors
@@ -67,11 +70,13 @@ def fit_newton_arrays(
     fit = fit_newton(passes, C=numeric_C(params), tol=params.tol, max_iter=params.max_iter, W0=W0)
     log.log(
         logging.DEBUG if quiet else logging.INFO,
-        "newton: %d passes over %d rows, %d Newton steps, %d CG steps, %.1f s, converged=%s",
+        "newton: %d passes over %d rows, %d Newton steps, %d CG steps on the %d active rows "
+        "at most, %.1f s, converged=%s",
         fit.passes,
         len(kept),
         fit.newton_iters,
         fit.cg_iters,
+        fit.held_peak_rows,
         fit.seconds,
         fit.converged,
     )
@@ -82,6 +87,22 @@ def fit_newton_arrays(
         max_iter=params.max_iter,
         quiet=quiet,
     )
+
+
+def _search_newton(X: np.ndarray, y: np.ndarray, params: TrainParams) -> tuple[Any, Fitted]:
+    """``C = "auto"`` with every fold at once (:func:`search_C_newton`): the search, and the
+    folds' mean weights at the chosen C as a warm start for the final fit."""
+    classes = np.unique(y)
+    index = np.searchsorted(classes, y).astype(np.int32)
+    fold = fold_of(y, params)
+    passes = ArrayPasses(X, index, len(classes), fold=fold)
+    found = search_C_newton(passes, len(classes), int(fold.max()) + 1, params)
+    W = found.warm
+    warm = Fitted(
+        coef=W[:-1].T, intercept=W[-1], classes=tuple(str(c) for c in classes),
+        estimator="", n_iter=None, converged=None, seconds=0.0,
+    )  # fmt: skip
+    return found.search, warm
 
 
 DRIVER_FITS: dict[str, DriverFit] = {
@@ -100,6 +121,7 @@ def solver_for(data: TrainingTable, params: TrainParams, *, max_collect_mb: floa
         table_mb=driver_mb(data.counts["rows_used"], data.n_features),
         max_collect_mb=max_collect_mb,
         n_features=data.n_features,
+        local=is_local_master(data.frame.sparkSession),
     )
 
 
@@ -108,13 +130,15 @@ def train_and_evaluate(
     params: TrainParams,
     *,
     choice: Choice | None = None,
-    max_collect_mb: float = 4096,
+    max_collect_mb: float = 0,
+    duplicate_cosine: float | None = None,
 ) -> TrainResult:
     """Read the split rows, fit on the training part and evaluate on the test part.
 
     ``choice`` is the driver solver to run (default: :func:`solver_for` ``data``). Returns
     the :class:`TrainResult`: the persisted-form classifier (with ``meta``: sizes, split,
-    seed, params, solver), the metrics over every class, and the test predictions.
+    seed, params, solver), the metrics over every class, the test predictions, and the
+    duplicates from ``duplicate_cosine`` (none: not searched), found on the driver's array.
     """
     if choice is None:
         choice = solver_for(data, params, max_collect_mb=max_collect_mb)
@@ -124,17 +148,20 @@ def train_and_evaluate(
     fit = DRIVER_FITS[choice.name]
     params = replace(params, solver=choice.name)
     parts = collect_split(data, data.n_features)
-    search = None
-    if params.C == "auto":
+    search, warm = None, None
+    if params.C == "auto" and choice.name == "newton":
+        search, warm = _search_newton(parts.X_train, parts.y_train, params)
+        params = replace(params, C=search.chosen)
+    elif params.C == "auto":
         # The folds (4/5 of the rows) run the solver that the full training set gets.
         search = search_C(parts.X_train, parts.y_train, params, fit)
         params = replace(params, C=search.chosen)
-    fitted = fit(parts.X_train, parts.y_train, params)
+    fitted = fit(parts.X_train, parts.y_train, params, warm=warm)
     model = fitted.model(data, params, choice)
     if search is not None:
         model.meta["C_search"] = search.as_dict()
     scores = model.decision_function(parts.X_test)
-    return evaluated(
+    result = evaluated(
         model,
         fitted.raw,
         labels=data.classes,
@@ -155,19 +182,20 @@ def train_and_evaluate(
         ),
         rows=parts,
     )
+    if duplicate_cosine is None:
+        return result
+    found = find_duplicates(
+        data.frame, threshold=duplicate_cosine, seed=params.seed, dim=data.n_features, rows=parts
+    )
+    return replace(result, duplicates=found)
 
 
 def pick_solver(data: TrainingTable, params: TrainConfig, *, features_path: str) -> Choice:
     """The solver for this table (:func:`pool3.training.driver.solver_for`), logged.
 
-    Raises DataError for ``C = "auto"`` on a table that only the cluster can fit.
+    ``C = "auto"`` cross-validates with whichever solver fits (the Newton solvers, on the
+    driver or on Spark, with the same folds; liblinear/SGD fold by fold).
     """
     choice = solver_for(data, params, max_collect_mb=params.max_collect_mb)
-    if params.C == "auto" and not choice.on_driver:
-        raise DataError(
-            f"train.C = 'auto' cross-validates on the driver, but {features_path}: "
-            f"{choice.why}: raise train.max_collect_mb (and the driver's memory), or set a "
-            "number for train.C"
-        )
     log.info("solver: %s because %s", choice.name, choice.why)
     return choice

@@ -24,6 +24,7 @@ Five solvers fit the linear SVM; each returns a :class:`Fitted`:
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -48,6 +49,8 @@ LIBLINEAR_MAX_VALUES = 250_000_000
 #: Share of the driver's available memory the feature array may take (the rest: Python,
 #: the test scores, the report).
 AVAILABLE_SHARE = 0.6
+#: train.max_collect_mb = 0 (auto) on a cluster: the feature array a driver solver may hold
+CLUSTER_COLLECT_MB = 4096
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,7 +131,7 @@ class Fitted:
             seconds=fit.seconds,
             passes=fit.passes,
             raw=fit,
-            extra={"cg_iters": fit.cg_iters, **extra},
+            extra={"cg_iters": fit.cg_iters, "newton": fit.stats(), **extra},
         )
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -186,6 +189,29 @@ def available_mb() -> float:
     return float(pages) / 2**20
 
 
+def collect_limit(max_collect_mb: float, *, local: bool) -> tuple[float, str]:
+    """The feature array a driver solver may hold (MiB) and the rule that set it.
+
+    ``train.max_collect_mb`` when set; ``0`` (auto) means no fixed cap with a local master
+    (the executors run on the driver's machine and share its cores, so the driver's array
+    trains at least as fast as Spark jobs over the same cores, and only the memory check
+    applies), and :data:`CLUSTER_COLLECT_MB` on a cluster, whose executors add cores."""
+    if max_collect_mb:
+        return float(max_collect_mb), f"train.max_collect_mb={max_collect_mb:g}"
+    if local:
+        return math.inf, "a local master (the executors share this machine's cores)"
+    return float(
+        CLUSTER_COLLECT_MB
+    ), f"train.max_collect_mb=0: {CLUSTER_COLLECT_MB} MB on a cluster"
+
+
+def driver_limit_mb(max_collect_mb: float, *, local: bool, free_mb: float | None = None) -> float:
+    """What the driver may hold: :func:`collect_limit` within ``AVAILABLE_SHARE`` of the
+    memory available now."""
+    free = available_mb() if free_mb is None else free_mb
+    return min(collect_limit(max_collect_mb, local=local)[0], AVAILABLE_SHARE * free)
+
+
 def choose_solver(
     params: TrainParams,
     *,
@@ -194,31 +220,35 @@ def choose_solver(
     max_collect_mb: float,
     free_mb: float | None = None,
     n_features: int = 2048,
+    local: bool = False,
 ) -> Choice:
     """The solver for ``params.solver`` (resolving ``"auto"``) and why.
 
     ``table_mb`` is what :func:`pool3.training.data.collect_split` holds on the driver; it
-    must fit both ``max_collect_mb`` and ``AVAILABLE_SHARE`` of the memory available now
-    (``free_mb``, default :func:`available_mb`) for a driver solver. ``auto``: ``newton``
-    while the array fits, else ``spark``, for LinearSVC's default objective (Newton was
-    faster than liblinear at every size measured, 1k to 10k rows x 10 or 48 classes:
-    bench/RESULTS.md); liblinear (SGD when huge) for the other objectives. Raises
-    DataError when nothing fits.
+    must fit both :func:`collect_limit` (``max_collect_mb``; ``0``: none with a ``local``
+    master, :data:`CLUSTER_COLLECT_MB` else) and ``AVAILABLE_SHARE`` of the memory available
+    now (``free_mb``, default :func:`available_mb`) for a driver solver. ``auto``:
+    ``newton`` while the array fits, else ``spark``, for LinearSVC's default objective
+    (Newton was faster than liblinear at every size measured, 1k to 1M rows: bench/RESULTS.md;
+    with a local master faster than ``spark`` too, which runs its jobs on the same cores
+    and moves every pass through the JVM); liblinear (SGD when huge) for the other
+    objectives. Raises DataError when nothing fits.
     """
     sizes = f"{n_train} training rows, the table ~{table_mb:.1f} MB float32 on the driver"
+    cap, rule = collect_limit(max_collect_mb, local=local)
     if params.solver != "auto":
-        if params.solver in DRIVER_SOLVERS and table_mb > max_collect_mb:
+        if params.solver in DRIVER_SOLVERS and table_mb > cap:
             cluster = "'spark'" if params.newton_compatible else "'mllib' (penalty='l2')"
             raise DataError(
                 f"train.solver = {params.solver!r} fits on the driver, but {sizes}, above "
-                f"train.max_collect_mb={max_collect_mb:g}: raise it (and the driver's memory), "
+                f"{rule}: raise it (and the driver's memory), "
                 f"train on the cluster with train.solver = {cluster}, or train on a sample"
             )
         return Choice(params.solver, f"solver={params.solver!r} as configured")
     free = available_mb() if free_mb is None else free_mb
-    limit = min(float(max_collect_mb), AVAILABLE_SHARE * free)
+    limit = min(cap, AVAILABLE_SHARE * free)
     if table_mb <= limit:
-        fits = f"{sizes} (<= train.max_collect_mb={max_collect_mb:g}, {free:.0f} MB available)"
+        fits = f"{sizes} (<= {rule}; {AVAILABLE_SHARE:.0%} of the {free:.0f} MB available)"
         if not params.newton_compatible:
             if n_train * n_features > LIBLINEAR_MAX_VALUES and params.multi_class == "ovr":
                 return Choice("sgd", f"{fits}; too large for liblinear's float64 copies")
@@ -229,8 +259,8 @@ def choose_solver(
             )
         return Choice("newton", fits)
     over = (
-        f"{sizes}, above train.max_collect_mb={max_collect_mb:g}"
-        if table_mb > max_collect_mb
+        f"{sizes}, above {rule}"
+        if table_mb > cap
         else f"{sizes}, above {AVAILABLE_SHARE:.0%} of the {free:.0f} MB available"
     )
     if params.newton_compatible:
