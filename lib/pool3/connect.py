@@ -137,6 +137,16 @@ def apply_remote_conf(spark: SparkSession, conf: Mapping[str, str]) -> list[str]
     return differ
 
 
+def is_local_master(spark: SparkSession) -> bool:
+    """Whether Spark Classic runs its executors in this process's JVM (``local``,
+    ``local[N]``, ``local[*]``): they share this machine's cores and memory. False over
+    Spark Connect (the server may be anywhere) and on a cluster."""
+    if is_connect(spark):
+        return False
+    master = spark.sparkContext.master or ""
+    return master == "local" or master.startswith("local[")
+
+
 def workers_are_local(spark: SparkSession) -> bool:
     """Whether the session's Python workers run on this host with this interpreter.
 
@@ -148,10 +158,7 @@ def workers_are_local(spark: SparkSession) -> bool:
     """
     import sys
 
-    if is_connect(spark):
-        return False
-    master = spark.sparkContext.master or ""
-    if not (master == "local" or master.startswith("local[")):
+    if not is_local_master(spark):
         return False
     python = spark.conf.get("spark.pyspark.python", None) or os.environ.get("PYSPARK_PYTHON")
     if not python:

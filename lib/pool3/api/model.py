@@ -30,7 +30,7 @@ from pool3.storage.schemas import PREDICTIONS_SCHEMA
 from pool3.training.classifier import LinearModel, save_model
 from pool3.training.classifier import load_model as load_classifier
 from pool3.training.driver import pick_solver
-from pool3.training.duplicates import Duplicates, find_duplicates
+from pool3.training.duplicates import Duplicates
 from pool3.training.result import TrainResult
 from pool3.training.rules import prepare
 from pool3.training.spark_solver import fit_and_evaluate
@@ -204,12 +204,9 @@ def train(
         table = table.drop("label").withColumnRenamed(label_col, "label")
     data = prepare(table, params)
     choice = pick_solver(data, params, features_path="the DataFrame")
-    result = fit_and_evaluate(data, params, choice)
-    found = None
-    if duplicates:
-        found = find_duplicates(
-            data.frame, threshold=cfg.report.duplicate_cosine, seed=params.seed, rows=result.rows
-        )
+    cosine = cfg.report.duplicate_cosine if duplicates else None
+    result = fit_and_evaluate(data, params, choice, duplicate_cosine=cosine)
+    found = result.duplicates
     return Pool3Model(
         result.classifier,
         metrics=metrics_doc(result, found),

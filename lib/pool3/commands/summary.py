@@ -78,6 +78,18 @@ def _train(s: Mapping[str, Any]) -> list[str]:
             f"C: auto -> {search['chosen']:g} ({search['folds']}-fold CV accuracy "
             f"{100 * search['cv_accuracy_mean'][at]:.1f}% on the training split)"
         )
+    fit = s.get("fit")
+    if fit:
+        where = (
+            f"{s['spark_jobs']} Spark jobs"
+            if s.get("spark_jobs") is not None
+            else f"{fit['passes']} passes over the rows"
+        )
+        lines.append(
+            f"fit: {where}, {fit['newton_steps']} Newton steps, {fit['cg_steps']} CG steps "
+            f"({fit['cg_passes']} as passes), {fit['active_rows_peak']} active rows held at "
+            f"most, {fit['collected_bytes'] / 2**20:.0f} MB collected"
+        )
     if s.get("suspected_label_errors"):
         lines.append(f"suspected label errors: {s['suspected_label_errors']} (in the report)")
     lines.append(f"Report: {s['model_dir']}/report.html")

@@ -16,7 +16,6 @@ from pool3.storage.manifest import build_run_manifest
 from pool3.storage.outputs import commit_output, read_committed
 from pool3.training.classifier import model_files
 from pool3.training.driver import pick_solver
-from pool3.training.duplicates import Duplicates, find_duplicates
 from pool3.training.quality import accuracy_without
 from pool3.training.rules import prepare
 from pool3.training.spark_solver import fit_and_evaluate
@@ -47,7 +46,9 @@ def run_train(
             )
         data = prepare(read_committed(spark, features_path, made_by="pool3 featurize"), params)
         choice = pick_solver(data, params, features_path=features_path)
-        result = fit_and_evaluate(data, params, choice)
+        report = config.report
+        cosine = report.duplicate_cosine if report.duplicates else None
+        result = fit_and_evaluate(data, params, choice, duplicate_cosine=cosine)
         metrics = result.metrics
         if metrics["accuracy"] < config.train.min_accuracy:
             raise ThresholdError(
@@ -69,12 +70,7 @@ def run_train(
             model_fingerprint=result.fingerprint,
             extra={"solver": result.solver, "C": result.params.C, "accuracy": metrics["accuracy"]},
         )
-        report = config.report
-        duplicates: Duplicates | None = None
-        if report.duplicates:
-            duplicates = find_duplicates(
-                data.frame, threshold=report.duplicate_cosine, seed=params.seed, rows=result.rows
-            )
+        duplicates = result.duplicates
         leakage = None
         if duplicates is not None:
             leakage = accuracy_without(
@@ -98,4 +94,6 @@ def run_train(
         "rows": dict(result.counts),
         "n_train": result.n_train,
         "C_search": search,
+        "fit": result.classifier.meta.get("newton"),
+        "spark_jobs": result.classifier.meta.get("spark_jobs"),
     }

@@ -97,6 +97,9 @@ def run_summary(result: TrainResult) -> dict[str, Any]:
     search = result.c_search
     if search:
         out["C_chosen_by"] = f"{search['folds']}-fold cross-validation (C = 'auto')"
+    meta = result.classifier.meta
+    if "newton" in meta:  # the Newton solvers: how the fit went
+        out["fit"] = {**meta["newton"], "spark_jobs": meta.get("spark_jobs")}
     return out
 
 

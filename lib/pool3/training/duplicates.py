@@ -29,7 +29,9 @@ from pyspark.sql import functions as F
 
 from pool3.training.data import Split
 from pool3.training.near_arrays import near_pairs_arrays
+from pool3.training.near_blocks import near_pairs_blocks
 from pool3.training.near_lsh import MAX_LISTED, NearPairs, lsh_pairs, near_result, pair
+from pool3.training.spark_passes import SparkPasses
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +168,8 @@ def find_duplicates(
     seed: int = 42,
     dim: int = 2048,
     rows: Split | None = None,
+    blocks: SparkPasses | None = None,
+    n_rows: int = 0,
 ) -> Duplicates:
     """Exact and near duplicate pairs of a prepared training table.
 
@@ -183,6 +187,9 @@ def find_duplicates(
     rows : Split, keyword-only, optional
         The same rows as the driver's float32 array (a driver solver read them): searched
         there (:mod:`pool3.training.near_arrays`), without a Spark job.
+    blocks, n_rows : SparkPasses, int, keyword-only, optional
+        The same ``n_rows`` rows cached as float32 blocks by the ``spark`` solver: near pairs
+        searched over them (:mod:`pool3.training.near_blocks`), exact ones by ``sha256``.
 
     Up to ``EXACT_MAX_ROWS`` rows are compared on the driver, every pair; larger tables by
     LSH for near pairs, on the driver's array when ``rows`` is given, else on Spark
@@ -202,6 +209,10 @@ def find_duplicates(
             near, near_counts, near_leaked = near_pairs_arrays(
                 rows.X, records, keys["sha256"].to_numpy(), threshold, seed
             )
+    elif blocks is not None:
+        method = "lsh"
+        pairs, counts, leaked = _exact(frame)
+        near, near_counts, near_leaked = near_pairs_blocks(blocks, frame, threshold, seed, n_rows)
     else:
         pairs, counts, leaked, near, near_counts, near_leaked, method = _on_spark(
             frame, threshold, seed, dim
@@ -222,7 +233,7 @@ def find_duplicates(
         counts.get("near_pairs", 0),
         threshold,
         method,
-        "Spark" if rows is None else "the driver's array",
+        "the driver's array" if rows is not None else "the cached blocks" if blocks else "Spark",
         counts["label_conflicts"],
         counts["straddling"],
         time.monotonic() - started,

@@ -13,6 +13,7 @@ import numpy as np
 from pool3.config import TrainParams
 from pool3.training.classifier import LinearModel
 from pool3.training.data import Split
+from pool3.training.duplicates import Duplicates
 from pool3.training.metrics import metrics
 from pool3.training.quality import suspected_label_errors
 
@@ -30,8 +31,8 @@ class TrainResult:
     ``classifier.classes`` unless ``stratify=False`` left a class out of the training set.
     ``suspects``: test (and, where the solver scored them, training) images whose label the
     classifier confidently disagrees with (:func:`pool3.training.quality.suspected_label_errors`).
-    ``rows``: the driver's feature array when a driver solver fitted (the duplicate search
-    reuses it), else None.
+    ``rows``: the driver's feature array when a driver solver fitted, else None.
+    ``duplicates``: the exact and near duplicates, where the fit searched them.
     """
 
     classifier: LinearModel
@@ -51,6 +52,7 @@ class TrainResult:
     n_test: int
     suspects: list[dict[str, Any]] = field(default_factory=list)
     rows: Split | None = None
+    duplicates: Duplicates | None = None
 
     @property
     def c_search(self) -> dict[str, Any] | None:

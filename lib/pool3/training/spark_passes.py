@@ -1,204 +1,331 @@
-""":class:`pool3.training.newton.Passes` over training rows cached on the executors.
+"""The Newton solver's passes over rows cached on the executors (``train.solver = "spark"``).
 
-``train.solver = "spark"`` runs :func:`pool3.training.newton.fit_newton`, the driver
-solver's iterations, with every pass one Spark job. The training rows (``y`` a class
-index, ``features`` the float32 array column) are repartitioned (one partition per task
-slot, or per ``PARTITION_ROWS`` rows if that is more) and cached once as float32 blocks of
-``BLOCK_ROWS`` rows, each block one row of two binary values. Each pass is a
-``mapInArrow`` over the blocks: a Python worker views each block's bytes as a float32
-``(m, 2048)`` array (no copy, no per-row object), runs the block kernels of
-:mod:`pool3.training.passes` and returns one small row of float64 partial sums
-(``(2049, classes)`` matrices, ~0.8 MB at 48 classes; the Gram matrix is not gathered);
-the driver adds them, so the driver receives ~0.8 MB x partitions per pass (mind
-``spark.driver.maxResultSize`` beyond ~1000 partitions). The weights travel to the
-workers in the job's function (~0.4 MB). Only DataFrame operations are used (no
-broadcast, accumulator or RDD), so it runs over Spark Connect as on Spark Classic.
+The usable rows (``id`` a 64-bit hash of the path, ``y`` the class index, ``fold``, the
+``is_test`` flag and the float32 ``features``) are hash-partitioned by ``id`` (one
+partition per task slot, or per ``PARTITION_ROWS`` rows if that is more) and cached once
+as blocks of ``BLOCK_ROWS`` rows, each block one row of binary values: a pass moves a few
+large values from the JVM to Python, never 2048 list elements per row. Blocks stay
+serialized in the executors' storage memory and spill to disk when it is short
+(``MEMORY_AND_DISK``; the DataFrame cache keeps batches of ~4 MB), so a table larger than
+the executors' memory still trains and no block needs more heap than a batch.
 
-The executors hold the blocks as Spark caches them (4 bytes a value, spilled to disk when
-memory is short); nothing the size of the table reaches the driver.
+Each pass (:class:`SparkPasses`, one Spark job) is a ``mapInArrow`` over the training
+blocks: a Python worker views a block's bytes as a float32 ``(m, 2048)`` array (no copy),
+runs a kernel of :mod:`pool3.training.passes`, adds up its float64 sums, and *ships* the
+rows the kernel found needed that the driver does not hold yet (their ids travel with the
+job), at most the driver's per-pass quota (:class:`pool3.training.held.CopyHeld`). The
+driver receives ~0.8 MB of sums per partition (``(2049, columns)`` matrices) plus the
+shipped rows, as Arrow. Only DataFrame operations (no broadcast, accumulator or RDD), so
+it runs over Spark Connect as on Spark Classic.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
-from pool3.config import TrainParams
-from pool3.connect import task_slots
-from pool3.training.c_search import numeric_C
-from pool3.training.newton import fit_newton
-from pool3.training.passes import STEP_SIZES, class_sums, hess_block, loss_grad_block
-from pool3.training.rules import TrainingTable
-from pool3.training.solvers import Fitted
+from pool3.training.held import CopyHeld, Held
+from pool3.training.passes import (
+    Columns,
+    Sums,
+    evaluate_block,
+    hess_block,
+    scan_block,
+)
 
 log = logging.getLogger(__name__)
 
-_PART_SCHEMA = "part binary"
-#: training rows per cached block (one binary value of 2048 x 4 x this bytes: 8 MB)
-BLOCK_ROWS = 1024
-#: training rows per partition at most: one Arrow batch of its blocks stays ~128 MB
+#: training rows per cached block: one binary value of 2048 x 4 x 48 bytes (384 KB), below
+#: the JVM's humongous-object size (half a G1 region, 512 KB at heaps up to 2 GB), which
+#: made each 4 MB block an expensive allocation on every pass; a pass views a whole Arrow
+#: batch of blocks as one array (:func:`rows_of`), so small blocks cost Python nothing
+BLOCK_ROWS = 48
+#: shipped rows per output row of a pass (8 MB)
+SHIP_ROWS = 1024
+#: rows per partition at most: one task's blocks stay ~128 MB
 PARTITION_ROWS = 16384
 
+_BLOCK_SCHEMA = "test boolean, id binary, sha binary, y binary, fold binary, x binary"
+_OUT_SCHEMA = "part binary, id binary, y binary, fold binary, x binary, missed long"
+_OUT = pa.schema(
+    [
+        ("part", pa.binary()),
+        ("id", pa.binary()),
+        ("y", pa.binary()),
+        ("fold", pa.binary()),
+        ("x", pa.binary()),
+        ("missed", pa.int64()),
+    ]
+)
 
-def _pack(arrays: tuple[np.ndarray, ...]) -> bytes:
+
+def pack_sums(sums: Sums, **extra: np.ndarray) -> bytes:
     buf = io.BytesIO()
-    np.savez(buf, *arrays)
+    fields: dict[str, Any] = {k: v for k, v in vars(sums).items() if v is not None}
+    fields.update(extra)
+    np.savez(buf, **fields)
     return buf.getvalue()
 
 
-def _unpack(raw: bytes) -> tuple[np.ndarray, ...]:
+def unpack_sums(raw: bytes) -> tuple[Sums, dict[str, np.ndarray]]:
     with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-        return tuple(npz[f"arr_{i}"] for i in range(len(npz.files)))
-
-
-def _rows(batch: pa.RecordBatch, n_features: int) -> tuple[np.ndarray, np.ndarray]:
-    """A batch of ``y, features`` rows as ``(X (m, d) float32, y (m,) int32)``."""
-    flat = pc.list_flatten(batch.column("features")).to_numpy(zero_copy_only=False)
-    X = np.ascontiguousarray(flat, dtype=np.float32).reshape(-1, n_features)
-    return X, batch.column("y").to_numpy(zero_copy_only=False).astype(np.int32)
+        found = {k: npz[k] for k in npz.files}
+    names = set(vars(Sums()))
+    return Sums(**{k: v for k, v in found.items() if k in names}), {
+        k: v for k, v in found.items() if k not in names
+    }
 
 
 def _packer(n_features: int) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """Rows to cached blocks: ``BLOCK_ROWS`` rows per row, ``x`` their float32 bytes."""
-    schema = pa.schema([("y", pa.binary()), ("x", pa.binary())])
+    """Rows to cached blocks of ``BLOCK_ROWS`` rows, training and test rows apart."""
+    schema = pa.schema(
+        [("test", pa.bool_()), ("id", pa.binary()), ("sha", pa.binary()), ("y", pa.binary()),
+         ("fold", pa.binary()), ("x", pa.binary())]
+    )  # fmt: skip
 
     def pack(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             if batch.num_rows == 0:
                 continue
-            X, y = _rows(batch, n_features)
-            for start in range(0, len(X), BLOCK_ROWS):
-                stop = start + BLOCK_ROWS
-                yield pa.RecordBatch.from_pydict(
-                    {"y": [y[start:stop].tobytes()], "x": [X[start:stop].tobytes()]}, schema
-                )
+            flat = pc.list_flatten(batch.column("features")).to_numpy(zero_copy_only=False)
+            X = np.ascontiguousarray(flat, dtype=np.float32).reshape(-1, n_features)
+            ids = batch.column("id").to_numpy(zero_copy_only=False).astype(np.int64)
+            sha = batch.column("sha").to_numpy(zero_copy_only=False).astype(np.int64)
+            y = batch.column("y").to_numpy(zero_copy_only=False).astype(np.int32)
+            fold = batch.column("fold").to_numpy(zero_copy_only=False).astype(np.int32)
+            test = batch.column("is_test").to_numpy(zero_copy_only=False).astype(bool)
+            for flag in (False, True):
+                rows = np.flatnonzero(test == flag)
+                for start in range(0, len(rows), BLOCK_ROWS):
+                    r = rows[start : start + BLOCK_ROWS]
+                    yield pa.RecordBatch.from_pydict(
+                        {
+                            "test": [flag],
+                            "id": [ids[r].tobytes()],
+                            "sha": [sha[r].tobytes()],
+                            "y": [y[r].tobytes()],
+                            "fold": [fold[r].tobytes()],
+                            "x": [X[r].tobytes()],
+                        },
+                        schema,
+                    )
 
     return pack
 
 
-def _blocks(batch: pa.RecordBatch, n_features: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """The cached blocks of a batch as ``(X, y)`` arrays over its buffers (no copy)."""
-    for y, x in zip(batch.column("y"), batch.column("x"), strict=True):
-        X = np.frombuffer(x.as_buffer(), dtype=np.float32).reshape(-1, n_features)
-        yield X, np.frombuffer(y.as_buffer(), dtype=np.int32)
+class Rows(NamedTuple):
+    """Rows of cached blocks as arrays: ``X`` (m, d) float32, ``y``, ``fold`` (int32),
+    ``ids``, ``sha`` (int64)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    fold: np.ndarray
+    ids: np.ndarray
+    sha: np.ndarray
+
+
+def _values(column: pa.Array, dtype: type) -> np.ndarray:
+    """All values of a binary column as one array over its data buffer (no copy): the
+    blocks of a batch lie end to end there."""
+    _, offsets_buffer, data = column.buffers()
+    wide = np.dtype(np.int64 if pa.types.is_large_binary(column.type) else np.int32)
+    offsets = np.frombuffer(
+        offsets_buffer, dtype=wide, count=len(column) + 1, offset=column.offset * wide.itemsize
+    )
+    first, last = int(offsets[0]), int(offsets[-1])
+    item = np.dtype(dtype).itemsize
+    return np.frombuffer(data, dtype=dtype, count=(last - first) // item, offset=first)
+
+
+def rows_of(batch: pa.RecordBatch, n_features: int) -> Rows:
+    """Every row of a batch of cached blocks at once, as arrays over its buffers."""
+    return Rows(
+        _values(batch.column("x"), np.float32).reshape(-1, n_features),
+        _values(batch.column("y"), np.int32),
+        _values(batch.column("fold"), np.int32),
+        _values(batch.column("id"), np.int64),
+        _values(batch.column("sha"), np.int64),
+    )
+
+
+def _ship_row(ids: np.ndarray, X: np.ndarray, y: np.ndarray, fold: np.ndarray) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pydict(
+        {"part": [None], "id": [ids.tobytes()], "y": [y.tobytes()], "fold": [fold.tobytes()],
+         "x": [X.tobytes()], "missed": [0]},
+        _OUT,
+    )  # fmt: skip
 
 
 def _job(
-    kernel: Callable[..., tuple[np.ndarray, ...]], n_features: int, args: tuple[Any, ...]
+    kernel: Callable[..., tuple[Sums, np.ndarray]],
+    n_features: int,
+    held_ids: np.ndarray,
+    quota: int,
+    folds: bool,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """The function one pass runs on each partition: the kernel's sums over its batches."""
+    """What one pass runs on a partition: the kernel's sums over its blocks, the needed rows
+    not in ``held_ids`` (sorted) shipped up to ``quota``, and the repeated ids it saw."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        total: list[np.ndarray] | None = None
+        total = Sums()
+        left, missed, seen = quota, 0, []
         for batch in batches:
-            for X, y in _blocks(batch, n_features):
-                parts = kernel(X, y, *args)
-                if total is None:
-                    total = [np.array(p, dtype=np.float64) for p in parts]
-                else:
-                    for t, p in zip(total, parts, strict=True):
-                        t += p
-        if total is not None:
-            yield pa.RecordBatch.from_pydict({"part": [_pack(tuple(total))]})
+            if batch.num_rows:
+                X, y, fold, ids, _ = rows_of(batch, n_features)
+                sums, needed = kernel(X, y, fold if folds else None, *args, **kwargs)
+                total.add(sums)
+                seen.append(ids)
+                pos = np.flatnonzero(needed)
+                if len(held_ids) and len(pos):
+                    at = np.searchsorted(held_ids, ids[pos]).clip(0, len(held_ids) - 1)
+                    pos = pos[held_ids[at] != ids[pos]]
+                sent = pos[: max(left, 0)]
+                missed += len(pos) - len(sent)
+                left -= len(sent)
+                for start in range(0, len(sent), SHIP_ROWS):
+                    part = sent[start : start + SHIP_ROWS]
+                    yield _ship_row(ids[part], X[part], y[part], fold[part])
+        every = np.concatenate(seen) if seen else np.zeros(0, np.int64)
+        repeated = np.array(len(every) - len(np.unique(every)))
+        yield pa.RecordBatch.from_pydict(
+            {"part": [pack_sums(total, repeated=repeated)], "id": [None], "y": [None],
+             "fold": [None], "x": [None], "missed": [missed]},
+            _OUT,
+        )  # fmt: skip
 
     return run
 
 
 class SparkPasses:
-    """The training rows of ``frame`` (``y`` int, ``features`` array<float>), cached as
-    float32 blocks in ``partitions`` partitions; :meth:`close` unpersists them.
+    """:class:`pool3.training.newton.Passes` over the rows of ``frame`` cached as float32
+    blocks on the executors; :meth:`close` unpersists them.
 
-    Each cached row is a block of ``BLOCK_ROWS`` rows as two binary values (``y`` int32,
-    ``x`` float32 bytes): a pass moves a few large values from the JVM to Python, not
-    2048 list elements per row.
+    Parameters
+    ----------
+    frame : DataFrame
+        ``id`` (long, unique per row), ``sha`` (long, a hash of the content), ``y`` (int
+        class index), ``fold`` (int), ``is_test`` (bool), ``features`` (array<float> of
+        ``n_features``).
+    partitions : int
+        Partitions of the cached blocks (tasks per pass).
+    held_mb, ship_mb : float
+        The driver's budget for the rows it holds, and what one pass may ship to it.
     """
 
-    def __init__(self, frame: DataFrame, *, n_features: int, n_classes: int, partitions: int):
+    def __init__(
+        self,
+        frame: DataFrame,
+        *,
+        n_features: int,
+        n_classes: int,
+        partitions: int,
+        held_mb: float,
+        ship_mb: float,
+    ) -> None:
         self.n_features = n_features
         self.n_classes = n_classes
         self.partitions = partitions
+        self.held_mb, self.ship_mb = held_mb, ship_mb
         self.jobs = 0
-        rows = frame.select("y", "features").repartition(partitions)
-        packed = rows.mapInArrow(_packer(n_features), "y binary, x binary")
-        self.rows = packed.persist(StorageLevel.MEMORY_AND_DISK)
+        self.checked = False
+        rows = frame.select("id", "sha", "y", "fold", "is_test", "features").repartition(
+            partitions, "id"
+        )
+        packed = rows.mapInArrow(_packer(n_features), _BLOCK_SCHEMA)
+        self.blocks = packed.persist(StorageLevel.DISK_ONLY)
+        self.train_blocks = self.blocks.filter(~packed["test"])
 
     def close(self) -> None:
-        self.rows.unpersist()
+        self.blocks.unpersist()
 
-    def _sum(self, kernel: Callable[..., tuple[np.ndarray, ...]], *args: Any) -> list[np.ndarray]:
-        run = _job(kernel, self.n_features, args)
+    def new_held(self) -> Held:
+        return CopyHeld(self.n_features, budget_mb=self.held_mb, ship_mb=self.ship_mb)
+
+    def _pass(
+        self,
+        kernel: Callable[..., tuple[Sums, np.ndarray]],
+        held: Held,
+        folds: bool,
+        *args: Any,
+        **kwargs: Any,
+    ) -> tuple[Sums, bool]:
+        assert isinstance(held, CopyHeld)
+        quota = held.quota()
+        per_part = -(-quota // self.partitions) if quota else 0
+        run = _job(kernel, self.n_features, held.sorted_ids(), per_part, folds, args, kwargs)
         self.jobs += 1
-        # Arrow, not pickled rows: the JVM holds each partial sum once, as bytes
-        found = self.rows.mapInArrow(run, _PART_SCHEMA).toArrow()
-        parts = [_unpack(raw.as_py()) for raw in found.column("part")]
-        if not parts:
-            raise ValueError("the training rows are empty")
-        return [np.sum([p[i] for p in parts], axis=0) for i in range(len(parts[0]))]
+        started = time.perf_counter()
+        found = self.train_blocks.mapInArrow(run, _OUT_SCHEMA).toArrow()
+        took = time.perf_counter() - started
+        total, missed, shipped, repeated = Sums(), 0, 0, 0
+        for row in found.to_batches():
+            for i in range(row.num_rows):
+                part = row.column("part")[i].as_py()
+                if part is not None:
+                    sums, extra = unpack_sums(part)
+                    total.add(sums)
+                    repeated += int(extra["repeated"])
+                    missed += int(row.column("missed")[i].as_py())
+                    continue
+                x = row.column("x")[i].as_buffer()
+                ids = np.frombuffer(row.column("id")[i].as_buffer(), dtype=np.int64)
+                held.add(
+                    ids,
+                    np.frombuffer(x, dtype=np.float32).reshape(len(ids), self.n_features),
+                    np.frombuffer(row.column("y")[i].as_buffer(), dtype=np.int32),
+                    np.frombuffer(row.column("fold")[i].as_buffer(), dtype=np.int32)
+                    if folds
+                    else None,
+                )
+                shipped += x.size + 16 * len(ids)
+        held.received(shipped)
+        log.debug(
+            "spark pass %d (%s): %.2f s, %.1f MB shipped, %d needed rows left behind",
+            self.jobs,
+            kernel.__name__,
+            took,
+            shipped / 2**20,
+            missed,
+        )
+        if repeated:
+            from pool3.errors import DataError
 
-    def gram(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(G, S, counts)`` with ``G`` left empty (0, 0): a 2049 x 2049 partial sum per
-        partition would be 33 MB each through the JVM, and only the (unused)
-        preconditioner needs it."""
-        S, counts = self._sum(class_sums, self.n_classes)
-        return np.zeros((0, 0)), S, counts
+            raise DataError(
+                f"{repeated} paths appear in more than one usable row of the feature table; "
+                "a feature table has one row per image: re-featurize into a fresh output "
+                "(or with --mode overwrite) and train again"
+            )
+        return total, missed == 0
 
-    def loss_grad(
-        self, W: np.ndarray, classes: np.ndarray, S: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        loss, delta, out, active = self._sum(loss_grad_block, W, classes, S)
-        return loss, delta.reshape(len(STEP_SIZES), len(classes)), out, active
+    def evaluate(
+        self, W: np.ndarray, cols: Columns, held: Held, *, g0: bool = False, n_folds: int = 0
+    ) -> tuple[Sums, bool]:
+        return self._pass(
+            evaluate_block, held, cols.folds is not None, _f32(W), cols, g0=g0, n_folds=n_folds
+        )
 
-    def hess(self, W: np.ndarray, P: np.ndarray, classes: np.ndarray) -> np.ndarray:
-        (out,) = self._sum(hess_block, W, P, classes)
-        return out
+    def scan(
+        self, W: np.ndarray, D: np.ndarray, cols: Columns, held: Held, *, end: bool = False
+    ) -> tuple[Sums, bool]:
+        return self._pass(scan_block, held, cols.folds is not None, _f32(W), _f32(D), cols, end=end)
+
+    def hess(
+        self, W: np.ndarray, P: np.ndarray, cols: Columns, live: np.ndarray, held: Held
+    ) -> tuple[Sums, bool]:
+        return self._pass(hess_block, held, cols.folds is not None, _f32(W), _f32(P), cols, live)
 
 
-def train_rows(data: TrainingTable, classes: list[str]) -> DataFrame:
-    """Training rows as ``y`` (the label's index in ``classes``, int) and ``features``."""
-    index = F.create_map(*[x for i, c in enumerate(classes) for x in (F.lit(c), F.lit(i))])
-    return data.frame.filter(~F.col("is_test") & F.col("label").isin(classes)).select(
-        index[F.col("label")].cast("int").alias("y"), "features"
-    )
-
-
-def fit_spark_newton(data: TrainingTable, params: TrainParams) -> Fitted:
-    """:func:`pool3.training.newton.fit_newton` with one Spark job per pass."""
-    classes = data.train_classes
-    spark = data.frame.sparkSession
-    slots = max(task_slots(spark), -(-data.n_train // PARTITION_ROWS))
-    passes = SparkPasses(
-        train_rows(data, classes),
-        n_features=data.n_features,
-        n_classes=len(classes),
-        partitions=slots,
-    )
-    try:
-        fit = fit_newton(passes, C=numeric_C(params), tol=params.tol, max_iter=params.max_iter)
-    finally:
-        passes.close()
-    log.info(
-        "spark newton: %d passes (Spark jobs) over %d rows in %d partitions, %d Newton "
-        "steps, %.1f s, converged=%s",
-        fit.passes,
-        data.n_train,
-        slots,
-        fit.newton_iters,
-        fit.seconds,
-        fit.converged,
-    )
-    return Fitted.from_newton(
-        fit,
-        classes,
-        estimator=f"newton (float32, Spark, {slots} partitions)",
-        max_iter=params.max_iter,
-        partitions=slots,
-    )
+def _f32(A: np.ndarray) -> np.ndarray:
+    """What the kernels multiply with: float32 (half the bytes in each job's closure)."""
+    return np.ascontiguousarray(A, dtype=np.float32)

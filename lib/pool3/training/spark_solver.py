@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -31,21 +32,21 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pool3.config import TrainConfig, TrainParams
-from pool3.connect import task_slots
+from pool3.connect import is_local_master, task_slots
 from pool3.errors import DataError, spark_failure
 from pool3.training.c_search import numeric_C
 from pool3.training.classifier import LinearModel
 from pool3.training.driver import train_and_evaluate
+from pool3.training.duplicates import find_duplicates
 from pool3.training.quality import MAX_SUSPECTS, suspected_label_errors
 from pool3.training.result import TrainResult, evaluated
 from pool3.training.rules import TrainingTable
-from pool3.training.solvers import Choice, Fitted
-from pool3.training.spark_passes import fit_spark_newton, train_rows
+from pool3.training.solvers import Choice, Fitted, driver_limit_mb
+from pool3.training.spark_newton import fit_spark_newton, open_passes, train_rows
+from pool3.training.spark_scores import check_test_size, test_scores, train_suspects
 
 log = logging.getLogger(__name__)
 
-#: Driver bytes per collected test row besides its scores: path, labels, pandas overheads.
-TEST_ROW_BYTES = 400
 _SCORES_SCHEMA = "path string, label string, predicted string, scores array<double>"
 
 
@@ -111,6 +112,7 @@ def fit_mllib(data: TrainingTable, params: TrainParams, *, parallelism: int) -> 
     # many jobs then runs a few large tasks instead of 200 tiny ones
     train = (
         train_rows(data, classes)
+        .filter(~F.col("is_test"))
         .select(
             F.col("y").cast("double").alias("label_index"),
             array_to_vector(F.col("features")).alias("vector"),
@@ -171,15 +173,9 @@ def score_frame(test: DataFrame, model: LinearModel) -> DataFrame:
 
 
 def _collect_scores(
-    data: TrainingTable, model: LinearModel, max_collect_mb: float
+    data: TrainingTable, model: LinearModel, limit_mb: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    size_mb = data.n_test * (TEST_ROW_BYTES + 8 * len(model.classes)) / 2**20
-    if size_mb > max_collect_mb:
-        raise DataError(
-            f"the test set has {data.n_test} images, about {size_mb:.0f} MB of predictions "
-            f"and scores on the driver, above train.max_collect_mb={max_collect_mb}: raise it "
-            "(and spark.driver.memory), or lower train.test_size"
-        )
+    check_test_size(data, len(model.classes), limit_mb)
     test = data.frame.filter(F.col("is_test"))
     frame: pd.DataFrame = score_frame(test, model).toPandas()
     frame = frame.sort_values("path", kind="stable")
@@ -198,7 +194,9 @@ def train_and_evaluate_spark(
     *,
     choice: Choice,
     parallelism: int = 2,
-    max_collect_mb: float = 4096,
+    max_collect_mb: float = 0,
+    active_rows_mb: float = 0,
+    duplicate_cosine: float | None = None,
 ) -> TrainResult:
     """Fit on the cluster (``choice.name``: ``"spark"`` or ``"mllib"``) on the training rows
     of ``data`` and evaluate on its test rows.
@@ -215,7 +213,12 @@ def train_and_evaluate_spark(
     parallelism : int, keyword-only
         ``mllib``: binary problems fitted at once (``train.spark_parallelism``).
     max_collect_mb : int, keyword-only
-        Bound on the test set's predictions and scores collected to the driver.
+        ``train.max_collect_mb``: bounds the test set's predictions and scores collected to
+        the driver (:func:`pool3.training.solvers.driver_limit_mb`), and with ``spark`` the
+        active rows it holds by default (``active_rows_mb``, 0 for the default).
+    duplicate_cosine : float, keyword-only, optional
+        Search exact and near duplicates from this cosine (``spark``: over the rows it
+        cached to fit): :attr:`TrainResult.duplicates`.
 
     Raises
     ------
@@ -235,29 +238,58 @@ def train_and_evaluate_spark(
             f"multi_class='ovr' only, not {params.loss!r}/{params.penalty!r}/"
             f"{params.multi_class!r}"
         )
-    with spark_failure(f"fitting with train.solver = {choice.name!r}"):
-        if choice.name == "mllib":
-            fitted = fit_mllib(data, params, parallelism=parallelism)
-        else:
-            fitted = fit_spark_newton(data, params)
-    model = fitted.model(data, params, choice)
-    with spark_failure("scoring the test set"):
-        paths, y_test, y_pred, scores = _collect_scores(data, model, max_collect_mb)
-        suspects = _train_suspects(data, model)
-    return evaluated(
-        model,
-        fitted.raw,
-        labels=data.classes,
-        y_test=y_test,
-        y_pred=y_pred,
-        paths_test=paths,
-        scores_test=scores,
-        fit_seconds=fitted.seconds,
-        params=params,
-        counts=data.counts,
-        n_train=data.n_train,
-        train_suspects=suspects,
-    )
+    search, passes = None, None
+    try:
+        with spark_failure(f"fitting with train.solver = {choice.name!r}"):
+            if choice.name == "mllib":
+                fitted = fit_mllib(data, params, parallelism=parallelism)
+            else:
+                passes, n_fold = open_passes(
+                    data, params, active_rows_mb=active_rows_mb, max_collect_mb=max_collect_mb
+                )
+                fitted, search = fit_spark_newton(passes, data, params, n_fold)
+        if search is not None:
+            params = replace(params, C=search.chosen)
+        model = fitted.model(data, params, choice)
+        if search is not None:
+            model.meta["C_search"] = search.as_dict()
+        limit = driver_limit_mb(max_collect_mb, local=is_local_master(data.frame.sparkSession))
+        with spark_failure("scoring the test set"):
+            if passes is not None:  # the rows the fit cached
+                paths, y_test, y_pred, scores = test_scores(passes, data, model, limit)
+                suspects = train_suspects(passes, data, model)
+            else:
+                paths, y_test, y_pred, scores = _collect_scores(data, model, limit)
+                suspects = _train_suspects(data, model)
+        result = evaluated(
+            model,
+            fitted.raw,
+            labels=data.classes,
+            y_test=y_test,
+            y_pred=y_pred,
+            paths_test=paths,
+            scores_test=scores,
+            fit_seconds=fitted.seconds,
+            params=params,
+            counts=data.counts,
+            n_train=data.n_train,
+            train_suspects=suspects,
+        )
+        if duplicate_cosine is None:
+            return result
+        with spark_failure("searching duplicates"):
+            found = find_duplicates(
+                data.frame,
+                threshold=duplicate_cosine,
+                seed=params.seed,
+                dim=data.n_features,
+                blocks=passes,
+                n_rows=data.n_train + data.n_test,
+            )
+        return replace(result, duplicates=found)
+    finally:
+        if passes is not None:
+            passes.close()
 
 
 def _train_suspects(data: TrainingTable, model: LinearModel) -> list[dict[str, Any]]:
@@ -281,15 +313,24 @@ def _train_suspects(data: TrainingTable, model: LinearModel) -> list[dict[str, A
     )
 
 
-def fit_and_evaluate(data: TrainingTable, params: TrainConfig, choice: Choice) -> TrainResult:
+def fit_and_evaluate(
+    data: TrainingTable,
+    params: TrainConfig,
+    choice: Choice,
+    *,
+    duplicate_cosine: float | None = None,
+) -> TrainResult:
     """Fit with ``choice`` (:func:`pool3.training.driver.pick_solver`): on the driver, or on
-    the executors, and evaluate on the held-out split."""
+    the executors, evaluate on the held-out split, and search duplicates from
+    ``duplicate_cosine`` (none: no search) where the rows are."""
     if choice.on_driver:
-        return train_and_evaluate(data, params, choice=choice)
+        return train_and_evaluate(data, params, choice=choice, duplicate_cosine=duplicate_cosine)
     return train_and_evaluate_spark(
         data,
         params,
         choice=choice,
+        duplicate_cosine=duplicate_cosine,
         parallelism=params.spark_parallelism,
         max_collect_mb=params.max_collect_mb,
+        active_rows_mb=params.active_rows_mb,
     )
