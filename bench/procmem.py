@@ -66,6 +66,8 @@ class TreeSampler:
     root: int
     interval: float = 0.25
     peaks: dict[int, ProcPeak] = field(default_factory=dict)
+    #: the largest sum of the tree's resident sets at one sample (the whole tree's peak)
+    tree_kb: int = 0
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -94,6 +96,7 @@ class TreeSampler:
     def sample(self) -> None:
         kids = children()
         stack = [(self.root, "")]
+        total_kb = 0
         while stack:
             pid, parent_role = stack.pop()
             known = self.peaks.get(pid)
@@ -106,7 +109,9 @@ class TreeSampler:
                 peak.hwm_kb = max(peak.hwm_kb, _kb(st.get("VmHWM")))
                 peak.rss_kb = max(peak.rss_kb, _kb(st.get("VmRSS")))
                 peak.samples += 1
+                total_kb += _kb(st.get("VmRSS"))
             stack += [(c, role) for c in kids.get(pid, [])]
+        self.tree_kb = max(self.tree_kb, total_kb)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -130,4 +135,5 @@ class TreeSampler:
             "worker_max_mb": mb(max((p.hwm_kb for p in workers), default=0)),
             "worker_rss_max_mb": mb(max((p.rss_kb for p in workers), default=0)),
             "workers": len(workers),
+            "tree_mb": mb(self.tree_kb),
         }

@@ -72,10 +72,10 @@ def test_spark_runs_the_driver_iterations(fits):
     assert np.linalg.norm(W - W_spark) / np.linalg.norm(W) <= 0.005
 
 
-@pytest.mark.parametrize("budget_mb", [0.5, 3.0])
+@pytest.mark.parametrize("budget_mb", [0.05, 3.0])
 def test_spark_falls_back_to_cg_as_jobs_when_the_driver_cannot_hold_the_rows(data, fits, budget_mb):
-    """0.5 MB holds ~60 of the 480 rows: every CG step is a Spark job (today's distributed
-    CG); 3 MB holds ~380: the early steps (every row active) run as jobs, later ones on the
+    """0.05 MB holds 6 of the 480 rows: every CG step is a Spark job (the distributed CG);
+    3 MB holds ~380: the early steps (every row active) run as jobs, later ones on the
     driver once the jobs have shipped the active rows. The same model either way."""
     result = train_and_evaluate_spark(
         data, PARAMS, choice=Choice("spark", "test"), active_rows_mb=budget_mb

@@ -12,6 +12,7 @@ from pool3.commands.lifecycle import output_run
 from pool3.config import Config
 from pool3.errors import OutputError, ThresholdError
 from pool3.report.write import report_files, summary_line
+from pool3.storage.fs import join
 from pool3.storage.manifest import build_run_manifest
 from pool3.storage.outputs import commit_output, read_committed
 from pool3.training.classifier import model_files
@@ -48,7 +49,9 @@ def run_train(
         choice = pick_solver(data, params, features_path=features_path)
         report = config.report
         cosine = report.duplicate_cosine if report.duplicates else None
-        result = fit_and_evaluate(data, params, choice, duplicate_cosine=cosine)
+        # the spark solver's passes ship rows through a folder in the run's staging
+        scratch = join(target.staging, "_pool3_scratch")
+        result = fit_and_evaluate(data, params, choice, duplicate_cosine=cosine, scratch=scratch)
         metrics = result.metrics
         if metrics["accuracy"] < config.train.min_accuracy:
             raise ThresholdError(

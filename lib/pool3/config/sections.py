@@ -126,6 +126,8 @@ class TrainParams:
     solver: str = _opt("auto", choices=("auto", "liblinear", "sgd", "newton", "spark", "mllib"))
     n_jobs: int = _opt(1, ge=-1)  # -1: all cores; 0 is refused (check_train)
     dtype: str = _opt("float32", choices=("float32", "float64"))
+    # newton, spark: start from a fit of 1 training row in 8 (pool3.training.newton.sample_start)
+    warm_start: bool = True
 
     def __post_init__(self) -> None:
         from pool3.config.rules import check_section

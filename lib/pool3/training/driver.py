@@ -11,6 +11,7 @@ the rows come to the driver as one float32 array (:mod:`pool3.training.data`)::
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -23,7 +24,7 @@ from pool3.errors import DataError
 from pool3.training.c_search import fold_of, numeric_C, search_C, search_C_newton
 from pool3.training.data import collect_split, driver_mb
 from pool3.training.duplicates import find_duplicates
-from pool3.training.newton import fit_newton
+from pool3.training.newton import SAMPLE_EVERY, SAMPLE_MIN, fit_newton, sample_start
 from pool3.training.passes import ArrayPasses
 from pool3.training.quality import suspected_label_errors
 from pool3.training.result import TrainResult, evaluated
@@ -57,6 +58,7 @@ def fit_newton_arrays(
     """:func:`pool3.training.newton.fit_newton` on the rows of ``X`` (float32, C-contiguous,
     never copied; ``rows`` a boolean mask, e.g. a cross-validation fold), ``warm`` a fit of
     the same classes to start from (e.g. at the previous C)."""
+    started = time.perf_counter()
     kept = y if rows is None else y[rows]
     classes = np.unique(kept)
     if len(classes) < 2:
@@ -67,6 +69,8 @@ def fit_newton_arrays(
     index = np.searchsorted(classes, y).clip(0, len(classes) - 1).astype(np.int32)
     passes = ArrayPasses(X, index, len(classes), rows=rows)
     W0 = weights_of(warm) if warm is not None else None
+    if W0 is None and rows is None and params.warm_start:
+        W0 = _sample_start(X, index, len(classes), params)
     fit = fit_newton(passes, C=numeric_C(params), tol=params.tol, max_iter=params.max_iter, W0=W0)
     log.log(
         logging.DEBUG if quiet else logging.INFO,
@@ -80,13 +84,39 @@ def fit_newton_arrays(
         fit.seconds,
         fit.converged,
     )
-    return Fitted.from_newton(
+    fitted = Fitted.from_newton(
         fit,
         [str(c) for c in classes],
         estimator="newton (float32, driver)",
         max_iter=params.max_iter,
         quiet=quiet,
     )
+    return replace(fitted, seconds=time.perf_counter() - started)  # with the warm start
+
+
+def _sample_start(X: np.ndarray, y: np.ndarray, n_classes: int, params: TrainParams) -> Any:
+    """Weights to start from: :func:`pool3.training.newton.sample_start` on one row in
+    ``SAMPLE_EVERY`` of the array (read through a mask, not copied); None for a table too
+    small to sample, or a sample that lacks a class."""
+    every = SAMPLE_EVERY
+    if len(y) // every < SAMPLE_MIN:
+        return None
+    mask = np.arange(len(y)) % every == 0
+    if len(np.unique(y[mask])) < n_classes:
+        return None
+    sample = ArrayPasses(X, y, n_classes, rows=mask)
+    fit = sample_start(
+        sample, len(y), int(mask.sum()), C=numeric_C(params), tol=params.tol,
+        max_iter=params.max_iter,
+    )  # fmt: skip
+    log.info(
+        "newton: warm start from %d rows (1 in %d) in %d Newton steps, %.1f s",
+        int(mask.sum()),
+        every,
+        fit.newton_iters,
+        fit.seconds,
+    )
+    return fit.W
 
 
 def _search_newton(X: np.ndarray, y: np.ndarray, params: TrainParams) -> tuple[Any, Fitted]:

@@ -29,8 +29,8 @@ from pyspark.sql import functions as F
 
 from pool3.training.data import Split
 from pool3.training.near_arrays import near_pairs_arrays
-from pool3.training.near_blocks import near_pairs_blocks
-from pool3.training.near_lsh import MAX_LISTED, NearPairs, lsh_pairs, near_result, pair
+from pool3.training.near_blocks import duplicates_blocks
+from pool3.training.near_lsh import MAX_LISTED, NearPairs, exact_pairs, lsh_pairs, near_result, pair
 from pool3.training.spark_passes import SparkPasses
 
 log = logging.getLogger(__name__)
@@ -99,29 +99,6 @@ def _exact(frame: DataFrame) -> tuple[list[dict[str, Any]], dict[str, int], set[
     return listed[:MAX_LISTED], counts, leaked
 
 
-def _exact_local(rows: pd.DataFrame) -> NearPairs:
-    """:func:`_exact` on the driver: the same pairs, counts and leaked test paths."""
-    listed: list[dict[str, Any]] = []
-    counts = {"exact_pairs": 0, "exact_label_conflicts": 0, "exact_straddling": 0}
-    leaked: set[str] = set()
-    named = rows[rows["sha256"].notna()]
-    named = named[named["sha256"].duplicated(keep=False)]  # groups of 2+ only
-    for _, group in sorted(named.groupby("sha256", sort=False), key=lambda kv: str(kv[0])):
-        if len(group) < 2:
-            continue
-        members = group.sort_values(["path", "label", "is_test"]).to_dict("records")
-        extra = len(members) - 1
-        counts["exact_pairs"] += extra
-        if group["label"].nunique() > 1:
-            counts["exact_label_conflicts"] += extra
-        if group["is_test"].nunique() > 1:
-            counts["exact_straddling"] += extra
-            leaked |= {str(m["path"]) for m in members if m["is_test"]}
-        if len(listed) < MAX_LISTED:
-            listed += [pair(members[0], m, "exact", 1.0) for m in members[1:]]
-    return listed[:MAX_LISTED], counts, leaked
-
-
 def _near_local(X: np.ndarray, rows: pd.DataFrame, threshold: float) -> NearPairs:
     """Every pair of different files with cosine >= ``threshold``: the upper triangle of
     the cosine matrix, ``_BLOCK`` rows at a time (one block of it in memory); ``X`` is
@@ -150,7 +127,7 @@ def _on_spark(frame: DataFrame, threshold: float, seed: int, dim: int) -> tuple[
             X = np.empty((len(rows), dim), dtype=np.float32)
             for i, vector in enumerate(rows["features"]):
                 X[i] = vector
-            pairs, counts, leaked = _exact_local(rows)
+            pairs, counts, leaked = exact_pairs(rows)
             near, near_counts, near_leaked = _near_local(X, rows, threshold)
         else:
             method = "lsh"
@@ -201,7 +178,7 @@ def find_duplicates(
         keys = pd.DataFrame(
             {"path": rows.paths, "label": rows.y, "sha256": rows.sha256, "is_test": rows.is_test}
         )
-        pairs, counts, leaked = _exact_local(keys)
+        pairs, counts, leaked = exact_pairs(keys)
         if method == "exact":
             near, near_counts, near_leaked = _near_local(rows.X, keys, threshold)
         else:
@@ -211,8 +188,8 @@ def find_duplicates(
             )
     elif blocks is not None:
         method = "lsh"
-        pairs, counts, leaked = _exact(frame)
-        near, near_counts, near_leaked = near_pairs_blocks(blocks, frame, threshold, seed, n_rows)
+        found = duplicates_blocks(blocks, frame, threshold, seed, n_rows)
+        (pairs, counts, leaked), (near, near_counts, near_leaked) = found
     else:
         pairs, counts, leaked, near, near_counts, near_leaked, method = _on_spark(
             frame, threshold, seed, dim

@@ -11,7 +11,10 @@ instead of joining the feature table on Spark (128 s at 20k rows before, as SQL 
 3. the driver finds the candidate pairs (:func:`~pool3.training.near_arrays.candidates`);
 4. one job fetches the candidates' features for the exact cosine
    (:func:`~pool3.training.near_arrays.check`);
-5. the found pairs' paths, labels and splits come from the feature table, by id.
+5. exact duplicates are the rows whose content hashes the signing job returned repeat;
+6. the paths, labels, ``sha256`` and splits of the rows in pairs come from the feature
+   table, by id, in one small job; the exact pairs are then listed and counted as on the
+   driver (:func:`pool3.training.near_lsh.exact_pairs`).
 
 The same hyperplanes, bands, bucket limit, estimate and check as the driver's search, so
 it finds the same pairs (up to float32 rounding at the threshold).
@@ -31,7 +34,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pool3.training.near_arrays import Signatures, candidates, check, hyperplanes, sign_block
-from pool3.training.near_lsh import BANDS, BITS, NearPairs, near_result
+from pool3.training.near_lsh import BANDS, BITS, NearPairs, exact_pairs, near_result
 from pool3.training.spark_passes import SparkPasses, rows_of
 
 log = logging.getLogger(__name__)
@@ -137,11 +140,13 @@ def _features(passes: SparkPasses, wanted: np.ndarray) -> dict[int, np.ndarray]:
     return out
 
 
-def near_pairs_blocks(
+def duplicates_blocks(
     passes: SparkPasses, frame: DataFrame, threshold: float, seed: int, n_rows: int
-) -> NearPairs:
-    """Near pairs (``kind="near"``, cosine >= ``threshold``) of every cached row; ``frame``
-    (``path, label, is_test``) names the rows of the pairs found (see the module docstring)."""
+) -> tuple[NearPairs, NearPairs]:
+    """Exact and near pairs of every cached row (see the module docstring): ``(exact, near)``
+    as :func:`pool3.training.duplicates` lists and counts them. Exact pairs are the rows of
+    one content hash, found from the signatures' hashes; ``frame`` (``path, label, sha256,
+    is_test``) names the rows of the pairs, in one small job."""
     sig, ids, sha = _signatures(passes, _mean(passes), seed, n_rows)
     a, b, unchecked = candidates(sig, threshold)
     rows = np.unique(np.concatenate([a, b]))
@@ -151,19 +156,31 @@ def near_pairs_blocks(
         return np.stack([fetched[int(i)] for i in ids[idx]]) if len(idx) else np.empty((0, 0))
 
     fa, fb, fc = check(a, b, features, sig.norm, lambda p, q: sha[p] == sha[q], threshold)
-    named = np.unique(np.concatenate([fa, fb]))
-    records: list[dict[str, Any]] = []
-    if len(named):
-        wanted = frame.sparkSession.createDataFrame(pd.DataFrame({"id": ids[named]}), "id long")
-        named_rows = frame.select(F.xxhash64("path").alias("id"), "path", "label", "is_test")
-        keys: pd.DataFrame = named_rows.join(F.broadcast(wanted), "id").toPandas()
-        keys = keys.set_index("id")
-        records = [keys.loc[int(i)].to_dict() for i in ids[named]]
+    order = np.argsort(sha, kind="stable")
+    repeated = np.r_[False, sha[order][1:] == sha[order][:-1]]
+    copies = order[repeated | np.r_[repeated[1:], False]]  # every member of a group of 2+
+    named = np.unique(np.concatenate([fa, fb, copies]))
+    keys = _keys(frame, ids[named])
+    exact = exact_pairs(keys.loc[ids[copies]].reset_index(drop=True))
     where = {int(r): k for k, r in enumerate(named)}
+    records = keys.loc[ids[named]].to_dict("records")
     log.debug(
-        "near duplicates on the cached blocks: %d candidate pairs, %d rows fetched",
+        "duplicates on the cached blocks: %d near candidates, %d rows fetched, %d rows in "
+        "groups of one content",
         len(a),
         len(rows),
+        len(copies),
     )
     found = ((where[int(p)], where[int(q)], c) for p, q, c in zip(fa, fb, fc, strict=True))
-    return near_result(records, found, unchecked)
+    return exact, near_result(records, found, unchecked)
+
+
+def _keys(frame: DataFrame, ids: np.ndarray) -> pd.DataFrame:
+    """``path, label, sha256, is_test`` of the rows of ``frame`` whose ids are ``ids``,
+    indexed by id."""
+    if not len(ids):
+        return pd.DataFrame(columns=["path", "label", "sha256", "is_test"], index=pd.Index([]))
+    wanted = frame.sparkSession.createDataFrame(pd.DataFrame({"id": ids}), "id long")
+    named = frame.select(F.xxhash64("path").alias("id"), "path", "label", "sha256", "is_test")
+    keys: pd.DataFrame = named.join(F.broadcast(wanted), "id").toPandas()
+    return keys.set_index("id")

@@ -81,6 +81,31 @@ def near_result(
     return pairs[:MAX_LISTED], counts, leaked
 
 
+def exact_pairs(rows: pd.DataFrame) -> NearPairs:
+    """Exact pairs (one content, ``sha256``) of ``rows`` (``path, label, sha256, is_test``) on
+    the driver: star pairs of each group of 2+, counted, at most MAX_LISTED listed, and the
+    test paths with a copy in the training set."""
+    listed: list[dict[str, Any]] = []
+    counts = {"exact_pairs": 0, "exact_label_conflicts": 0, "exact_straddling": 0}
+    leaked: set[str] = set()
+    named = rows[rows["sha256"].notna()]
+    named = named[named["sha256"].duplicated(keep=False)]  # groups of 2+ only
+    for _, group in sorted(named.groupby("sha256", sort=False), key=lambda kv: str(kv[0])):
+        if len(group) < 2:
+            continue
+        members = group.sort_values(["path", "label", "is_test"]).to_dict("records")
+        extra = len(members) - 1
+        counts["exact_pairs"] += extra
+        if group["label"].nunique() > 1:
+            counts["exact_label_conflicts"] += extra
+        if group["is_test"].nunique() > 1:
+            counts["exact_straddling"] += extra
+            leaked |= {str(m["path"]) for m in members if m["is_test"]}
+        if len(listed) < MAX_LISTED:
+            listed += [pair(members[0], m, "exact", 1.0) for m in members[1:]]
+    return listed[:MAX_LISTED], counts, leaked
+
+
 def _mean(frame: DataFrame, dim: int) -> np.ndarray:
     """Mean feature vector: per-partition sums in the workers, added on the driver."""
 

@@ -233,6 +233,14 @@ def hess_block(
     return Sums(hess=active_product(X, act[:, live], P)), needed
 
 
+def sample_block(
+    X: np.ndarray, y: np.ndarray, fold: np.ndarray | None, every: int
+) -> tuple[Sums, np.ndarray]:
+    """Every ``every``-th row of a block, as needed rows (a pass that ships a sample): the
+    rows arrive in the order of the split's hash, unrelated to their class."""
+    return Sums(), np.arange(len(y)) % every == 0
+
+
 def active_product(X: np.ndarray, active: np.ndarray, P: np.ndarray) -> np.ndarray:
     """``X~^T (D X~ P)`` of one block, ``active`` (m, k) the rows ``D`` keeps per column."""
     out = np.zeros((X.shape[1] + 1, P.shape[1]))

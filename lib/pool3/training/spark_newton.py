@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import re
+import tempfile
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -25,7 +27,8 @@ from pyspark.sql import functions as F
 from pool3.config import TrainParams
 from pool3.connect import is_local_master, task_slots
 from pool3.training.c_search import CSearch, fold_of, numeric_C, search_C_newton
-from pool3.training.newton import fit_newton
+from pool3.training.newton import SAMPLE_EVERY, SAMPLE_MIN, fit_newton, sample_start
+from pool3.training.passes import ArrayPasses
 from pool3.training.rules import TrainingTable
 from pool3.training.solvers import Fitted, available_mb, driver_limit_mb
 from pool3.training.spark_passes import PARTITION_ROWS, SparkPasses
@@ -122,10 +125,13 @@ def open_passes(
     *,
     active_rows_mb: float = 0,
     max_collect_mb: float = 0,
+    scratch: str | None = None,
 ) -> tuple[SparkPasses, int]:
     """Every usable row cached as blocks (training and test: the duplicate search reads them
     too), with each training row's fold when ``C = "auto"``; and the number of folds (0
-    without). :meth:`SparkPasses.close` unpersists them."""
+    without). The passes ship rows through ``scratch`` where given (else a local folder
+    with a local master, else through the JVMs). :meth:`SparkPasses.close` unpersists the
+    blocks and removes the scratch folder."""
     classes = data.train_classes
     spark = data.frame.sparkSession
     partitions = max(task_slots(spark), -(-(data.n_train + data.n_test) // PARTITION_ROWS))
@@ -133,6 +139,8 @@ def open_passes(
         spark, params, active_rows_mb=active_rows_mb, max_collect_mb=max_collect_mb
     )
     folds, n_fold = _folds(data, params) if params.C == "auto" else (None, 0)
+    if scratch is None and is_local_master(spark):
+        scratch = tempfile.mkdtemp(prefix="pool3-train-")
     passes = SparkPasses(
         train_rows(data, classes, folds),
         n_features=data.n_features,
@@ -140,16 +148,45 @@ def open_passes(
         partitions=partitions,
         held_mb=held_mb,
         ship_mb=ship_mb,
+        scratch=scratch,
     )
     log.info(
         "spark newton: %d training rows in %d partitions; the driver holds up to %.0f MB of "
-        "active rows, %.0f MB shipped per job at most",
+        "active rows, %.0f MB shipped per job at most (%s)",
         data.n_train,
         partitions,
         held_mb,
-        ship_mb,
+        passes.ship_mb,
+        f"through {scratch}" if scratch else "through the JVMs",
     )
     return passes, n_fold
+
+
+def warm_start(passes: SparkPasses, n_train: int, params: TrainParams) -> np.ndarray | None:
+    """Weights to start from (:func:`pool3.training.newton.sample_start`): one training
+    row in ``SAMPLE_EVERY`` shipped in one pass and fitted on the driver; None for a table
+    too small to sample, or a sample that lacks a class."""
+    every = max(SAMPLE_EVERY, -(-n_train // max(passes.held_rows() // 2, 1)))
+    if n_train // every < SAMPLE_MIN:
+        return None
+    started = time.perf_counter()
+    store = passes.sample(every, budget_mb=passes.held_mb)
+    X, y = store.X[: store.rows()], store.y[: store.rows()]
+    if len(np.unique(y)) < passes.n_classes:
+        return None
+    sample = ArrayPasses(np.ascontiguousarray(X), y, passes.n_classes)
+    fit = sample_start(
+        sample, n_train, len(y), C=numeric_C(params), tol=params.tol, max_iter=params.max_iter
+    )
+    log.info(
+        "spark newton: warm start from %d sampled rows (1 in %d), fitted on the driver in %d "
+        "Newton steps, %.1f s",
+        len(y),
+        every,
+        fit.newton_iters,
+        time.perf_counter() - started,
+    )
+    return fit.W
 
 
 def fit_spark_newton(
@@ -159,10 +196,14 @@ def fit_spark_newton(
     folds, ``C = "auto"`` is chosen first. Returns the fit and the search (None when C
     was given)."""
     search, W0 = None, None
+    started = time.perf_counter()
     if n_fold:
         found = search_C_newton(passes, passes.n_classes, n_fold, params)
         search, W0 = found.search, found.warm
         params = replace(params, C=search.chosen)
+        started = time.perf_counter()  # the search's passes are the search's seconds
+    elif params.warm_start:
+        W0 = warm_start(passes, data.n_train, params)
     fit = fit_newton(passes, C=numeric_C(params), tol=params.tol, max_iter=params.max_iter, W0=W0)
     log.info(
         "spark newton: %d Spark jobs, %d Newton steps, %d CG steps (%d as jobs, in %d steps), "
@@ -176,7 +217,7 @@ def fit_spark_newton(
         fit.held_peak_rows,
         fit.shipped_bytes / 2**20,
         fit.largest_pass_bytes / 2**20,
-        fit.seconds,
+        time.perf_counter() - started,
         fit.converged,
     )
     fitted = Fitted.from_newton(
@@ -187,4 +228,5 @@ def fit_spark_newton(
         partitions=passes.partitions,
         spark_jobs=passes.jobs,
     )
-    return fitted, search
+    # with the caching of the rows and the warm start, as the driver's fit counts its own
+    return replace(fitted, seconds=time.perf_counter() - started), search

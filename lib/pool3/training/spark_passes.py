@@ -1,8 +1,8 @@
 """The Newton solver's passes over rows cached on the executors (``train.solver = "spark"``).
 
 The usable rows (``id`` a 64-bit hash of the path, ``y`` the class index, ``fold``, the
-``is_test`` flag and the float32 ``features``) are hash-partitioned by ``id`` (one
-partition per task slot, or per ``PARTITION_ROWS`` rows if that is more) and cached once
+``is_test`` flag and the float32 ``features``) are coalesced into one partition per task
+slot, or per ``PARTITION_ROWS`` rows if that is more, and cached once
 as blocks of ``BLOCK_ROWS`` rows, each block one row of binary values: a pass moves a few
 large values from the JVM to Python, never 2048 list elements per row. Blocks stay
 serialized in the executors' storage memory and spill to disk when it is short
@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -33,12 +34,16 @@ import pyarrow.compute as pc
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 
+from pool3.errors import DataError
+from pool3.storage.files import resolve
+from pool3.storage.fs import join as fs_join
 from pool3.training.held import CopyHeld, Held
 from pool3.training.passes import (
     Columns,
     Sums,
     evaluate_block,
     hess_block,
+    sample_block,
     scan_block,
 )
 
@@ -55,7 +60,7 @@ SHIP_ROWS = 1024
 PARTITION_ROWS = 16384
 
 _BLOCK_SCHEMA = "test boolean, id binary, sha binary, y binary, fold binary, x binary"
-_OUT_SCHEMA = "part binary, id binary, y binary, fold binary, x binary, missed long"
+_OUT_SCHEMA = "part binary, id binary, y binary, fold binary, x binary, missed long, file string"
 _OUT = pa.schema(
     [
         ("part", pa.binary()),
@@ -64,6 +69,7 @@ _OUT = pa.schema(
         ("fold", pa.binary()),
         ("x", pa.binary()),
         ("missed", pa.int64()),
+        ("file", pa.string()),
     ]
 )
 
@@ -160,9 +166,38 @@ def rows_of(batch: pa.RecordBatch, n_features: int) -> Rows:
 def _ship_row(ids: np.ndarray, X: np.ndarray, y: np.ndarray, fold: np.ndarray) -> pa.RecordBatch:
     return pa.RecordBatch.from_pydict(
         {"part": [None], "id": [ids.tobytes()], "y": [y.tobytes()], "fold": [fold.tobytes()],
-         "x": [X.tobytes()], "missed": [0]},
+         "x": [X.tobytes()], "missed": [0], "file": [None]},
         _OUT,
     )  # fmt: skip
+
+
+class _Outbox:
+    """Where a task's shipped rows go: back with its result (through the JVMs), or, with a
+    ``scratch`` folder, into one Arrow file there that the driver reads (no JVM heap, no
+    result-size limit)."""
+
+    def __init__(self, scratch: str | None) -> None:
+        self.scratch = scratch
+        self.path: str | None = None
+        self.stream: Any = None
+        self.writer: Any = None
+
+    def send(self, rows: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
+        if self.scratch is None:
+            yield rows
+            return
+        if self.writer is None:
+            root = resolve(fs_join(self.scratch, f"{uuid.uuid4().hex}.arrow"))
+            self.path = root.uri
+            self.stream = root.filesystem().open_output_stream(root.fs_path)
+            self.writer = pa.ipc.new_stream(self.stream, _OUT)
+        self.writer.write_batch(rows)
+
+    def close(self) -> str | None:
+        if self.writer is not None:
+            self.writer.close()
+            self.stream.close()
+        return self.path
 
 
 def _job(
@@ -173,13 +208,19 @@ def _job(
     folds: bool,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
+    *,
+    with_ids: bool = False,
+    scratch: str | None = None,
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """What one pass runs on a partition: the kernel's sums over its blocks, the needed rows
-    not in ``held_ids`` (sorted) shipped up to ``quota``, and the repeated ids it saw."""
+    not in ``held_ids`` (sorted) shipped up to ``quota`` (to ``scratch`` where given), and
+    with ``with_ids`` every id it saw (8 bytes a row, for the driver's check that no path
+    repeats)."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         total = Sums()
         left, missed, seen = quota, 0, []
+        outbox = _Outbox(scratch)
         for batch in batches:
             if batch.num_rows:
                 X, y, fold, ids, _ = rows_of(batch, n_features)
@@ -195,12 +236,11 @@ def _job(
                 left -= len(sent)
                 for start in range(0, len(sent), SHIP_ROWS):
                     part = sent[start : start + SHIP_ROWS]
-                    yield _ship_row(ids[part], X[part], y[part], fold[part])
-        every = np.concatenate(seen) if seen else np.zeros(0, np.int64)
-        repeated = np.array(len(every) - len(np.unique(every)))
+                    yield from outbox.send(_ship_row(ids[part], X[part], y[part], fold[part]))
+        every = np.concatenate(seen) if with_ids and seen else np.zeros(0, np.int64)
         yield pa.RecordBatch.from_pydict(
-            {"part": [pack_sums(total, repeated=repeated)], "id": [None], "y": [None],
-             "fold": [None], "x": [None], "missed": [missed]},
+            {"part": [pack_sums(total, ids=every)], "id": [None], "y": [None],
+             "fold": [None], "x": [None], "missed": [missed], "file": [outbox.close()]},
             _OUT,
         )  # fmt: skip
 
@@ -220,7 +260,13 @@ class SparkPasses:
     partitions : int
         Partitions of the cached blocks (tasks per pass).
     held_mb, ship_mb : float
-        The driver's budget for the rows it holds, and what one pass may ship to it.
+        The driver's budget for the rows it holds, and what one pass may ship to it
+        through the JVMs.
+    scratch : str, optional
+        A folder (path or URI) that the executors' Python workers and the driver can both
+        reach (a run's staging folder, or a local folder in local mode): the passes write
+        the rows they ship there as Arrow files, which the driver reads and deletes, so
+        one pass may ship as much as the budget holds; deleted by :meth:`close`.
     """
 
     def __init__(
@@ -232,25 +278,43 @@ class SparkPasses:
         partitions: int,
         held_mb: float,
         ship_mb: float,
+        scratch: str | None = None,
     ) -> None:
         self.n_features = n_features
         self.n_classes = n_classes
         self.partitions = partitions
-        self.held_mb, self.ship_mb = held_mb, ship_mb
+        self.held_mb = held_mb
+        self.ship_mb = held_mb if scratch else ship_mb
+        self.scratch = scratch
+        if scratch:
+            where = resolve(scratch)
+            where.filesystem().create_dir(where.fs_path, recursive=True)
         self.jobs = 0
         self.checked = False
-        rows = frame.select("id", "sha", "y", "fold", "is_test", "features").repartition(
-            partitions, "id"
-        )
+        # coalesced, not shuffled again: the rows arrive from the split's shuffle (or the
+        # table's Parquet splits) in about as many partitions or more
+        rows = frame.select("id", "sha", "y", "fold", "is_test", "features").coalesce(partitions)
         packed = rows.mapInArrow(_packer(n_features), _BLOCK_SCHEMA)
         self.blocks = packed.persist(StorageLevel.DISK_ONLY)
         self.train_blocks = self.blocks.filter(~packed["test"])
 
     def close(self) -> None:
         self.blocks.unpersist()
+        if self.scratch:
+            where = resolve(self.scratch)
+            try:
+                where.filesystem().delete_dir(where.fs_path)
+            except OSError as err:  # best effort: the run's staging goes with it anyway
+                log.warning(
+                    "could not remove the training scratch folder %s: %s", self.scratch, err
+                )
 
     def new_held(self) -> Held:
         return CopyHeld(self.n_features, budget_mb=self.held_mb, ship_mb=self.ship_mb)
+
+    def held_rows(self) -> int:
+        """Rows the driver's budget holds."""
+        return CopyHeld(self.n_features, budget_mb=self.held_mb, ship_mb=0).capacity
 
     def _pass(
         self,
@@ -262,33 +326,33 @@ class SparkPasses:
     ) -> tuple[Sums, bool]:
         assert isinstance(held, CopyHeld)
         quota = held.quota()
-        per_part = -(-quota // self.partitions) if quota else 0
-        run = _job(kernel, self.n_features, held.sorted_ids(), per_part, folds, args, kwargs)
+        per_part = quota // self.partitions  # the budget is never exceeded
+        first = not self.checked
+        run = _job(
+            kernel, self.n_features, held.sorted_ids(), per_part, folds, args, kwargs,
+            with_ids=first, scratch=self.scratch,
+        )  # fmt: skip
         self.jobs += 1
         started = time.perf_counter()
         found = self.train_blocks.mapInArrow(run, _OUT_SCHEMA).toArrow()
         took = time.perf_counter() - started
-        total, missed, shipped, repeated = Sums(), 0, 0, 0
-        for row in found.to_batches():
-            for i in range(row.num_rows):
-                part = row.column("part")[i].as_py()
-                if part is not None:
-                    sums, extra = unpack_sums(part)
-                    total.add(sums)
-                    repeated += int(extra["repeated"])
-                    missed += int(row.column("missed")[i].as_py())
-                    continue
-                x = row.column("x")[i].as_buffer()
-                ids = np.frombuffer(row.column("id")[i].as_buffer(), dtype=np.int64)
-                held.add(
-                    ids,
-                    np.frombuffer(x, dtype=np.float32).reshape(len(ids), self.n_features),
-                    np.frombuffer(row.column("y")[i].as_buffer(), dtype=np.int32),
-                    np.frombuffer(row.column("fold")[i].as_buffer(), dtype=np.int32)
-                    if folds
-                    else None,
-                )
-                shipped += x.size + 16 * len(ids)
+        total, missed, shipped, seen = Sums(), 0, 0, []
+        for row in self._shipped(found):
+            part = row["part"]
+            if part is not None:
+                sums, extra = unpack_sums(part)
+                total.add(sums)
+                seen.append(extra["ids"])
+                missed += int(row["missed"])
+                continue
+            ids = np.frombuffer(row["id"], dtype=np.int64)
+            held.add(
+                ids,
+                np.frombuffer(row["x"], dtype=np.float32).reshape(len(ids), self.n_features),
+                np.frombuffer(row["y"], dtype=np.int32),
+                np.frombuffer(row["fold"], dtype=np.int32) if folds else None,
+            )
+            shipped += len(row["x"]) + 16 * len(ids)
         held.received(shipped)
         log.debug(
             "spark pass %d (%s): %.2f s, %.1f MB shipped, %d needed rows left behind",
@@ -298,15 +362,29 @@ class SparkPasses:
             shipped / 2**20,
             missed,
         )
-        if repeated:
-            from pool3.errors import DataError
-
-            raise DataError(
-                f"{repeated} paths appear in more than one usable row of the feature table; "
-                "a feature table has one row per image: re-featurize into a fresh output "
-                "(or with --mode overwrite) and train again"
-            )
+        if first:
+            self.checked = True
+            ids = np.concatenate(seen) if seen else np.zeros(0, np.int64)
+            repeated = len(ids) - len(np.unique(ids))
+            if repeated:
+                raise DataError(
+                    f"{repeated} paths appear in more than one usable row of the feature "
+                    "table; a feature table has one row per image: re-featurize into a fresh "
+                    "output (or with --mode overwrite) and train again"
+                )
         return total, missed == 0
+
+    def _shipped(self, found: pa.Table) -> Iterator[dict[str, Any]]:
+        """The rows a pass returned, and those its tasks wrote to the scratch folder (read
+        and deleted here)."""
+        for row in found.to_pylist():
+            if row["file"]:
+                root = resolve(row["file"])
+                fs = root.filesystem()
+                with fs.open_input_stream(root.fs_path) as stream:
+                    yield from pa.ipc.open_stream(stream).read_all().to_pylist()
+                fs.delete_file(root.fs_path)
+            yield row
 
     def evaluate(
         self, W: np.ndarray, cols: Columns, held: Held, *, g0: bool = False, n_folds: int = 0
@@ -324,6 +402,12 @@ class SparkPasses:
         self, W: np.ndarray, P: np.ndarray, cols: Columns, live: np.ndarray, held: Held
     ) -> tuple[Sums, bool]:
         return self._pass(hess_block, held, cols.folds is not None, _f32(W), _f32(P), cols, live)
+
+    def sample(self, every: int, budget_mb: float) -> CopyHeld:
+        """About one training row in ``every``, shipped to a store of its own (one pass)."""
+        store = CopyHeld(self.n_features, budget_mb=budget_mb, ship_mb=budget_mb)
+        self._pass(sample_block, store, False, every)
+        return store
 
 
 def _f32(A: np.ndarray) -> np.ndarray:

@@ -197,6 +197,7 @@ def train_and_evaluate_spark(
     max_collect_mb: float = 0,
     active_rows_mb: float = 0,
     duplicate_cosine: float | None = None,
+    scratch: str | None = None,
 ) -> TrainResult:
     """Fit on the cluster (``choice.name``: ``"spark"`` or ``"mllib"``) on the training rows
     of ``data`` and evaluate on its test rows.
@@ -219,6 +220,9 @@ def train_and_evaluate_spark(
     duplicate_cosine : float, keyword-only, optional
         Search exact and near duplicates from this cosine (``spark``: over the rows it
         cached to fit): :attr:`TrainResult.duplicates`.
+    scratch : str, keyword-only, optional
+        ``spark``: a folder the executors and the driver share, through which the passes
+        ship rows (:func:`pool3.training.spark_newton.open_passes`).
 
     Raises
     ------
@@ -245,7 +249,11 @@ def train_and_evaluate_spark(
                 fitted = fit_mllib(data, params, parallelism=parallelism)
             else:
                 passes, n_fold = open_passes(
-                    data, params, active_rows_mb=active_rows_mb, max_collect_mb=max_collect_mb
+                    data,
+                    params,
+                    active_rows_mb=active_rows_mb,
+                    max_collect_mb=max_collect_mb,
+                    scratch=scratch,
                 )
                 fitted, search = fit_spark_newton(passes, data, params, n_fold)
         if search is not None:
@@ -319,10 +327,12 @@ def fit_and_evaluate(
     choice: Choice,
     *,
     duplicate_cosine: float | None = None,
+    scratch: str | None = None,
 ) -> TrainResult:
     """Fit with ``choice`` (:func:`pool3.training.driver.pick_solver`): on the driver, or on
     the executors, evaluate on the held-out split, and search duplicates from
-    ``duplicate_cosine`` (none: no search) where the rows are."""
+    ``duplicate_cosine`` (none: no search) where the rows are; ``scratch``: see
+    :func:`train_and_evaluate_spark`."""
     if choice.on_driver:
         return train_and_evaluate(data, params, choice=choice, duplicate_cosine=duplicate_cosine)
     return train_and_evaluate_spark(
@@ -330,6 +340,7 @@ def fit_and_evaluate(
         params,
         choice=choice,
         duplicate_cosine=duplicate_cosine,
+        scratch=scratch,
         parallelism=params.spark_parallelism,
         max_collect_mb=params.max_collect_mb,
         active_rows_mb=params.active_rows_mb,
