@@ -122,7 +122,7 @@ def spark_jobs(events: Path) -> int:
     return jobs
 
 
-def run_train(table: Path, out: Path, extra: list[str]) -> dict[str, Any]:
+def run_train(table: Path, out: Path, extra: list[str], keep: Path | None = None) -> dict[str, Any]:
     events = Path(tempfile.mkdtemp(prefix="pool3-events-"))
     cmd = [str(POOL3), "train", "--features", str(table), "--output", str(out), *extra]
     cmd += ["--mode", "overwrite", "--set", "spark.extra.spark.eventLog.enabled=true"]
@@ -135,6 +135,8 @@ def run_train(table: Path, out: Path, extra: list[str]) -> dict[str, Any]:
     sampler.stop()
     result = {"rc": proc.returncode, "total_s": time.perf_counter() - started, **phases(log)}
     result.update(sampler.summary(), jobs=spark_jobs(events))
+    if keep is not None:
+        keep.write_text(log)
     shutil.rmtree(events, ignore_errors=True)
     if proc.returncode:
         result["error"] = (log.strip().splitlines() or [""])[-1][:300]
@@ -204,7 +206,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--set", action="append", default=[], help="pool3 --set, repeatable")
     p.add_argument("--conf", default=None, help="pool3 --conf profile")
-    p.add_argument("--work", default=None, help="folder for the tables (default: a temp dir)")
+    p.add_argument(
+        "--work", default=None, help="folder for the tables, models and logs (default: temp)"
+    )
     p.add_argument("--no-write", action="store_true", help="print, do not append to RESULTS.md")
     args = p.parse_args(argv)
     work = Path(args.work or tempfile.mkdtemp(prefix="pool3-train-scale-"))
@@ -226,7 +230,8 @@ def main(argv: list[str] | None = None) -> None:
             for s in solvers if r % 2 == 0 else solvers[::-1]:
                 extra = base + ([] if s == "default" else ["--solver", s])
                 print(f"pool3 train on {n} rows, {s}, round {r + 1} ...", flush=True)
-                result = run_train(table, work / f"model-{n}-{s}", extra)
+                keep = work / f"train-{n}-{s}-{r + 1}.log"
+                result = run_train(table, work / f"model-{n}-{s}", extra, keep)
                 print(result, flush=True)
                 runs[s].append(result)
         first = runs[solvers[0]]

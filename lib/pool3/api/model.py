@@ -31,9 +31,9 @@ from pool3.training.classifier import LinearModel, save_model
 from pool3.training.classifier import load_model as load_classifier
 from pool3.training.driver import pick_solver
 from pool3.training.duplicates import Duplicates
+from pool3.training.fit import fit_and_evaluate
 from pool3.training.result import TrainResult
 from pool3.training.rules import prepare
-from pool3.training.spark_solver import fit_and_evaluate
 
 log = logging.getLogger(__name__)
 

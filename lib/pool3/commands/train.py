@@ -17,9 +17,9 @@ from pool3.storage.manifest import build_run_manifest
 from pool3.storage.outputs import commit_output, read_committed
 from pool3.training.classifier import model_files
 from pool3.training.driver import pick_solver
+from pool3.training.fit import fit_and_evaluate
 from pool3.training.quality import accuracy_without
 from pool3.training.rules import prepare
-from pool3.training.spark_solver import fit_and_evaluate
 
 log = logging.getLogger(__name__)
 

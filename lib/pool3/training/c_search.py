@@ -30,8 +30,8 @@ from sklearn.model_selection import StratifiedKFold
 
 from pool3.config import TrainParams
 from pool3.errors import DataError
-from pool3.training.newton import Passes, fit_newton
-from pool3.training.passes import Columns
+from pool3.training.newton import fit_newton
+from pool3.training.passes import Columns, Passes
 
 log = logging.getLogger(__name__)
 

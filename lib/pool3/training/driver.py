@@ -21,11 +21,11 @@ import numpy as np
 from pool3.config import TrainConfig, TrainParams
 from pool3.connect import is_local_master
 from pool3.errors import DataError
+from pool3.training.array_passes import ArrayPasses
 from pool3.training.c_search import fold_of, numeric_C, search_C, search_C_newton
 from pool3.training.data import collect_split, driver_mb
 from pool3.training.duplicates import find_duplicates
 from pool3.training.newton import SAMPLE_EVERY, SAMPLE_MIN, fit_newton, sample_start
-from pool3.training.passes import ArrayPasses
 from pool3.training.quality import suspected_label_errors
 from pool3.training.result import TrainResult, evaluated
 from pool3.training.rules import TrainingTable

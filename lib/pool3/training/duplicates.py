@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 #: near duplicates of tables up to this many rows are searched exactly, on the driver
 EXACT_MAX_ROWS = 5000
+#: the spark solver's cached blocks are searched with the driver's candidate pairs up to
+#: this many rows (they grow with n^2: ~40 million at 1M rows); beyond, the LSH joins on Spark
+BLOCKS_MAX_ROWS = 2_000_000
 _BLOCK = 1024
 
 
@@ -165,8 +168,8 @@ def find_duplicates(
         The same rows as the driver's float32 array (a driver solver read them): searched
         there (:mod:`pool3.training.near_arrays`), without a Spark job.
     blocks, n_rows : SparkPasses, int, keyword-only, optional
-        The same ``n_rows`` rows cached as float32 blocks by the ``spark`` solver: near pairs
-        searched over them (:mod:`pool3.training.near_blocks`), exact ones by ``sha256``.
+        The same ``n_rows`` rows cached as float32 blocks by the ``spark`` solver: searched
+        there (:mod:`pool3.training.near_blocks`) up to ``BLOCKS_MAX_ROWS`` rows.
 
     Up to ``EXACT_MAX_ROWS`` rows are compared on the driver, every pair; larger tables by
     LSH for near pairs, on the driver's array when ``rows`` is given, else on Spark
@@ -186,7 +189,7 @@ def find_duplicates(
             near, near_counts, near_leaked = near_pairs_arrays(
                 rows.X, records, keys["sha256"].to_numpy(), threshold, seed
             )
-    elif blocks is not None:
+    elif blocks is not None and n_rows <= BLOCKS_MAX_ROWS:
         method = "lsh"
         found = duplicates_blocks(blocks, frame, threshold, seed, n_rows)
         (pairs, counts, leaked), (near, near_counts, near_leaked) = found

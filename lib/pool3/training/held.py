@@ -19,16 +19,11 @@ rows; :class:`HeldHessian` is the Hessian-vector product of a CG step over them.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import numpy as np
 
-from pool3.training.passes import Columns, Sums, _active, _in_columns, _margins, _xt, signs
-
 #: held rows per block of the local products
 HELD_BLOCK = 8192
-#: the per-column copies of the active rows (the fastest CG products) at most, in MiB
-PER_COLUMN_MB = 1024
 #: float32 features + id + class + fold, per held row
 _ROW_EXTRA = 16
 
@@ -252,84 +247,3 @@ class _CopyShipment(Shipment):
     def close(self) -> bool:
         self.store.received(self.bytes)
         return self.missed == 0
-
-
-@dataclass
-class HeldState:
-    """The held rows at ``W`` for some columns: sums, the active mask (held rows x
-    columns), and which held rows are active for some column."""
-
-    sums: Sums
-    act: np.ndarray
-    any: np.ndarray
-
-    def keep(self, positions: np.ndarray) -> None:
-        self.act, self.any = self.act[positions], self.any[positions]
-
-
-def evaluate_held(held: Held, W: np.ndarray, cols: Columns) -> HeldState:
-    """Loss, ``X~^T r`` and active counts at ``W`` over the held rows: the whole table's
-    when the store is complete (rows not held are inactive and add nothing)."""
-    k = len(cols)
-    sums = Sums(loss=np.zeros(k), xtr=np.zeros((held.n_features + 1, k)), active=np.zeros(k))
-    acts = []
-    for X, y, fold in held.blocks():
-        Ys = signs(y, cols.classes)
-        Z = _margins(X, W)
-        act = _active(Ys, Z, _in_columns(fold, cols))
-        R = np.where(act, Z - Ys, np.float32(0))
-        sums.loss += np.einsum("ij,ij->j", R, R, dtype=np.float64)
-        sums.xtr += _xt(X, R)
-        sums.active += act.sum(axis=0)
-        acts.append(act)
-    act = np.concatenate(acts) if acts else np.zeros((0, k), dtype=bool)
-    return HeldState(sums, act, np.asarray(act.any(axis=1)))
-
-
-class HeldHessian:
-    """``P -> P + 2C X~^T (D X~ P)`` over the held rows, ``D`` the active masks of ``state``.
-
-    Where the columns' active rows barely overlap (one-vs-rest near the optimum: each row
-    is active for about one class) each column's rows are copied once, and a product costs
-    the column's own rows; else one matrix product per block covers every column, each
-    keeping its own rows.
-    """
-
-    def __init__(self, held: Held, state: HeldState, C: float) -> None:
-        self.held, self.C = held, C
-        sizes = state.act.sum(axis=0)
-        union = int(state.any.sum())
-        per_column_mb = float(sizes.sum()) * 4 * held.n_features / 2**20
-        self.columns: list[np.ndarray] | None = None
-        if union and sizes.sum() <= 2 * union and per_column_mb <= PER_COLUMN_MB:
-            self.columns = [
-                held.take(np.flatnonzero(state.act[:, j])).copy() for j in range(len(sizes))
-            ]
-        else:
-            positions = np.flatnonzero(state.any)
-            masks = state.act[positions]
-            self.blocks = [
-                (positions[at : at + HELD_BLOCK], masks[at : at + HELD_BLOCK])
-                for at in range(0, len(positions), HELD_BLOCK)
-            ]
-
-    def __call__(self, P: np.ndarray, live: np.ndarray) -> np.ndarray:
-        out = np.zeros_like(P)
-        if self.columns is not None:
-            for i, j in enumerate(live):
-                X = self.columns[j]
-                if len(X):
-                    out[:, i : i + 1] = _xt(X, _margins(X, P[:, i : i + 1]))
-            return P + 2 * self.C * out
-        for positions, masks in self.blocks:
-            act = masks[:, live]
-            rows = act.any(axis=1)
-            if not rows.any():
-                continue
-            if not rows.all():
-                positions, act = positions[rows], act[rows]
-            X = self.held.take(positions)
-            Q = _margins(X, P)
-            Q *= act
-            out += _xt(X, Q)
-        return P + 2 * self.C * out

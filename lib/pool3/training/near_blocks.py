@@ -23,7 +23,6 @@ it finds the same pairs (up to float32 rounding at the threshold).
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -35,7 +34,8 @@ from pyspark.sql import functions as F
 
 from pool3.training.near_arrays import Signatures, candidates, check, hyperplanes, sign_block
 from pool3.training.near_lsh import BANDS, BITS, NearPairs, exact_pairs, near_result
-from pool3.training.spark_passes import SparkPasses, rows_of
+from pool3.training.spark_blocks import rows_of
+from pool3.training.spark_passes import SparkPasses
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +65,7 @@ def _each_block(
 
 def _collect(passes: SparkPasses, fn: Any, names: tuple[str, ...]) -> list[dict[str, bytes]]:
     schema = pa.schema([(n, pa.binary()) for n in names])
-    ddl = ", ".join(f"{n} binary" for n in names)
-    job = _each_block(fn, passes.n_features, schema)
-    table = passes.blocks.mapInArrow(job, ddl).toArrow()
+    table = passes.collect(passes.blocks, _each_block(fn, passes.n_features, schema), schema)
     return [
         dict(zip(names, row, strict=True))
         for row in zip(*(table.column(n).to_pylist() for n in names), strict=True)
@@ -89,7 +87,7 @@ def _signatures(
 ) -> tuple[Signatures, np.ndarray, np.ndarray]:
     """Every row's signature, with its id and content hash, in as many jobs as the ship
     limit needs (rows split by ``id mod jobs``)."""
-    jobs = max(1, math.ceil(n_rows * _ROW_BYTES / (passes.ship_mb * 2**20)))
+    jobs = passes.jobs_for(n_rows * _ROW_BYTES)
     found: list[dict[str, bytes]] = []
     for part in range(jobs):
 
@@ -121,7 +119,7 @@ def _signatures(
 def _features(passes: SparkPasses, wanted: np.ndarray) -> dict[int, np.ndarray]:
     """The float32 features of the rows whose ids are ``wanted`` (sorted), in as many jobs
     as the ship limit needs."""
-    per_job = max(1, int(passes.ship_mb * 2**20 // (4 * passes.n_features + 8)))
+    per_job = -(-len(wanted) // passes.jobs_for(len(wanted) * (4 * passes.n_features + 8)))
     out: dict[int, np.ndarray] = {}
     for start in range(0, len(wanted), per_job):
         chunk = wanted[start : start + per_job]

@@ -37,12 +37,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 
-from pool3.training.held import CopyHeld, Held, HeldHessian, HeldState, evaluate_held
-from pool3.training.passes import STEP_SIZES, Columns, Sums
+from pool3.training.cg import HeldHessian, HeldState, PassHessian, dot, evaluate_held, solve
+from pool3.training.held import CopyHeld, Held
+from pool3.training.passes import STEP_SIZES, Columns, Passes, Sums
 
 log = logging.getLogger(__name__)
 
@@ -50,38 +50,12 @@ log = logging.getLogger(__name__)
 _ETA = 0.01
 #: CG stops at this relative residual |r| <= INNER_TOL |g| (see the module docstring)
 INNER_TOL = 0.1
-#: CG iterations per Newton step at most; reached only by pathological data
-_MAX_CG = 250
 #: a relative objective change below this is float64 noise: a column whose line search finds
 #: no decrease stops there (liblinear: "line search fails")
 _NOISE = 1e-12
 #: the warm start's sample (:func:`sample_start`): one row in SAMPLE_EVERY, at least
 #: SAMPLE_MIN rows, fitted to this tol (bench/RESULTS.md, "warm start")
 SAMPLE_EVERY, SAMPLE_MIN, SAMPLE_TOL = 8, 2000, 1e-3
-
-
-class Passes(Protocol):
-    """Full passes over the training rows (:class:`~pool3.training.passes.ArrayPasses`,
-    :class:`~pool3.training.spark_passes.SparkPasses`). Each returns its sums and whether
-    ``held`` now holds every row the pass found needed; ``jobs`` counts the passes."""
-
-    n_features: int
-    n_classes: int
-    jobs: int
-
-    def new_held(self) -> Held: ...
-
-    def evaluate(
-        self, W: np.ndarray, cols: Columns, held: Held, *, g0: bool = False, n_folds: int = 0
-    ) -> tuple[Sums, bool]: ...
-
-    def scan(
-        self, W: np.ndarray, D: np.ndarray, cols: Columns, held: Held, *, end: bool = False
-    ) -> tuple[Sums, bool]: ...
-
-    def hess(
-        self, W: np.ndarray, P: np.ndarray, cols: Columns, live: np.ndarray, held: Held
-    ) -> tuple[Sums, bool]: ...
 
 
 @dataclass
@@ -145,55 +119,6 @@ def sample_start(
     )
 
 
-def _dot(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    return np.einsum("ij,ij->j", A, B)
-
-
-class _PassHessian:
-    """Hessian products as passes (the fallback) until a pass completes the held rows,
-    then over the held rows."""
-
-    def __init__(self, passes: Passes, held: Held, W: np.ndarray, cols: Columns, C: float):
-        self.passes, self.held, self.W, self.cols, self.C = passes, held, W, cols, C
-        self.local: HeldHessian | None = None
-        self.calls = 0
-
-    def __call__(self, P: np.ndarray, live: np.ndarray) -> np.ndarray:
-        if self.local is not None:
-            return self.local(P, live)
-        self.calls += 1
-        sums, complete = self.passes.hess(self.W, P, self.cols, live, self.held)
-        if complete:
-            self.local = HeldHessian(self.held, evaluate_held(self.held, self.W, self.cols), self.C)
-        assert sums.hess is not None
-        return P + 2 * self.C * sums.hess
-
-
-def _cg(op: _PassHessian | HeldHessian, grad: np.ndarray, inner: float) -> tuple[np.ndarray, int]:
-    """CG on ``H d = -g`` for every column of ``grad``, each stopped at ``|r| <= inner |g|``.
-    Returns ``(d, CG steps)``."""
-    R = -grad
-    P = R.copy()
-    D = np.zeros_like(R)
-    rr = _dot(R, R)
-    stop = inner * inner * rr
-    live = rr > 0
-    steps = 0
-    while steps < _MAX_CG and live.any():
-        idx = np.flatnonzero(live)
-        steps += 1
-        Hp = op(P[:, idx], idx)
-        pHp = _dot(P[:, idx], Hp)
-        alpha = rr[idx] / np.where(pHp > 0, pHp, 1e-300)
-        D[:, idx] += alpha * P[:, idx]
-        R[:, idx] -= alpha * Hp
-        rr_new = _dot(R[:, idx], R[:, idx])
-        live[idx] = rr_new > stop[idx]
-        P[:, idx] = R[:, idx] + (rr_new / np.where(rr[idx] > 0, rr[idx], 1e-300)) * P[:, idx]
-        rr[idx] = rr_new
-    return D, steps
-
-
 def fit_newton(
     passes: Passes,
     *,
@@ -243,12 +168,12 @@ def fit_newton(
         g0 = first.g0 if W0 is not None else -first.xtr
     assert g0 is not None and first.positives is not None
     n = first.rows
-    g0_norm = 2 * C * np.sqrt(_dot(g0, g0))
+    g0_norm = 2 * C * np.sqrt(dot(g0, g0))
     eps = tol * np.maximum(np.minimum(first.positives, n - first.positives), 1.0) / np.maximum(n, 1)
     target = np.maximum(eps * g0_norm, 1e-300)
-    f = 0.5 * _dot(W, W) + C * first.loss
+    f = 0.5 * dot(W, W) + C * first.loss
     grad = W + 2 * C * first.xtr
-    done = np.sqrt(_dot(grad, grad)) <= target
+    done = np.sqrt(dot(grad, grad)) <= target
     steps = np.zeros(k, dtype=int)
     cg_total = cg_passes = fallback_steps = 0
     held_peak = held.rows()
@@ -259,7 +184,7 @@ def fit_newton(
         if not len(run):
             break
         Wr, cr = W[:, run], cols.take(run)
-        op: _PassHessian | HeldHessian
+        op: PassHessian | HeldHessian
         if complete:
             if state is None or not np.array_equal(state[0], run):
                 found = evaluate_held(held, Wr, cr)
@@ -267,21 +192,21 @@ def fit_newton(
                 grad[:, run] = Wr + 2 * C * found.sums.xtr  # type: ignore[operator]
             op = HeldHessian(held, state[1], C)
         else:
-            op = _PassHessian(passes, held, Wr, cr, C)
+            op = PassHessian(passes, held, Wr, cr, C)
         cg_started = time.perf_counter()
-        D, cg = _cg(op, grad[:, run], inner)
+        D, cg = solve(op, grad[:, run], inner)
         cg_seconds = time.perf_counter() - cg_started
         cg_total += cg
-        on_passes = op.calls if isinstance(op, _PassHessian) else 0
+        on_passes = op.calls if isinstance(op, PassHessian) else 0
         cg_passes += on_passes
         fallback_steps += on_passes > 0
-        was_complete = complete or (isinstance(op, _PassHessian) and op.local is not None)
+        was_complete = complete or (isinstance(op, PassHessian) and op.local is not None)
         scan, complete = passes.scan(Wr, D, cr, held, end=not was_complete)
         assert scan.delta is not None
         held_peak = max(held_peak, held.rows())
         t = STEP_SIZES[:, None]
-        change = t * _dot(Wr, D) + 0.5 * t * t * _dot(D, D) + C * scan.delta
-        ok = change <= _ETA * t * _dot(grad[:, run], D)
+        change = t * dot(Wr, D) + 0.5 * t * t * dot(D, D) + C * scan.delta
+        ok = change <= _ETA * t * dot(grad[:, run], D)
         found_step = ok.any(axis=0)
         pick = np.argmax(ok, axis=0)
         moved = run[found_step]
@@ -305,12 +230,13 @@ def fit_newton(
             grad[:, moved] = W[:, moved] + 2 * C * scan.xtr[:, found_step]
         else:
             again, complete = passes.evaluate(W[:, run], cols.take(run), held)
-            grad[:, run] = W[:, run] + 2 * C * again.xtr  # type: ignore[operator]
+            assert again.xtr is not None
+            grad[:, run] = W[:, run] + 2 * C * again.xtr
         if not complete and held.trim():
             # make room for the rows active now: the held rows no column needs go
             held.keep(np.flatnonzero(evaluate_held(held, W[:, run], cols.take(run)).any))
         done[stalled] = True
-        ratio = np.sqrt(_dot(grad, grad)) / target
+        ratio = np.sqrt(dot(grad, grad)) / target
         done |= ratio <= 1.0
         history.append(
             {
@@ -334,7 +260,7 @@ def fit_newton(
             float(ratio.max()),
             passes.jobs - jobs_before,
         )
-    ratio = np.sqrt(_dot(grad, grad)) / target
+    ratio = np.sqrt(dot(grad, grad)) / target
     copy = held if isinstance(held, CopyHeld) else None
     return NewtonFit(
         W=W,

@@ -12,11 +12,12 @@ few example paths reach the driver; the driver solvers then collect the prepared
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pool3.config import TrainParams
@@ -81,6 +82,32 @@ class TrainingTable:
     @property
     def n_test(self) -> int:
         return sum(self.test_counts.values())
+
+
+#: rows per batch of Spark's vectorized Parquet reader while training reads the features:
+#: its default (4096) makes column vectors of 4096 x 2048 floats (33 MB, twice with their
+#: nulls, grown by doubling), beside 128 MB row groups, per task: a 1 GB heap (Spark's
+#: default driver memory, local mode's whole heap) ran out of it at 200k rows, now and then
+READER_BATCH_ROWS = 256
+
+
+@contextmanager
+def reader_batch(spark: SparkSession) -> Iterator[None]:
+    """``spark.sql.parquet.columnarReaderBatchSize`` at :data:`READER_BATCH_ROWS` (unless
+    set lower) while the block runs, then as it was."""
+    key = "spark.sql.parquet.columnarReaderBatchSize"
+    before = spark.conf.get(key, None)
+    if before is not None and int(before) <= READER_BATCH_ROWS:
+        yield
+        return
+    spark.conf.set(key, str(READER_BATCH_ROWS))
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
 
 
 def check_columns(columns: Sequence[str]) -> None:
@@ -211,6 +238,11 @@ def prepare(
         classes, a single-image class with ``stratify``, or an empty set after the split.
     """
     check_columns(table.columns)
+    with reader_batch(table.sparkSession):
+        return _prepare(table, params, n_features)
+
+
+def _prepare(table: DataFrame, params: TrainParams, n_features: int) -> TrainingTable:
     source = table
     for optional in ("sha256", "precision"):  # absent in tables of older versions
         if optional not in table.columns:

@@ -26,9 +26,9 @@ from pyspark.sql import functions as F
 
 from pool3.config import TrainParams
 from pool3.connect import is_local_master, task_slots
+from pool3.training.array_passes import ArrayPasses
 from pool3.training.c_search import CSearch, fold_of, numeric_C, search_C_newton
 from pool3.training.newton import SAMPLE_EVERY, SAMPLE_MIN, fit_newton, sample_start
-from pool3.training.passes import ArrayPasses
 from pool3.training.rules import TrainingTable
 from pool3.training.solvers import Fitted, available_mb, driver_limit_mb
 from pool3.training.spark_passes import PARTITION_ROWS, SparkPasses

@@ -21,22 +21,19 @@ it runs over Spark Connect as on Spark Classic.
 
 from __future__ import annotations
 
-import io
 import logging
+import math
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 
 from pool3.errors import DataError
 from pool3.storage.files import resolve
-from pool3.storage.fs import join as fs_join
 from pool3.training.held import CopyHeld, Held
 from pool3.training.passes import (
     Columns,
@@ -46,158 +43,26 @@ from pool3.training.passes import (
     sample_block,
     scan_block,
 )
+from pool3.training.rules import reader_batch
+from pool3.training.spark_blocks import (
+    BLOCK_SCHEMA,
+    DDL,
+    OUT,
+    OUT_SCHEMA,
+    SHIP_ROWS,
+    Outbox,
+    pack_sums,
+    packer,
+    read_file,
+    rows_of,
+    ship_row,
+    unpack_sums,
+)
 
 log = logging.getLogger(__name__)
 
-#: training rows per cached block: one binary value of 2048 x 4 x 48 bytes (384 KB), below
-#: the JVM's humongous-object size (half a G1 region, 512 KB at heaps up to 2 GB), which
-#: made each 4 MB block an expensive allocation on every pass; a pass views a whole Arrow
-#: batch of blocks as one array (:func:`rows_of`), so small blocks cost Python nothing
-BLOCK_ROWS = 48
-#: shipped rows per output row of a pass (8 MB)
-SHIP_ROWS = 1024
 #: rows per partition at most: one task's blocks stay ~128 MB
 PARTITION_ROWS = 16384
-
-_BLOCK_SCHEMA = "test boolean, id binary, sha binary, y binary, fold binary, x binary"
-_OUT_SCHEMA = "part binary, id binary, y binary, fold binary, x binary, missed long, file string"
-_OUT = pa.schema(
-    [
-        ("part", pa.binary()),
-        ("id", pa.binary()),
-        ("y", pa.binary()),
-        ("fold", pa.binary()),
-        ("x", pa.binary()),
-        ("missed", pa.int64()),
-        ("file", pa.string()),
-    ]
-)
-
-
-def pack_sums(sums: Sums, **extra: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    fields: dict[str, Any] = {k: v for k, v in vars(sums).items() if v is not None}
-    fields.update(extra)
-    np.savez(buf, **fields)
-    return buf.getvalue()
-
-
-def unpack_sums(raw: bytes) -> tuple[Sums, dict[str, np.ndarray]]:
-    with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-        found = {k: npz[k] for k in npz.files}
-    names = set(vars(Sums()))
-    return Sums(**{k: v for k, v in found.items() if k in names}), {
-        k: v for k, v in found.items() if k not in names
-    }
-
-
-def _packer(n_features: int) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """Rows to cached blocks of ``BLOCK_ROWS`` rows, training and test rows apart."""
-    schema = pa.schema(
-        [("test", pa.bool_()), ("id", pa.binary()), ("sha", pa.binary()), ("y", pa.binary()),
-         ("fold", pa.binary()), ("x", pa.binary())]
-    )  # fmt: skip
-
-    def pack(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            if batch.num_rows == 0:
-                continue
-            flat = pc.list_flatten(batch.column("features")).to_numpy(zero_copy_only=False)
-            X = np.ascontiguousarray(flat, dtype=np.float32).reshape(-1, n_features)
-            ids = batch.column("id").to_numpy(zero_copy_only=False).astype(np.int64)
-            sha = batch.column("sha").to_numpy(zero_copy_only=False).astype(np.int64)
-            y = batch.column("y").to_numpy(zero_copy_only=False).astype(np.int32)
-            fold = batch.column("fold").to_numpy(zero_copy_only=False).astype(np.int32)
-            test = batch.column("is_test").to_numpy(zero_copy_only=False).astype(bool)
-            for flag in (False, True):
-                rows = np.flatnonzero(test == flag)
-                for start in range(0, len(rows), BLOCK_ROWS):
-                    r = rows[start : start + BLOCK_ROWS]
-                    yield pa.RecordBatch.from_pydict(
-                        {
-                            "test": [flag],
-                            "id": [ids[r].tobytes()],
-                            "sha": [sha[r].tobytes()],
-                            "y": [y[r].tobytes()],
-                            "fold": [fold[r].tobytes()],
-                            "x": [X[r].tobytes()],
-                        },
-                        schema,
-                    )
-
-    return pack
-
-
-class Rows(NamedTuple):
-    """Rows of cached blocks as arrays: ``X`` (m, d) float32, ``y``, ``fold`` (int32),
-    ``ids``, ``sha`` (int64)."""
-
-    X: np.ndarray
-    y: np.ndarray
-    fold: np.ndarray
-    ids: np.ndarray
-    sha: np.ndarray
-
-
-def _values(column: pa.Array, dtype: type) -> np.ndarray:
-    """All values of a binary column as one array over its data buffer (no copy): the
-    blocks of a batch lie end to end there."""
-    _, offsets_buffer, data = column.buffers()
-    wide = np.dtype(np.int64 if pa.types.is_large_binary(column.type) else np.int32)
-    offsets = np.frombuffer(
-        offsets_buffer, dtype=wide, count=len(column) + 1, offset=column.offset * wide.itemsize
-    )
-    first, last = int(offsets[0]), int(offsets[-1])
-    item = np.dtype(dtype).itemsize
-    return np.frombuffer(data, dtype=dtype, count=(last - first) // item, offset=first)
-
-
-def rows_of(batch: pa.RecordBatch, n_features: int) -> Rows:
-    """Every row of a batch of cached blocks at once, as arrays over its buffers."""
-    return Rows(
-        _values(batch.column("x"), np.float32).reshape(-1, n_features),
-        _values(batch.column("y"), np.int32),
-        _values(batch.column("fold"), np.int32),
-        _values(batch.column("id"), np.int64),
-        _values(batch.column("sha"), np.int64),
-    )
-
-
-def _ship_row(ids: np.ndarray, X: np.ndarray, y: np.ndarray, fold: np.ndarray) -> pa.RecordBatch:
-    return pa.RecordBatch.from_pydict(
-        {"part": [None], "id": [ids.tobytes()], "y": [y.tobytes()], "fold": [fold.tobytes()],
-         "x": [X.tobytes()], "missed": [0], "file": [None]},
-        _OUT,
-    )  # fmt: skip
-
-
-class _Outbox:
-    """Where a task's shipped rows go: back with its result (through the JVMs), or, with a
-    ``scratch`` folder, into one Arrow file there that the driver reads (no JVM heap, no
-    result-size limit)."""
-
-    def __init__(self, scratch: str | None) -> None:
-        self.scratch = scratch
-        self.path: str | None = None
-        self.stream: Any = None
-        self.writer: Any = None
-
-    def send(self, rows: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
-        if self.scratch is None:
-            yield rows
-            return
-        if self.writer is None:
-            root = resolve(fs_join(self.scratch, f"{uuid.uuid4().hex}.arrow"))
-            self.path = root.uri
-            self.stream = root.filesystem().open_output_stream(root.fs_path)
-            self.writer = pa.ipc.new_stream(self.stream, _OUT)
-        self.writer.write_batch(rows)
-
-    def close(self) -> str | None:
-        if self.writer is not None:
-            self.writer.close()
-            self.stream.close()
-        return self.path
 
 
 def _job(
@@ -220,7 +85,7 @@ def _job(
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         total = Sums()
         left, missed, seen = quota, 0, []
-        outbox = _Outbox(scratch)
+        outbox = Outbox(scratch)
         for batch in batches:
             if batch.num_rows:
                 X, y, fold, ids, _ = rows_of(batch, n_features)
@@ -236,12 +101,12 @@ def _job(
                 left -= len(sent)
                 for start in range(0, len(sent), SHIP_ROWS):
                     part = sent[start : start + SHIP_ROWS]
-                    yield from outbox.send(_ship_row(ids[part], X[part], y[part], fold[part]))
+                    yield from outbox.send(ship_row(ids[part], X[part], y[part], fold[part]))
         every = np.concatenate(seen) if with_ids and seen else np.zeros(0, np.int64)
         yield pa.RecordBatch.from_pydict(
             {"part": [pack_sums(total, ids=every)], "id": [None], "y": [None],
              "fold": [None], "x": [None], "missed": [missed], "file": [outbox.close()]},
-            _OUT,
+            OUT,
         )  # fmt: skip
 
     return run
@@ -284,6 +149,7 @@ class SparkPasses:
         self.n_classes = n_classes
         self.partitions = partitions
         self.held_mb = held_mb
+        self.inband_mb = ship_mb  # what one job may return through the JVMs
         self.ship_mb = held_mb if scratch else ship_mb
         self.scratch = scratch
         if scratch:
@@ -294,7 +160,7 @@ class SparkPasses:
         # coalesced, not shuffled again: the rows arrive from the split's shuffle (or the
         # table's Parquet splits) in about as many partitions or more
         rows = frame.select("id", "sha", "y", "fold", "is_test", "features").coalesce(partitions)
-        packed = rows.mapInArrow(_packer(n_features), _BLOCK_SCHEMA)
+        packed = rows.mapInArrow(packer(n_features), BLOCK_SCHEMA)
         self.blocks = packed.persist(StorageLevel.DISK_ONLY)
         self.train_blocks = self.blocks.filter(~packed["test"])
 
@@ -325,16 +191,30 @@ class SparkPasses:
         **kwargs: Any,
     ) -> tuple[Sums, bool]:
         assert isinstance(held, CopyHeld)
+        first = not self.checked
+        if first:  # this job reads the feature table and caches the blocks
+            with reader_batch(self.blocks.sparkSession):
+                return self._run(kernel, held, folds, first, args, kwargs)
+        return self._run(kernel, held, folds, first, args, kwargs)
+
+    def _run(
+        self,
+        kernel: Callable[..., tuple[Sums, np.ndarray]],
+        held: CopyHeld,
+        folds: bool,
+        first: bool,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> tuple[Sums, bool]:
         quota = held.quota()
         per_part = quota // self.partitions  # the budget is never exceeded
-        first = not self.checked
         run = _job(
             kernel, self.n_features, held.sorted_ids(), per_part, folds, args, kwargs,
             with_ids=first, scratch=self.scratch,
         )  # fmt: skip
         self.jobs += 1
         started = time.perf_counter()
-        found = self.train_blocks.mapInArrow(run, _OUT_SCHEMA).toArrow()
+        found = self.train_blocks.mapInArrow(run, OUT_SCHEMA).toArrow()
         took = time.perf_counter() - started
         total, missed, shipped, seen = Sums(), 0, 0, []
         for row in self._shipped(found):
@@ -379,11 +259,7 @@ class SparkPasses:
         and deleted here)."""
         for row in found.to_pylist():
             if row["file"]:
-                root = resolve(row["file"])
-                fs = root.filesystem()
-                with fs.open_input_stream(root.fs_path) as stream:
-                    yield from pa.ipc.open_stream(stream).read_all().to_pylist()
-                fs.delete_file(root.fs_path)
+                yield from read_file(row["file"]).to_pylist()
             yield row
 
     def evaluate(
@@ -402,6 +278,36 @@ class SparkPasses:
         self, W: np.ndarray, P: np.ndarray, cols: Columns, live: np.ndarray, held: Held
     ) -> tuple[Sums, bool]:
         return self._pass(hess_block, held, cols.folds is not None, _f32(W), _f32(P), cols, live)
+
+    def jobs_for(self, nbytes: float) -> int:
+        """Jobs that :meth:`collect` needs to return ``nbytes`` to the driver: one through
+        the scratch folder, else as many as the JVMs' limit per job asks."""
+        return 1 if self.scratch else max(1, math.ceil(nbytes / (self.inband_mb * 2**20)))
+
+    def collect(
+        self,
+        frame: DataFrame,
+        job: Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]],
+        schema: pa.Schema,
+    ) -> pa.Table:
+        """``frame.mapInArrow(job)`` as one Arrow table on the driver: with a scratch folder
+        each task writes its batches to a file there (read and deleted here)."""
+        ddl = ", ".join(f"{f.name} {DDL[f.type]}" for f in schema)
+        if not self.scratch:
+            return frame.mapInArrow(job, ddl).toArrow()
+        scratch = self.scratch
+
+        def to_file(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            outbox = Outbox(scratch, schema)
+            for batch in job(batches):
+                yield from outbox.send(batch)
+            yield pa.RecordBatch.from_pydict({"file": [outbox.close()]})
+
+        names = frame.mapInArrow(to_file, "file string").toArrow().column("file").to_pylist()
+        parts = [read_file(name) for name in names if name]
+        return pa.Table.from_batches(
+            [b for part in parts for b in part.to_batches()], schema=schema
+        )
 
     def sample(self, every: int, budget_mb: float) -> CopyHeld:
         """About one training row in ``every``, shipped to a store of its own (one pass)."""

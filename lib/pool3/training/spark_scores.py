@@ -11,7 +11,6 @@ feature table by id (two small columns, no features).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -25,7 +24,8 @@ from pool3.errors import DataError
 from pool3.training.classifier import LinearModel
 from pool3.training.quality import MAX_SUSPECTS, suspected_label_errors
 from pool3.training.rules import TrainingTable
-from pool3.training.spark_passes import SparkPasses, rows_of
+from pool3.training.spark_blocks import rows_of
+from pool3.training.spark_passes import SparkPasses
 
 #: Driver bytes per collected test row besides its scores: path, labels, pandas overheads.
 TEST_ROW_BYTES = 400
@@ -57,8 +57,10 @@ def _scored(
     return run
 
 
-def _collect(frame: DataFrame, job: Any, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    table = frame.mapInArrow(job, "id binary, y binary, scores binary").toArrow()
+def _collect(
+    passes: SparkPasses, frame: DataFrame, job: Any, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    table = passes.collect(frame, job, _SCHEMA)
     ids = [np.frombuffer(v, np.int64) for v in table.column("id").to_pylist()]
     y = [np.frombuffer(v, np.int32) for v in table.column("y").to_pylist()]
     scores = [
@@ -99,7 +101,7 @@ def test_scores(
     """``(paths, labels, predicted, scores)`` of the test rows, sorted by path."""
     k = len(model.classes)
     check_test_size(data, k, limit_mb)
-    jobs = max(1, math.ceil(data.n_test * (8 * k + 12) / (passes.ship_mb * 2**20)))
+    jobs = passes.jobs_for(data.n_test * (8 * k + 12))
     test_blocks = passes.blocks.filter(F.col("test"))
     parts = []
     for part in range(jobs):
@@ -107,7 +109,7 @@ def test_scores(
         def mine(ids: np.ndarray, y: np.ndarray, s: np.ndarray, part: int = part) -> np.ndarray:
             return np.flatnonzero(ids % jobs == part)
 
-        parts.append(_collect(test_blocks, _scored(model, passes.n_features, mine), k))
+        parts.append(_collect(passes, test_blocks, _scored(model, passes.n_features, mine), k))
     ids, _, scores = (np.concatenate(p) for p in zip(*parts, strict=True))
     keys = _keys(data.frame.filter(F.col("is_test")), ids).loc[ids]
     order = np.argsort(keys["path"].to_numpy().astype(str), kind="stable")
@@ -133,9 +135,8 @@ def train_suspects(
         return top[np.isfinite(margin[top])]
 
     train_blocks = passes.blocks.filter(~F.col("test"))
-    ids, y, scores = _collect(
-        train_blocks, _scored(model, passes.n_features, worst), len(model.classes)
-    )
+    job = _scored(model, passes.n_features, worst)
+    ids, y, scores = _collect(passes, train_blocks, job, len(model.classes))
     if not len(ids):
         return []
     paths = _keys(data.frame.filter(~F.col("is_test")), ids).loc[ids]["path"].to_numpy()

@@ -1,16 +1,18 @@
 """Train on the cluster for tables beyond the driver: ``spark`` (Newton) or ``mllib``.
 
 ``train.solver = "spark"`` (or ``"auto"`` when the float32 array does not fit the driver)
-runs the driver's Newton iterations with the rows cached on the executors
-(:mod:`pool3.training.spark_passes`): liblinear's objective and stopping rule, the same
-model as ``newton`` up to rounding. ``train.solver = "mllib"`` fits Spark MLlib's
-``OneVsRest(LinearSVC)`` (the plain hinge loss), kept for comparison. Either way the
-features never reach the driver; the fitted model becomes the same
-:class:`~pool3.training.classifier.LinearModel` as on the driver (float32 coefficients,
-sorted classes, one row scoring ``classes[1]`` for two classes), so ``pool3 classify``
-reads it unchanged, and the test set is scored on the executors with that LinearModel:
-the report describes the saved model. Only ``(path, label, predicted, scores)`` of the
-test set is collected::
+runs the Newton solver of :mod:`pool3.training.newton` over rows cached on the executors
+(:mod:`pool3.training.spark_newton`): liblinear's objective and stopping rule, the same
+model as ``newton`` up to rounding; the test set, the suspected label errors and the
+duplicates are then scored from the same cached rows (:mod:`pool3.training.spark_scores`,
+:mod:`pool3.training.near_blocks`). ``train.solver = "mllib"`` fits Spark MLlib's
+``OneVsRest(LinearSVC)`` (:mod:`pool3.training.mllib_solver`), kept for comparison, and is
+evaluated from the feature table. Either way the features never reach the driver whole;
+the fitted model becomes the same :class:`~pool3.training.classifier.LinearModel` as on the
+driver (float32 coefficients, sorted classes, one row scoring ``classes[1]`` for two
+classes), so ``pool3 classify`` reads it unchanged, and the test set is scored on the
+executors with that LinearModel: the report describes the saved model. Only ``(path,
+label, predicted, scores)`` of the test set is collected::
 
     data = prepare(spark.read.parquet(path), config.train)  # rules and split: every solver's
     result = train_and_evaluate_spark(data, config.train, choice=Choice("spark", "..."))
@@ -19,132 +21,31 @@ test set is collected::
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from pyspark.ml.classification import LinearSVC, OneVsRest
-from pyspark.ml.functions import array_to_vector
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from pool3.config import TrainConfig, TrainParams
-from pool3.connect import is_local_master, task_slots
+from pool3.config import TrainParams
+from pool3.connect import is_local_master
 from pool3.errors import DataError, spark_failure
-from pool3.training.c_search import numeric_C
 from pool3.training.classifier import LinearModel
-from pool3.training.driver import train_and_evaluate
 from pool3.training.duplicates import find_duplicates
+from pool3.training.mllib_solver import fit_mllib
 from pool3.training.quality import MAX_SUSPECTS, suspected_label_errors
 from pool3.training.result import TrainResult, evaluated
 from pool3.training.rules import TrainingTable
-from pool3.training.solvers import Choice, Fitted, driver_limit_mb
-from pool3.training.spark_newton import fit_spark_newton, open_passes, train_rows
+from pool3.training.solvers import Choice, driver_limit_mb
+from pool3.training.spark_newton import fit_spark_newton, open_passes
 from pool3.training.spark_scores import check_test_size, test_scores, train_suspects
 
 log = logging.getLogger(__name__)
 
 _SCORES_SCHEMA = "path string, label string, predicted string, scores array<double>"
-
-
-def spark_estimator(params: TrainParams, *, n_train: int, n_classes: int, parallelism: int) -> Any:
-    """The unfitted MLlib estimator on columns ``label_index`` (double) and ``vector``.
-
-    ``LinearSVC`` for two classes (label 1.0 = ``classes[1]``, scikit-learn's binary
-    convention), else ``OneVsRest(LinearSVC)`` fitting ``parallelism`` classes at once.
-    """
-    # MLlib minimises (1/n) sum(hinge) + regParam/2 ||w||^2 (the intercept unpenalised).
-    # Times C*n with regParam = 1/(C*n) that is C*sum(hinge) + 0.5||w||^2: scikit-learn's
-    # LinearSVC(loss="hinge") objective (liblinear also penalises the intercept, lightly).
-    svc = LinearSVC(
-        featuresCol="vector",
-        labelCol="label_index",
-        regParam=1.0 / (numeric_C(params) * n_train),
-        maxIter=params.max_iter,
-        tol=params.tol,
-        standardization=False,
-        fitIntercept=True,
-    )
-    if n_classes == 2:
-        return svc
-    return OneVsRest(
-        classifier=svc,
-        featuresCol="vector",
-        labelCol="label_index",
-        parallelism=min(parallelism, n_classes),
-    )
-
-
-def describe(estimator: Any) -> str:
-    """``Spark MLlib OneVsRest(LinearSVC, parallelism=2)`` or ``Spark MLlib LinearSVC``."""
-    if isinstance(estimator, OneVsRest):
-        return f"Spark MLlib OneVsRest(LinearSVC, parallelism={estimator.getParallelism()})"
-    return "Spark MLlib LinearSVC"
-
-
-def _binary_models(fitted: Any) -> list[Any]:
-    return list(fitted.models) if hasattr(fitted, "models") else [fitted]
-
-
-def _n_iter(models: list[Any]) -> int | None:
-    """Largest iteration count over the binary fits; None where MLlib kept no summary."""
-    found = [m.summary().totalIterations for m in models if m.hasSummary]
-    return max(found) if found else None
-
-
-def fit_mllib(data: TrainingTable, params: TrainParams, *, parallelism: int) -> Fitted:
-    """Spark MLlib's ``OneVsRest(LinearSVC)`` (``LinearSVC`` for two classes)."""
-    classes = data.train_classes
-    estimator = spark_estimator(
-        params, n_train=data.n_train, n_classes=len(classes), parallelism=parallelism
-    )
-    solver = describe(estimator)
-    if params.loss != "hinge":
-        log.info(
-            "Spark MLlib's LinearSVC minimises the hinge loss; train.loss=%r applies to the "
-            "other solvers only",
-            params.loss,
-        )
-    # one partition per task slot, not the split's 200 shuffle partitions: each of MLlib's
-    # many jobs then runs a few large tasks instead of 200 tiny ones
-    train = (
-        train_rows(data, classes)
-        .filter(~F.col("is_test"))
-        .select(
-            F.col("y").cast("double").alias("label_index"),
-            array_to_vector(F.col("features")).alias("vector"),
-        )
-        .repartition(task_slots(data.frame.sparkSession))
-    )
-    started = time.perf_counter()
-    fitted = estimator.fit(train)
-    seconds = time.perf_counter() - started
-    models = _binary_models(fitted)
-    n_iter = _n_iter(models)
-    if n_iter is not None and n_iter >= params.max_iter:
-        log.warning(
-            "%s stopped at max_iter=%d before converging; the model may be sub-optimal: "
-            "raise max_iter or lower C",
-            solver,
-            params.max_iter,
-        )
-    return Fitted(
-        coef=np.vstack([m.coefficients.toArray() for m in models]).astype(np.float32),
-        intercept=np.array([m.intercept for m in models], dtype=np.float32),
-        classes=tuple(classes),
-        estimator=solver,
-        n_iter=n_iter,
-        converged=None if n_iter is None else n_iter < params.max_iter,
-        seconds=seconds,
-        raw=fitted,
-        extra={
-            "loss_fitted": "hinge",
-            "reg_param": 1.0 / (numeric_C(params) * data.n_train),
-        },
-    )
 
 
 def score_frame(test: DataFrame, model: LinearModel) -> DataFrame:
@@ -318,30 +219,4 @@ def _train_suspects(data: TrainingTable, model: LinearModel) -> list[dict[str, A
         np.stack(worst["scores"].to_numpy()),
         model.classes,
         split="train",
-    )
-
-
-def fit_and_evaluate(
-    data: TrainingTable,
-    params: TrainConfig,
-    choice: Choice,
-    *,
-    duplicate_cosine: float | None = None,
-    scratch: str | None = None,
-) -> TrainResult:
-    """Fit with ``choice`` (:func:`pool3.training.driver.pick_solver`): on the driver, or on
-    the executors, evaluate on the held-out split, and search duplicates from
-    ``duplicate_cosine`` (none: no search) where the rows are; ``scratch``: see
-    :func:`train_and_evaluate_spark`."""
-    if choice.on_driver:
-        return train_and_evaluate(data, params, choice=choice, duplicate_cosine=duplicate_cosine)
-    return train_and_evaluate_spark(
-        data,
-        params,
-        choice=choice,
-        duplicate_cosine=duplicate_cosine,
-        scratch=scratch,
-        parallelism=params.spark_parallelism,
-        max_collect_mb=params.max_collect_mb,
-        active_rows_mb=params.active_rows_mb,
     )
