@@ -150,13 +150,17 @@ def test_report_and_summary_show_the_choice(auto_result):
     assert line.startswith(f"C: auto -> {doc['C_search']['chosen']:g} (5-fold CV accuracy")
 
 
-def test_auto_on_spark_chooses_the_drivers_C_with_every_fold_in_the_same_jobs(auto_result):
+@pytest.mark.parametrize("held", ["all", "most"])
+def test_auto_on_spark_chooses_the_drivers_C_with_every_fold_in_the_same_jobs(auto_result, held):
     """Above max_collect_mb C = 'auto' goes to Spark (no longer refused): the same folds and
-    Newton iterations as the driver's search, one job per Newton step for all folds."""
+    Newton iterations as the driver's search, one job per Newton step for all folds. "all":
+    the driver's budget holds the table, the first job ships it and the passes run there;
+    "most": every row but one, so every pass is a Spark job."""
     data, driver = auto_result
     choice = pick_solver(data, TrainConfig(C="auto", max_collect_mb=1), features_path="s3a://b/f")
     assert choice.name == "spark"
-    result = train_and_evaluate_spark(data, AUTO, choice=choice)
+    budget = 0 if held == "all" else (driver.n_train - 1) * (4 * 2048 + 16) / 2**20
+    result = train_and_evaluate_spark(data, AUTO, choice=choice, active_rows_mb=budget)
     on_driver, on_spark = driver.classifier.meta["C_search"], result.classifier.meta["C_search"]
     assert on_spark["chosen"] == on_driver["chosen"] == result.params.C
     assert on_spark["folds"] == on_driver["folds"] == 5
@@ -169,3 +173,7 @@ def test_auto_on_spark_chooses_the_drivers_C_with_every_fold_in_the_same_jobs(au
     # 5 Cs x (Newton steps + the pass at their start), then the final fit: far from the
     # ~25 x hundreds of jobs of fitting each fold and C with a job per CG step
     assert meta["spark_jobs"] <= 200, meta["newton"]
+    if held == "all":
+        assert meta["spark_jobs"] <= 2, meta["newton"]  # the checks, the shipping
+    else:
+        assert meta["spark_jobs"] >= 20, meta["newton"]

@@ -168,12 +168,14 @@ def search_C(
 @dataclass(frozen=True)
 class NewtonSearch:
     """:func:`search_C_newton`'s result: the search, the mean of the folds' weights at the
-    chosen C (the final fit's warm start), and the passes it took."""
+    chosen C (the final fit's warm start), the passes it took, and the store of rows the
+    driver held (the final fit starts from it: rows held need no shipping again)."""
 
     search: CSearch
     warm: np.ndarray
     passes: int
     fits: tuple[Any, ...]
+    held: Any = None
 
 
 def search_C_newton(
@@ -212,7 +214,7 @@ def search_C_newton(
         tuple(grid), scores, n, started, f"all folds at once, {passes.jobs - before} passes"
     )
     chosen = weights[grid.index(search.chosen)].reshape(-1, folds, n_classes)
-    return NewtonSearch(search, chosen.mean(axis=1), passes.jobs - before, tuple(fits))
+    return NewtonSearch(search, chosen.mean(axis=1), passes.jobs - before, tuple(fits), held)
 
 
 def _accuracy(sums: Any) -> np.ndarray:

@@ -146,6 +146,8 @@ class CopyHeld(Held):
         self.peak_rows = 0
         self.shipped_bytes = 0
         self.largest_pass_bytes = 0
+        #: every row taking part is held (the passes may then run here): none is dropped
+        self.whole = False
         self._sorted: np.ndarray | None = None
 
     def rows(self) -> int:
@@ -217,7 +219,7 @@ class CopyHeld(Held):
         self._sorted = None
 
     def trim(self) -> bool:
-        return self.m > self.capacity // 2
+        return not self.whole and self.m > self.capacity // 2
 
     def received(self, nbytes: int) -> None:
         """Count a pass's shipped bytes."""

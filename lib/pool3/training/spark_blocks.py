@@ -192,3 +192,50 @@ def read_file(uri: str) -> pa.Table:
 
 #: Spark DDL of the Arrow types :meth:`SparkPasses.collect` returns
 DDL = {pa.binary(): "binary", pa.string(): "string", pa.int64(): "long"}
+
+
+def pass_job(
+    kernel: Callable[..., tuple[Sums, np.ndarray]],
+    n_features: int,
+    held_ids: np.ndarray,
+    quota: int,
+    folds: bool,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    with_ids: bool = False,
+    scratch: str | None = None,
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """What one pass runs on a partition: the kernel's sums over its blocks, the needed rows
+    not in ``held_ids`` (sorted) shipped up to ``quota`` (to ``scratch`` where given), and
+    with ``with_ids`` every id it saw (8 bytes a row, for the driver's check that no path
+    repeats)."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        total = Sums()
+        left, missed, seen = quota, 0, []
+        outbox = Outbox(scratch)
+        for batch in batches:
+            if batch.num_rows:
+                X, y, fold, ids, _ = rows_of(batch, n_features)
+                sums, needed = kernel(X, y, fold if folds else None, *args, **kwargs)
+                total.add(sums)
+                seen.append(ids)
+                pos = np.flatnonzero(needed)
+                if len(held_ids) and len(pos):
+                    at = np.searchsorted(held_ids, ids[pos]).clip(0, len(held_ids) - 1)
+                    pos = pos[held_ids[at] != ids[pos]]
+                sent = pos[: max(left, 0)]
+                missed += len(pos) - len(sent)
+                left -= len(sent)
+                for start in range(0, len(sent), SHIP_ROWS):
+                    part = sent[start : start + SHIP_ROWS]
+                    yield from outbox.send(ship_row(ids[part], X[part], y[part], fold[part]))
+        every = np.concatenate(seen) if with_ids and seen else np.zeros(0, np.int64)
+        yield pa.RecordBatch.from_pydict(
+            {"part": [pack_sums(total, ids=every)], "id": [None], "y": [None],
+             "fold": [None], "x": [None], "missed": [missed], "file": [outbox.close()]},
+            OUT,
+        )  # fmt: skip
+
+    return run

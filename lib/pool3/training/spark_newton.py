@@ -195,21 +195,24 @@ def fit_spark_newton(
     """Fit on the cached rows of :func:`open_passes` (module docstring); with ``n_fold``
     folds, ``C = "auto"`` is chosen first. Returns the fit and the search (None when C
     was given)."""
-    search, W0 = None, None
+    search, W0, held = None, None, None
     started = time.perf_counter()
     if n_fold:
         found = search_C_newton(passes, passes.n_classes, n_fold, params)
-        search, W0 = found.search, found.warm
+        search, W0, held = found.search, found.warm, found.held
         params = replace(params, C=search.chosen)
         started = time.perf_counter()  # the search's passes are the search's seconds
     elif params.warm_start:
         W0 = warm_start(passes, data.n_train, params)
-    fit = fit_newton(passes, C=numeric_C(params), tol=params.tol, max_iter=params.max_iter, W0=W0)
+    fit = fit_newton(
+        passes, C=numeric_C(params), tol=params.tol, max_iter=params.max_iter, W0=W0, held=held
+    )
     log.info(
-        "spark newton: %d Spark jobs, %d Newton steps, %d CG steps (%d as jobs, in %d steps), "
-        "%d active rows held at most, %.1f MB collected (%.1f MB in one job at most), %.1f s, "
-        "converged=%s",
-        passes.jobs,
+        "spark newton: %d Spark jobs (%d passes on the driver), %d Newton steps, %d CG steps "
+        "(%d as jobs, in %d steps), %d active rows held at most, %.1f MB collected (%.1f MB "
+        "in one job at most), %.1f s, converged=%s",
+        passes.spark_jobs,
+        passes.jobs - passes.spark_jobs,
         fit.newton_iters,
         fit.cg_iters,
         fit.cg_passes,
@@ -226,7 +229,7 @@ def fit_spark_newton(
         estimator=f"newton (float32, Spark, {passes.partitions} partitions)",
         max_iter=params.max_iter,
         partitions=passes.partitions,
-        spark_jobs=passes.jobs,
+        spark_jobs=passes.spark_jobs,
     )
     # with the caching of the rows and the warm start, as the driver's fit counts its own
     return replace(fitted, seconds=time.perf_counter() - started), search

@@ -17,6 +17,11 @@ job), at most the driver's per-pass quota (:class:`pool3.training.held.CopyHeld`
 driver receives ~0.8 MB of sums per partition (``(2049, columns)`` matrices) plus the
 shipped rows, as Arrow. Only DataFrame operations (no broadcast, accumulator or RDD), so
 it runs over Spark Connect as on Spark Classic.
+
+Once a store holds every training row (the union of the classes' active rows is often the
+whole table at tens of thousands of rows), its passes run on the driver over the held rows
+(:class:`~pool3.training.array_passes.ArrayPasses`) instead of as Spark jobs: the same
+kernels over the same rows, without a job's fixed cost.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from pyspark.sql import DataFrame
 
 from pool3.errors import DataError
 from pool3.storage.files import resolve
+from pool3.training.array_passes import ArrayPasses
 from pool3.training.held import CopyHeld, Held
 from pool3.training.passes import (
     Columns,
@@ -47,15 +53,11 @@ from pool3.training.rules import reader_batch
 from pool3.training.spark_blocks import (
     BLOCK_SCHEMA,
     DDL,
-    OUT,
     OUT_SCHEMA,
-    SHIP_ROWS,
     Outbox,
-    pack_sums,
     packer,
+    pass_job,
     read_file,
-    rows_of,
-    ship_row,
     unpack_sums,
 )
 
@@ -63,53 +65,6 @@ log = logging.getLogger(__name__)
 
 #: rows per partition at most: one task's blocks stay ~128 MB
 PARTITION_ROWS = 16384
-
-
-def _job(
-    kernel: Callable[..., tuple[Sums, np.ndarray]],
-    n_features: int,
-    held_ids: np.ndarray,
-    quota: int,
-    folds: bool,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    *,
-    with_ids: bool = False,
-    scratch: str | None = None,
-) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """What one pass runs on a partition: the kernel's sums over its blocks, the needed rows
-    not in ``held_ids`` (sorted) shipped up to ``quota`` (to ``scratch`` where given), and
-    with ``with_ids`` every id it saw (8 bytes a row, for the driver's check that no path
-    repeats)."""
-
-    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        total = Sums()
-        left, missed, seen = quota, 0, []
-        outbox = Outbox(scratch)
-        for batch in batches:
-            if batch.num_rows:
-                X, y, fold, ids, _ = rows_of(batch, n_features)
-                sums, needed = kernel(X, y, fold if folds else None, *args, **kwargs)
-                total.add(sums)
-                seen.append(ids)
-                pos = np.flatnonzero(needed)
-                if len(held_ids) and len(pos):
-                    at = np.searchsorted(held_ids, ids[pos]).clip(0, len(held_ids) - 1)
-                    pos = pos[held_ids[at] != ids[pos]]
-                sent = pos[: max(left, 0)]
-                missed += len(pos) - len(sent)
-                left -= len(sent)
-                for start in range(0, len(sent), SHIP_ROWS):
-                    part = sent[start : start + SHIP_ROWS]
-                    yield from outbox.send(ship_row(ids[part], X[part], y[part], fold[part]))
-        every = np.concatenate(seen) if with_ids and seen else np.zeros(0, np.int64)
-        yield pa.RecordBatch.from_pydict(
-            {"part": [pack_sums(total, ids=every)], "id": [None], "y": [None],
-             "fold": [None], "x": [None], "missed": [missed], "file": [outbox.close()]},
-            OUT,
-        )  # fmt: skip
-
-    return run
 
 
 class SparkPasses:
@@ -155,7 +110,9 @@ class SparkPasses:
         if scratch:
             where = resolve(scratch)
             where.filesystem().create_dir(where.fs_path, recursive=True)
-        self.jobs = 0
+        self.jobs = 0  # passes, as Passes counts them
+        self.spark_jobs = 0  # those that ran as Spark jobs
+        self.train_rows: int | None = None  # known after the first job
         self.checked = False
         # coalesced, not shuffled again: the rows arrive from the split's shuffle (or the
         # table's Parquet splits) in about as many partitions or more
@@ -191,6 +148,8 @@ class SparkPasses:
         **kwargs: Any,
     ) -> tuple[Sums, bool]:
         assert isinstance(held, CopyHeld)
+        if held.whole:
+            return self._on_driver(kernel, held, folds, args, kwargs)
         first = not self.checked
         if first:  # this job reads the feature table and caches the blocks
             with reader_batch(self.blocks.sparkSession):
@@ -208,11 +167,12 @@ class SparkPasses:
     ) -> tuple[Sums, bool]:
         quota = held.quota()
         per_part = quota // self.partitions  # the budget is never exceeded
-        run = _job(
+        run = pass_job(
             kernel, self.n_features, held.sorted_ids(), per_part, folds, args, kwargs,
             with_ids=first, scratch=self.scratch,
         )  # fmt: skip
         self.jobs += 1
+        self.spark_jobs += 1
         started = time.perf_counter()
         found = self.train_blocks.mapInArrow(run, OUT_SCHEMA).toArrow()
         took = time.perf_counter() - started
@@ -252,7 +212,32 @@ class SparkPasses:
                     "table; a feature table has one row per image: re-featurize into a fresh "
                     "output (or with --mode overwrite) and train again"
                 )
+            self.train_rows = len(ids)
+        if missed == 0 and held.rows() == self.train_rows:
+            held.whole = True
+            log.info(
+                "spark newton: the driver holds all %d training rows after %d Spark jobs; "
+                "the next passes run on the driver",
+                held.rows(),
+                self.spark_jobs,
+            )
         return total, missed == 0
+
+    def _on_driver(
+        self,
+        kernel: Callable[..., tuple[Sums, np.ndarray]],
+        held: CopyHeld,
+        folds: bool,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> tuple[Sums, bool]:
+        """A pass over the held rows, which are every training row (module docstring)."""
+        self.jobs += 1
+        m = held.rows()
+        fold = held.fold[:m] if folds and held.fold is not None else None
+        local = ArrayPasses(held.X[:m], held.y[:m], self.n_classes, fold=fold)
+        total, _ = local._pass(kernel, local.new_held(), *args, **kwargs)
+        return total, True
 
     def _shipped(self, found: pa.Table) -> Iterator[dict[str, Any]]:
         """The rows a pass returned, and those its tasks wrote to the scratch folder (read
