@@ -56,8 +56,9 @@ _LINES = {
     "search": r"C = 'auto': C=([\d.e+-]+) chosen .* in ([\d.]+) s",
     "driver_fit": r"newton: (\d+) passes over \d+ rows, (\d+) Newton steps, (\d+) CG steps on "
     r"the (\d+) active rows",
-    "spark_fit": r"spark newton: (\d+) Spark jobs, (\d+) Newton steps, (\d+) CG steps \((\d+) "
-    r"as jobs, in \d+ steps\), (\d+) active rows held at most, ([\d.]+) MB collected",
+    "spark_fit": r"spark newton: (\d+) Spark jobs(?: \((\d+) passes on the driver\))?, (\d+) "
+    r"Newton steps, (\d+) CG steps \((\d+) as jobs, in \d+ steps\), (\d+) active rows held at "
+    r"most, ([\d.]+) MB collected",
     "dups": r"pool3\.training\.duplicates: duplicates: (\d+) exact and (\d+) near .* in ([\d.]+) s",
     "thumbs": r"pool3\.report\.thumbs: report: .* in ([\d.]+) s",
     "commit": r"pool3\.storage\.commit: committed",
@@ -93,13 +94,14 @@ def phases(log: str) -> dict[str, Any]:
         out["search_s"] = float(found["search"][1].group(2))
     if "driver_fit" in found:
         m = found["driver_fit"][1]
-        out |= {"fit_jobs": 0, "steps": int(m.group(2)), "cg": int(m.group(3)), "cg_jobs": 0}
+        out |= {"fit_jobs": 0, "driver_passes": int(m.group(1))}
+        out |= {"steps": int(m.group(2)), "cg": int(m.group(3)), "cg_jobs": 0}
         out |= {"held": int(m.group(4)), "shipped_mb": 0.0}
     if "spark_fit" in found:
         m = found["spark_fit"][1]
-        out |= {"fit_jobs": int(m.group(1)), "steps": int(m.group(2)), "cg": int(m.group(3))}
-        out |= {"cg_jobs": int(m.group(4)), "held": int(m.group(5))}
-        out["shipped_mb"] = float(m.group(6))
+        out |= {"fit_jobs": int(m.group(1)), "driver_passes": int(m.group(2) or 0)}
+        out |= {"steps": int(m.group(3)), "cg": int(m.group(4)), "cg_jobs": int(m.group(5))}
+        out |= {"held": int(m.group(6)), "shipped_mb": float(m.group(7))}
     if "dups" in found:
         out["exact"] = int(found["dups"][1].group(1))
         out["near"] = int(found["dups"][1].group(2))
@@ -187,7 +189,8 @@ def _row(n: int, name: str, runs: list[dict[str, Any]], first: list[dict[str, An
         n, name, runs[0].get("solver", "-"), "/".join(str(r["rc"]) for r in runs),
         med["total_s"], med.get("prepare_s", "-"), med.get("read_s", "-"), med.get("fit_s", "-"),
         med.get("search_s", "-"), med.get("jobs", "-"), med.get("fit_jobs", "-"),
-        med.get("steps", "-"), med.get("cg", "-"), med.get("cg_jobs", "-"),
+        med.get("driver_passes", "-"), med.get("steps", "-"), med.get("cg", "-"),
+        med.get("cg_jobs", "-"),
         med.get("held", "-"), med.get("shipped_mb", "-"), med.get("dups_s", "-"),
         f"{runs[0].get('exact', '-')} / {n // 100}", med.get("rest_s", "-"),
         _ratio(others, med.get("fit_s")), _ratio(med.get("fit_s"), _median(first, "fit_s")),
@@ -244,7 +247,8 @@ def main(argv: list[str] | None = None) -> None:
     after = calibrate()
     header = [
         "rows", "run", "solver", "rc", "total s", "prepare s", "read s", "fit s", "C search s",
-        "jobs", "fit jobs", "Newton steps", "CG steps", "CG as jobs", "active rows held",
+        "jobs", "fit jobs", "passes on the driver", "Newton steps", "CG steps", "CG as jobs",
+        "active rows held",
         "MB shipped", "duplicates s", "exact found / planted", "rest s", "others / fit",
         "fit x first", "total x first", "accuracy %", "C", "tree MB", "driver MB", "JVM MB",
         "error",
@@ -267,7 +271,9 @@ def main(argv: list[str] | None = None) -> None:
             f"copies, from {args.features}. Runs: {', '.join(solvers)} x {args.rounds} "
             f"round(s), alternated; pool3 train {' '.join(base) or 'with defaults'}.",
             "jobs: the whole run's Spark jobs (event log); fit jobs: the Newton solver's "
-            "passes that were Spark jobs. others = duplicates + thumbnails + rest.",
+            "passes that were Spark jobs; passes on the driver: the others (newton: all; "
+            "spark: those after the driver held every training row). others = duplicates "
+            "+ thumbnails + rest.",
         ],
         write=not args.no_write,
     )
