@@ -11,6 +11,7 @@ forked by the daemon are ``worker``s (Spark's Python workers, which run the mode
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,8 +67,10 @@ class TreeSampler:
     root: int
     interval: float = 0.25
     peaks: dict[int, ProcPeak] = field(default_factory=dict)
-    #: the largest sum of the tree's resident sets at one sample (the whole tree's peak)
+    #: the largest sum of the tree's resident sets at one sample (the whole tree's peak),
+    #: and when it was sampled (``time.time()``: to place it among a log's lines)
     tree_kb: int = 0
+    tree_at: float = 0.0
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -111,7 +114,8 @@ class TreeSampler:
                 peak.samples += 1
                 total_kb += _kb(st.get("VmRSS"))
             stack += [(c, role) for c in kids.get(pid, [])]
-        self.tree_kb = max(self.tree_kb, total_kb)
+        if total_kb > self.tree_kb:
+            self.tree_kb, self.tree_at = total_kb, time.time()
 
     def _loop(self) -> None:
         while not self._stop.is_set():

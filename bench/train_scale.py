@@ -137,8 +137,11 @@ def run_train(table: Path, out: Path, extra: list[str], keep: Path | None = None
     sampler.stop()
     result = {"rc": proc.returncode, "total_s": time.perf_counter() - started, **phases(log)}
     result.update(sampler.summary(), jobs=spark_jobs(events))
-    if keep is not None:
-        keep.write_text(log)
+    if keep is not None:  # with the moment of the tree's peak, to place it among the phases
+        peak = datetime.fromtimestamp(sampler.tree_at).strftime("%Y-%m-%d %H:%M:%S")
+        keep.write_text(
+            f"{log}\ntrain_scale: process tree peak {sampler.tree_kb // 1024} MB at {peak}\n"
+        )
     shutil.rmtree(events, ignore_errors=True)
     if proc.returncode:
         result["error"] = (log.strip().splitlines() or [""])[-1][:300]
