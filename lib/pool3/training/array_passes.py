@@ -106,7 +106,7 @@ class ArrayPasses:
             fold = None if self.fold is None else self.fold[sl]
             yield self.X[sl], self.y[sl], fold, index
 
-    def _pass(
+    def run(
         self, kernel: Callable[..., tuple[Sums, np.ndarray]], held: Held, *args: Any, **kw: Any
     ) -> tuple[Sums, bool]:
         """Run ``kernel`` over every block; the needed rows go to ``held``. Returns the sums
@@ -124,14 +124,14 @@ class ArrayPasses:
     def evaluate(
         self, W: np.ndarray, cols: Columns, held: Held, *, g0: bool = False, n_folds: int = 0
     ) -> tuple[Sums, bool]:
-        return self._pass(evaluate_block, held, W, cols, g0=g0, n_folds=n_folds)
+        return self.run(evaluate_block, held, W, cols, g0=g0, n_folds=n_folds)
 
     def scan(
         self, W: np.ndarray, D: np.ndarray, cols: Columns, held: Held, *, end: bool = False
     ) -> tuple[Sums, bool]:
-        return self._pass(scan_block, held, W, D, cols, end=end)
+        return self.run(scan_block, held, W, D, cols, end=end)
 
     def hess(
         self, W: np.ndarray, P: np.ndarray, cols: Columns, live: np.ndarray, held: Held
     ) -> tuple[Sums, bool]:
-        return self._pass(hess_block, held, W, P, cols, live)
+        return self.run(hess_block, held, W, P, cols, live)

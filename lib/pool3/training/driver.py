@@ -102,13 +102,12 @@ def _sample_start(X: np.ndarray, y: np.ndarray, n_classes: int, params: TrainPar
     if len(y) // every < SAMPLE_MIN:
         return None
     mask = np.arange(len(y)) % every == 0
-    if len(np.unique(y[mask])) < n_classes:
-        return None
     sample = ArrayPasses(X, y, n_classes, rows=mask)
     fit = sample_start(
-        sample, len(y), int(mask.sum()), C=numeric_C(params), tol=params.tol,
-        max_iter=params.max_iter,
-    )  # fmt: skip
+        sample, y[mask], len(y), C=numeric_C(params), tol=params.tol, max_iter=params.max_iter
+    )
+    if fit is None:
+        return None
     log.info(
         "newton: warm start from %d rows (1 in %d) in %d Newton steps, %.1f s",
         int(mask.sum()),

@@ -103,19 +103,22 @@ class NewtonFit:
 
 
 def sample_start(
-    sample: Passes, n_rows: int, n_sample: int, *, C: float, tol: float, max_iter: int
-) -> NewtonFit:
-    """A fit of a sample of ``n_sample`` of the ``n_rows`` rows (``sample``: passes over
-    them) at ``C * n_rows / n_sample``, so that its loss weighs as the whole table's does,
-    to ``max(tol, SAMPLE_TOL)``: where the full fit starts.
+    sample: Passes, labels: np.ndarray, n_rows: int, *, C: float, tol: float, max_iter: int
+) -> NewtonFit | None:
+    """A fit of a sample of the ``n_rows`` rows (``sample``: passes over them, ``labels``
+    their class indices) at ``C * n_rows / len(labels)``, so that its loss weighs as the
+    whole table's does, to ``max(tol, SAMPLE_TOL)``: where the full fit starts. None when
+    the sample lacks a class (its column would start from nothing learnt).
 
     At ``w = 0`` every row is active; the first Newton steps, whose CG runs over most of
     the table (and beyond the driver's budget, as passes), then run on the sample, and the
     full fit starts near the optimum, where a few per cent of the rows per class are
     active. Measured (bench/RESULTS.md): 200k x 48, 31 -> 22 full passes and 88 -> 39 s on
     the driver; 26 -> 24 Spark jobs."""
+    if len(np.unique(labels)) < sample.n_classes:
+        return None
     return fit_newton(
-        sample, C=C * n_rows / max(n_sample, 1), tol=max(tol, SAMPLE_TOL), max_iter=max_iter
+        sample, C=C * n_rows / max(len(labels), 1), tol=max(tol, SAMPLE_TOL), max_iter=max_iter
     )
 
 

@@ -172,12 +172,12 @@ def warm_start(passes: SparkPasses, n_train: int, params: TrainParams) -> np.nda
     started = time.perf_counter()
     store = passes.sample(every, budget_mb=passes.held_mb)
     X, y = store.X[: store.rows()], store.y[: store.rows()]
-    if len(np.unique(y)) < passes.n_classes:
-        return None
     sample = ArrayPasses(np.ascontiguousarray(X), y, passes.n_classes)
     fit = sample_start(
-        sample, n_train, len(y), C=numeric_C(params), tol=params.tol, max_iter=params.max_iter
+        sample, y, n_train, C=numeric_C(params), tol=params.tol, max_iter=params.max_iter
     )
+    if fit is None:
+        return None
     log.info(
         "spark newton: warm start from %d sampled rows (1 in %d), fitted on the driver in %d "
         "Newton steps, %.1f s",

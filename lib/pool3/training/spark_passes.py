@@ -4,10 +4,9 @@ The usable rows (``id`` a 64-bit hash of the path, ``y`` the class index, ``fold
 ``is_test`` flag and the float32 ``features``) are coalesced into one partition per task
 slot, or per ``PARTITION_ROWS`` rows if that is more, and cached once
 as blocks of ``BLOCK_ROWS`` rows, each block one row of binary values: a pass moves a few
-large values from the JVM to Python, never 2048 list elements per row. Blocks stay
-serialized in the executors' storage memory and spill to disk when it is short
-(``MEMORY_AND_DISK``; the DataFrame cache keeps batches of ~4 MB), so a table larger than
-the executors' memory still trains and no block needs more heap than a batch.
+large values from the JVM to Python, never 2048 list elements per row. Blocks are
+persisted ``DISK_ONLY`` (the executors' local disks and page cache), so the cache takes no
+heap and a table larger than the executors' memory still trains.
 
 Each pass (:class:`SparkPasses`, one Spark job) is a ``mapInArrow`` over the training
 blocks: a Python worker views a block's bytes as a float32 ``(m, 2048)`` array (no copy),
@@ -236,7 +235,7 @@ class SparkPasses:
         m = held.rows()
         fold = held.fold[:m] if folds and held.fold is not None else None
         local = ArrayPasses(held.X[:m], held.y[:m], self.n_classes, fold=fold)
-        total, _ = local._pass(kernel, local.new_held(), *args, **kwargs)
+        total, _ = local.run(kernel, local.new_held(), *args, **kwargs)
         return total, True
 
     def _shipped(self, found: pa.Table) -> Iterator[dict[str, Any]]:
