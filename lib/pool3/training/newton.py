@@ -113,8 +113,8 @@ def sample_start(
     At ``w = 0`` every row is active; the first Newton steps, whose CG runs over most of
     the table (and beyond the driver's budget, as passes), then run on the sample, and the
     full fit starts near the optimum, where a few per cent of the rows per class are
-    active. Measured (bench/RESULTS.md): 200k x 48, 31 -> 22 full passes and 88 -> 39 s on
-    the driver; 26 -> 24 Spark jobs."""
+    active. Measured (bench/RESULTS.md, "Warm start"): 200k x 48 with ``spark``, 32 -> 26
+    fit jobs (31 -> 24 Newton steps); on the driver, 31 -> 22 full passes (a probe)."""
     if len(np.unique(labels)) < sample.n_classes:
         return None
     return fit_newton(
