@@ -1,9 +1,9 @@
 """``pool3.train`` / ``pool3.load_model``: the SVM on a feature DataFrame, and the trained
 model as an object that scores DataFrames, saves itself and writes its report.
 
-The same steps as ``pool3 train`` (:func:`pool3.training.rules.prepare`, the solver chosen by
-:func:`pool3.training.driver.pick_solver`, the duplicate search, the report's metrics), without
-its run lifecycle: nothing is committed, no lock is taken, nothing calls ``sys.exit``.
+The same steps as ``pool3 train`` (:func:`pool3.training.fit.train_table`: the table's rules,
+the solver, the duplicate search; then the report's metrics), without its run lifecycle:
+nothing is committed, no lock is taken, nothing calls ``sys.exit``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -29,11 +29,9 @@ from pool3.scoring.predict import PREDICTED, predict_columns
 from pool3.storage.schemas import PREDICTIONS_SCHEMA
 from pool3.training.classifier import LinearModel, save_model
 from pool3.training.classifier import load_model as load_classifier
-from pool3.training.driver import pick_solver
 from pool3.training.duplicates import Duplicates
-from pool3.training.fit import fit_and_evaluate
+from pool3.training.fit import train_table
 from pool3.training.result import TrainResult
-from pool3.training.rules import prepare
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +67,7 @@ class Pool3Model:
         """``df`` with ``predicted``, ``score``, ``top_labels``, ``top_scores`` (and
         ``error`` where ``df`` has none) added, one row per input row.
 
-        ``df`` holds features (a feature table, or :func:`pool3.extraction`'s output); a
+        ``df`` holds features (a feature table, or :func:`pool3.featurize`'s output); a
         DataFrame of images without ``features_col`` is featurized first. Rows without
         features, and rows made by another feature model than the classifier's, get null
         predictions and an ``error`` saying why.
@@ -162,7 +160,7 @@ def train(
     features_df : DataFrame
         Columns ``path``, ``features`` (2048 floats), ``model``, ``error``, ``sha256`` and
         ``label_col``: a feature table (``spark.read.parquet`` of ``pool3 featurize``'s
-        output; read from its Parquet files directly) or :func:`pool3.extraction`'s output
+        output; read from its Parquet files directly) or :func:`pool3.featurize`'s output
         with labels (:func:`with_labels`).
     label_col : str
         The column of class names; rows with a null or blank label are not used.
@@ -197,15 +195,12 @@ def train(
         test_size=test_size,
         stratify=stratify,
     )
-    params = cfg.train
+    cfg = replace(cfg, report=replace(cfg.report, duplicates=duplicates))
     ship_code(features_df.sparkSession)
     table = features_df
     if label_col != "label":
         table = table.drop("label").withColumnRenamed(label_col, "label")
-    data = prepare(table, params)
-    choice = pick_solver(data, params, features_path="the DataFrame")
-    cosine = cfg.report.duplicate_cosine if duplicates else None
-    result = fit_and_evaluate(data, params, choice, duplicate_cosine=cosine)
+    result = train_table(table, cfg, features_path="the DataFrame")
     found = result.duplicates
     return Pool3Model(
         result.classifier,

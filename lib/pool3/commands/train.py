@@ -16,10 +16,8 @@ from pool3.storage.fs import join
 from pool3.storage.manifest import build_run_manifest
 from pool3.storage.outputs import commit_output, read_committed
 from pool3.training.classifier import model_files
-from pool3.training.driver import pick_solver
-from pool3.training.fit import fit_and_evaluate
+from pool3.training.fit import train_table
 from pool3.training.quality import accuracy_without
-from pool3.training.rules import prepare
 
 log = logging.getLogger(__name__)
 
@@ -38,20 +36,17 @@ def run_train(
     is below ``train.min_accuracy`` (the model is not written then).
     """
     started = time.monotonic()
-    params = config.train
     with output_run(spark, model_dir, config, run_id=run_id, command="train") as target:
         if target.mode == "incremental" and target.existing == "complete":
             raise OutputError(
                 f"model directory {target.final} exists and train has no incremental mode: "
                 "use --mode overwrite to replace it, or another --run-id"
             )
-        data = prepare(read_committed(spark, features_path, made_by="pool3 featurize"), params)
-        choice = pick_solver(data, params, features_path=features_path)
-        report = config.report
-        cosine = report.duplicate_cosine if report.duplicates else None
+        table = read_committed(spark, features_path, made_by="pool3 featurize")
         # the spark solver's passes ship rows through a folder in the run's staging
         scratch = join(target.staging, "_pool3_scratch")
-        result = fit_and_evaluate(data, params, choice, duplicate_cosine=cosine, scratch=scratch)
+        result = train_table(table, config, features_path=features_path, scratch=scratch)
+        report = config.report
         metrics = result.metrics
         if metrics["accuracy"] < config.train.min_accuracy:
             raise ThresholdError(

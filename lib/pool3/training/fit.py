@@ -1,18 +1,21 @@
-"""The one entry point that fits and evaluates, whatever solver the table gets.
+"""The one composition of the training steps, whatever solver the table gets.
 
-``pool3 train`` and :func:`pool3.train` both call :func:`fit_and_evaluate` with the solver
-:func:`pool3.training.driver.pick_solver` chose: the driver solvers
-(:func:`pool3.training.driver.train_and_evaluate`) or the cluster's
+``pool3 train``, :func:`pool3.train` and :class:`pool3.SVMClassifier` all call
+:func:`train_table`: the table's rules (:func:`pool3.training.rules.prepare`), the solver
+:func:`pool3.training.driver.pick_solver` chooses, then :func:`fit_and_evaluate`: the driver
+solvers (:func:`pool3.training.driver.train_and_evaluate`) or the cluster's
 (:func:`pool3.training.spark_solver.train_and_evaluate_spark`), each fitting, scoring the
 held-out split and searching duplicates where its rows are.
 """
 
 from __future__ import annotations
 
-from pool3.config import TrainConfig
-from pool3.training.driver import train_and_evaluate
+from pyspark.sql import DataFrame
+
+from pool3.config import Config, TrainConfig
+from pool3.training.driver import pick_solver, train_and_evaluate
 from pool3.training.result import TrainResult
-from pool3.training.rules import TrainingTable
+from pool3.training.rules import TrainingTable, prepare
 from pool3.training.solvers import Choice
 from pool3.training.spark_solver import train_and_evaluate_spark
 
@@ -41,3 +44,22 @@ def fit_and_evaluate(
         max_collect_mb=params.max_collect_mb,
         active_rows_mb=params.active_rows_mb,
     )
+
+
+def train_table(
+    table: DataFrame,
+    config: Config,
+    *,
+    features_path: str,
+    scratch: str | None = None,
+) -> TrainResult:
+    """Prepare ``table`` (a feature table with a ``label`` column) under ``config.train``,
+    choose the solver, fit, evaluate and search duplicates (``config.report.duplicates``);
+    ``features_path`` names the table in messages, ``scratch``: see
+    :func:`train_and_evaluate_spark`."""
+    params = config.train
+    data = prepare(table, params)
+    choice = pick_solver(data, params, features_path=features_path)
+    report = config.report
+    cosine = report.duplicate_cosine if report.duplicates else None
+    return fit_and_evaluate(data, params, choice, duplicate_cosine=cosine, scratch=scratch)
