@@ -19,6 +19,7 @@ LIB = REPO / "lib"
 LAYERS: list[set[str]] = [
     {"errors", "version", "daemon"},
     {"log", "config"},
+    {"workers"},
     {"connect", "jvm"},
     {"storage", "images", "session"},
     {"model"},

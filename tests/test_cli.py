@@ -134,9 +134,14 @@ def _spark_cases(root: Path) -> dict[str, list[str]]:
     fingerprint = load_bundle("default").fingerprint
     _feature_table(root / "one_class", fingerprint)
     _feature_table(root / "two_classes", fingerprint, ("shirt", "bag"))
-    model = LinearModel(np.ones((3, 2048)), np.zeros(3), ("a", "b", "c"), OTHER_FINGERPRINT)
-    save_model(model, root / "other_model")
-    (root / "other_model" / "_SUCCESS").write_text("")  # committed, of another fingerprint
+    for name, print_ in (("other_model", OTHER_FINGERPRINT), ("our_model", fingerprint)):
+        model = LinearModel(np.ones((3, 2048)), np.zeros(3), ("a", "b", "c"), print_)
+        save_model(model, root / name)
+        (root / name / "_SUCCESS").write_text("")  # committed
+    bad = root / "bad_imgs"  # 1 of 3 images unreadable
+    shutil.copytree(imgs, bad)
+    (bad / "empty_0.png").write_bytes(b"")
+    gated = "classify --input bad_imgs --model our_model --max-error-rate"
     master = " --master local[1]"
     hostile.build(root / "new [photos] {raw}*")  # names with spaces: not split below
     hostile_case = ["featurize", "--input", "new [photos] {raw}*", "--output", "hostile out"]
@@ -155,6 +160,8 @@ def _spark_cases(root: Path) -> dict[str, list[str]]:
                 + master,
                 "other-fingerprint": "classify --input imgs --model other_model --output o3"
                 + master,
+                "classify-gate": f"{gated} 0.2 --output o4" + master,
+                "classify-lenient": f"{gated} 0.5 --output o5" + master,
             }.items()
         },
     }
@@ -262,3 +269,20 @@ def test_classify_with_model_of_other_fingerprint_exits_5(spark_failures):
     ours = load_bundle("default").fingerprint
     assert_error(result, "classify", 5, OTHER_FINGERPRINT, ours, "other_model")
     assert not (root / "o3").exists()
+
+
+def test_classify_has_the_error_budget_of_featurize(spark_failures):
+    """``classify --max-error-rate`` is featurize's: past it nothing is committed (exit 6),
+    below it the unreadable image is an error row of a committed output."""
+    root, results = spark_failures
+    gate = "featurize.max_error_rate=20.0%"
+    assert_error(results["classify-gate"], "classify", 6, "1 of 3 images", gate, "empty")
+    assert not (root / "o4").exists()
+    assert not [p for p in root.iterdir() if ".o4." in p.name]
+    result = results["classify-lenient"]
+    assert result.rc == 0, result.stderr[-3000:]
+    summary = json.loads((root / "o5" / SUMMARY_NAME).read_text())
+    assert (summary["images"], summary["errors"], summary["error_rate"]) == (3, 1, 0.333333)
+    rows = pq.read_table(root / "o5", columns=["path", "error"]).to_pylist()
+    assert [r["path"].endswith("empty_0.png") for r in rows if r["error"]] == [True]
+    assert len(rows) == 3

@@ -81,3 +81,18 @@ def test_documented_command_parses(where: str, args: list[str]) -> None:
         build_parser().parse_args(args)
     except SystemExit as err:
         pytest.fail(f"{where}\nis refused by pool3's argument parser (exit {err.code})")
+
+
+def test_the_python_calls_the_docs_show_are_pool3s_names() -> None:
+    """``pool3.NAME(...)`` in the docs and docstrings names a public function or class
+    (the package docstring once showed ``pool3.extraction(images)``)."""
+    import pool3
+
+    texts = [*DOCS, *(REPO / "lib" / "pool3").rglob("*.py"), *(REPO / "examples").glob("*.py")]
+    called = {
+        (name, str(path.relative_to(REPO)))
+        for path in texts
+        for name in re.findall(r"(?<![\w.])pool3\.(\w+)\(", path.read_text(encoding="utf-8"))
+    }
+    assert {name for name, _ in called} >= {"featurize", "train"}
+    assert not [c for c in called if c[0] not in pool3.__all__], sorted(called)

@@ -4,7 +4,7 @@ The Python API (README, "From Python and notebooks")::
 
     import pool3
     images = spark.read.format("binaryFile").load("/data/images")
-    features = pool3.extraction(images)
+    features = pool3.featurize(images)
     model = pool3.train(pool3.with_labels(features))
     model.transform(features).select("path", "predicted", "score")
 

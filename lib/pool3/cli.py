@@ -56,7 +56,16 @@ def _common(p: argparse.ArgumentParser, *, spark: bool = True) -> None:
         p.add_argument("--run-id", help="write to OUTPUT/run_id=ID; a re-run replaces it")
 
 
-def _runtime_args(p: argparse.ArgumentParser) -> None:
+def _images_args(p: argparse.ArgumentParser) -> None:
+    """The flags of the two commands that run the featurize step over images, each defined
+    once: featurize and classify (whose --max-error-rate is featurize.max_error_rate too)."""
+    p.add_argument(
+        "--input",
+        required=True,
+        help="image folder or file, taken literally (no globs): local, file://, hdfs://, "
+        "s3a://, gs://, abfss://",
+    )
+    p.add_argument("--output", required=True, help="Parquet output folder (path or URI)")
     p.add_argument(
         "--runtime",
         choices=choices_of(ModelConfig, "runtime"),
@@ -75,6 +84,7 @@ def _runtime_args(p: argparse.ArgumentParser) -> None:
         help="int8: calibrate on images under DIR instead of a sample of --input",
     )
     p.add_argument("--batch-size", type=int, help="model batch size (0 = from memory)")
+    p.add_argument("--max-error-rate", type=float, help="fail past this fraction of bad images")
 
 
 def _c_value(text: str) -> float | str:
@@ -96,13 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     f = sub.add_parser("featurize", help="images -> Parquet of pool_3 features")
-    f.add_argument(
-        "--input",
-        required=True,
-        help="image folder or file, taken literally (no globs): local, file://, hdfs://, "
-        "s3a://, gs://, abfss://",
-    )
-    f.add_argument("--output", required=True, help="Parquet output folder")
+    _images_args(f)
     f.add_argument("--labels", help="filename (default), folder, manifest:FILE or none")
     f.add_argument(
         "--model",
@@ -110,8 +114,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SOURCE",
         help="'default' (shipped 2015 weights) or a .pb / .h5 / .keras file",
     )
-    _runtime_args(f)
-    f.add_argument("--max-error-rate", type=float, help="fail past this fraction of bad images")
     _common(f)
 
     t = sub.add_parser("train", help="feature Parquet -> LinearSVC model + report")
@@ -146,11 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(t)
 
     c = sub.add_parser("classify", help="images + model -> Parquet of predictions")
-    c.add_argument(
-        "--input", required=True, help="image folder or file, taken literally (as featurize)"
-    )
+    _images_args(c)
     c.add_argument("--model", required=True, help="model directory written by train")
-    c.add_argument("--output", required=True)
     c.add_argument("--top-k", type=int)
     c.add_argument(
         "--model-source",
@@ -158,7 +157,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SOURCE",
         help="feature model; must be the one the classifier was trained on",
     )
-    _runtime_args(c)
     _common(c)
 
     d = sub.add_parser("datasets", help="write a labelled image set as files")

@@ -4,10 +4,12 @@ A Spark Connect session has no SparkContext, no JVM in this process, no broadcas
 accumulators. The few places where the two kinds must differ live here: the Connect URL
 (:func:`remote_url`), the settings a client may set (:func:`apply_remote_conf`), the default
 parallelism (:func:`default_parallelism`, :func:`task_slots`), pool3's own code for a
-server's workers (:func:`ship_code`), and job cancellation (:func:`tagged`,
-:func:`interrupt`). Everything else uses the DataFrame API both kinds share.
+server's workers (:func:`ship_code`; on Classic, the check that the workers' Python has it,
+:mod:`pool3.workers`), and job cancellation (:func:`tagged`, :func:`interrupt`). Everything
+else uses the DataFrame API both kinds share.
 
-May import: :mod:`pool3.config`, pyspark. Never imports other pool3 packages.
+May import: :mod:`pool3.config`, :mod:`pool3.workers`, pyspark. Never imports other pool3
+packages.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from pool3.config import Config
+from pool3.workers import check_worker_python, same_interpreter, worker_python
 
 logger = logging.getLogger(__name__)
 
@@ -101,9 +104,12 @@ def ship_code(spark: SparkSession) -> str | None:
     dependencies (numpy, pandas, pyarrow, Pillow, OpenVINO...).
 
     Returns the zip's name, or None on Spark Classic, where the driver's environment (or
-    ``spark-submit.sh``'s ``--py-files``) provides the code.
+    ``spark-submit.sh``'s ``--py-files``) provides the code: there the workers' Python is
+    checked instead, once per context (:func:`pool3.workers.check_worker_python`: on a local
+    master one without pool3 is replaced by this interpreter, elsewhere a ConfigError).
     """
     if not is_connect(spark):
+        check_worker_python(spark.sparkContext, local=is_local_master(spark))
         return None
     path = code_zip()
     if spark not in _CODE_SHIPPED:
@@ -150,23 +156,18 @@ def is_local_master(spark: SparkSession) -> bool:
 def workers_are_local(spark: SparkSession) -> bool:
     """Whether the session's Python workers run on this host with this interpreter.
 
-    True for Spark Classic with a ``local`` / ``local[N]`` master whose workers run
-    ``sys.executable`` (``spark.pyspark.python`` / ``PYSPARK_PYTHON`` unset or this very
-    interpreter): then what a worker would report about its host and installed packages is
-    what this process sees, and no job is needed to ask. False over Spark Connect (the server
-    may be anywhere), on a cluster, and for ``local-cluster`` (other JVMs).
+    True for Spark Classic with a ``local`` / ``local[N]`` master whose ``pythonExec`` (what
+    Spark runs: ``PYSPARK_PYTHON`` when the context started, else ``python3`` from ``PATH``)
+    is this very interpreter (:func:`pool3.workers.same_interpreter`): then what a worker
+    would report about its host and installed packages is what this process sees, and no
+    job is needed to ask. False over Spark Connect (the server may be anywhere), on a
+    cluster, and for ``local-cluster`` (other JVMs).
     """
     import sys
 
     if not is_local_master(spark):
         return False
-    python = spark.conf.get("spark.pyspark.python", None) or os.environ.get("PYSPARK_PYTHON")
-    if not python:
-        return True
-    try:
-        return os.path.samefile(python, sys.executable)
-    except OSError:
-        return False
+    return same_interpreter(worker_python(spark.sparkContext), sys.executable)
 
 
 def task_slots(spark: SparkSession) -> int:

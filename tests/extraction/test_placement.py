@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from pool3.connect import workers_are_local
@@ -9,25 +10,31 @@ from pool3.extraction.shipping import probe_executors
 from pool3.model.runtime import this_host
 
 
-def test_a_local_session_is_answered_without_a_job(spark, monkeypatch):
+def test_a_local_session_is_answered_without_a_job(spark):
     assert spark.sparkContext.master.startswith("local[")
-    monkeypatch.delenv("PYSPARK_PYTHON", raising=False)
+    assert spark.sparkContext.pythonExec == sys.executable  # pool3's session sets it
     assert workers_are_local(spark)
     tracker = spark.sparkContext.statusTracker()
     before = set(tracker.getJobIdsForGroup(None))
     reports = probe_executors(spark)
     assert reports == [this_host()]
     assert set(tracker.getJobIdsForGroup(None)) == before  # no probe job ran
-    monkeypatch.setenv("PYSPARK_PYTHON", sys.executable)
-    assert workers_are_local(spark)
 
 
 def test_workers_with_another_python_are_probed(spark, monkeypatch, tmp_path):
-    other = tmp_path / "python3"
-    other.write_text("#!/bin/sh\n")
-    monkeypatch.setenv("PYSPARK_PYTHON", str(other))
-    assert not workers_are_local(spark)
+    # what Spark runs is the context's pythonExec (PYSPARK_PYTHON when it started, else
+    # python3 from PATH), not the environment of now
+    context = spark.sparkContext
     monkeypatch.setenv("PYSPARK_PYTHON", str(tmp_path / "missing"))
+    assert workers_are_local(spark)
+    other = tmp_path / "python3"
+    other.symlink_to(sys.executable)  # the same file in another folder: another environment
+    monkeypatch.setattr(context, "pythonExec", str(other))
+    assert not workers_are_local(spark)
+    monkeypatch.setattr(context, "pythonExec", "python3")
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    assert not workers_are_local(spark)  # python3 from PATH
+    monkeypatch.setattr(context, "pythonExec", str(tmp_path / "missing"))
     assert not workers_are_local(spark)
 
 

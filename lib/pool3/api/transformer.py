@@ -1,4 +1,4 @@
-"""``pool3.ImageFeaturizer``: :func:`pool3.extraction` as a ``pyspark.ml`` Transformer, for
+"""``pool3.ImageFeaturizer``: :func:`pool3.featurize` as a ``pyspark.ml`` Transformer, for
 Pipelines (Spark Classic and Connect), saved and loaded with ``pyspark.ml``'s persistence."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pool3.model import load_bundle
 class ImageFeaturizer(
     Transformer, HasInputCol, HasOutputCol, DefaultParamsReadable, DefaultParamsWritable
 ):
-    """Adds Inception-v3 pool_3 features to a DataFrame of images (see :func:`pool3.extraction`).
+    """Adds Inception-v3 pool_3 features to a DataFrame of images (see :func:`pool3.featurize`).
 
     Parameters
     ----------
@@ -32,7 +32,7 @@ class ImageFeaturizer(
         Column of the 2048 features (default ``"features"``); ``sha256``, ``width``,
         ``height``, ``model``, ``runtime``, ``precision`` and ``error`` are added too.
     model, runtime, precision : str
-        As :func:`pool3.extraction` (``"default"``, ``"auto"``, ``"auto"``).
+        As :func:`pool3.featurize` (``"default"``, ``"auto"``, ``"auto"``).
     batchSize : int
         Images per inference call; 0 (default) chooses from the workers' memory.
 

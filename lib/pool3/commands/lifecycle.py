@@ -194,7 +194,8 @@ def finish_run(
 
     The manifest counts images, ignored files and errors (plus ``counts``) and records the
     listing and where the model ran. Raises ThresholdError past
-    ``featurize.max_error_rate`` (:func:`output_run` then aborts the output).
+    ``featurize.max_error_rate`` (``--max-error-rate`` of featurize and classify alike, both
+    runs of the featurize step; :func:`output_run` then aborts the output).
     """
     log.debug("%s summary: %s", command, json.dumps(summary, sort_keys=True))
     limit = config.featurize.max_error_rate
@@ -202,7 +203,8 @@ def finish_run(
         raise ThresholdError(
             f"{summary['errors']} of {summary['images']} images failed "
             f"({summary['error_rate']:.1%}), above featurize.max_error_rate={limit:.1%}: "
-            f"{summary.get('errors_by_reason', {})}. Fix or remove the files, or raise the limit"
+            f"{summary.get('errors_by_reason', {})}. Fix or remove the files, or raise the limit "
+            f"(--max-error-rate)"
         )
     manifest = build_run_manifest(
         run_id=target.run_id,
