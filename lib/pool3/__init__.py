@@ -21,6 +21,8 @@ from pool3.version import __version__
 __all__ = [
     "ImageFeaturizer",
     "Pool3Model",
+    "SVMClassifier",
+    "SVMClassifierModel",
     "__version__",
     "featurize",
     "load_model",
@@ -29,7 +31,16 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from pool3.api import ImageFeaturizer, Pool3Model, featurize, load_model, train, with_labels
+    from pool3.api import (
+        ImageFeaturizer,
+        Pool3Model,
+        SVMClassifier,
+        SVMClassifierModel,
+        featurize,
+        load_model,
+        train,
+        with_labels,
+    )
 
 
 def __getattr__(name: str) -> Any:
