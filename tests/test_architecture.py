@@ -26,6 +26,7 @@ LAYERS: list[set[str]] = [
     {"extraction"},
     {"training"},
     {"scoring", "report"},
+    {"tracking"},
     {"api"},
     {"commands"},
     {"cli"},

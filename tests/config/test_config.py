@@ -37,7 +37,7 @@ def test_defaults_without_any_source() -> None:
     assert config == Config()
     assert config.train.C == 1.0 and config.output.mode == "error" and config.spark.master == ""
     assert list(config.sections) == [
-        "spark", "model", "featurize", "train", "classify", "report", "output"
+        "spark", "model", "featurize", "train", "classify", "report", "output", "mlflow"
     ]  # fmt: skip
 
 
@@ -220,7 +220,7 @@ def test_toml_syntax_error_names_the_file(tmp_path: Path) -> None:
 
 def test_every_train_parameter_is_a_config_key() -> None:
     # [train] *is* the training parameters: --set train.tol=1e-5 reaches the solvers
-    from pool3.cli import _overrides, build_parser
+    from pool3.cli import build_parser, overrides
 
     args = build_parser().parse_args(
         [
@@ -237,7 +237,7 @@ def test_every_train_parameter_is_a_config_key() -> None:
             "sklearn",
         ]
     )
-    config = load_config(overrides=_overrides(args), env={})
+    config = load_config(overrides=overrides(args), env={})
     assert config.train.tol == 1e-5 and config.train.dtype == "float64"
     assert config.train.split == "sklearn"
     from pool3.config import TrainParams

@@ -18,13 +18,12 @@ from sklearn.svm import LinearSVC
 from featuredata import blobs, digits_features, digits_table, table
 from pool3.cli import build_parser
 from pool3.commands.summary import summary_lines
-from pool3.commands.train import pick_solver
 from pool3.config import TrainConfig, TrainParams, load_config
 from pool3.errors import ConfigError, DataError
 from pool3.report.write import report_files
 from pool3.training.c_search import C_GRID, numeric_C, search_C
 from pool3.training.data import collect_split
-from pool3.training.driver import fit_newton_arrays, train_and_evaluate
+from pool3.training.driver import fit_newton_arrays, pick_solver, train_and_evaluate
 from pool3.training.rules import prepare
 from pool3.training.sklearn_solver import fit_sklearn
 from pool3.training.spark_solver import train_and_evaluate_spark

@@ -16,10 +16,11 @@ from pyspark.sql import functions as F
 from sklearn.svm import LinearSVC
 
 from featuredata import FINGERPRINT, blob_frame, table
-from pool3.commands.train import pick_solver, run_train
+from pool3.commands.train import run_train
 from pool3.config import TrainConfig, TrainParams, load_config
 from pool3.errors import ConfigError, DataError
 from pool3.training.classifier import LinearModel, load_model, save_model
+from pool3.training.driver import pick_solver
 from pool3.training.result import TrainResult
 from pool3.training.rules import prepare
 from pool3.training.solvers import Choice

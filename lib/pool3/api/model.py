@@ -24,7 +24,7 @@ from pool3.config import Config
 from pool3.connect import ship_code
 from pool3.errors import InputError
 from pool3.images.labels import labels_for_paths, parse_label_mode
-from pool3.report.write import metrics_doc, write_report
+from pool3.report.write import metrics_doc, report_files, write_report
 from pool3.scoring.predict import PREDICTED, predict_columns
 from pool3.storage.schemas import PREDICTIONS_SCHEMA
 from pool3.training.classifier import LinearModel, save_model
@@ -56,6 +56,8 @@ class Pool3Model:
     result: TrainResult | None = field(default=None, repr=False)
     duplicates: Duplicates | None = field(default=None, repr=False)
     top_k: int = 5
+    #: what :meth:`log_mlflow` logged (``run_id``, ``model_uri``...), when it did
+    tracked: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -112,6 +114,47 @@ class Pool3Model:
             thumbnail_px=thumbnail_px,
         )
 
+    def log_mlflow(
+        self,
+        *,
+        features: DataFrame | None = None,
+        registered_model_name: str | None = None,
+        alias: str | None = None,
+        experiment: str | None = None,
+        run_name: str | None = None,
+        log_model: bool = True,
+        config: Config | None = None,
+    ) -> dict[str, Any]:
+        """Log this model to MLflow (README, "MLflow"): into the active run, ``MLFLOW_RUN_ID``'s,
+        or a new one in ``experiment``. Params, metrics and (for a model trained here) the
+        report as ``pool3 train --mlflow`` logs them; ``features``: the feature table
+        it was trained on (logged as the run's input when it is a committed table); with
+        ``log_model`` the model MLflow serves (images in, predictions out), registered as
+        ``registered_model_name`` with ``alias`` where given.
+
+        Returns ``run_id``, ``experiment_id``, ``model_uri`` (and ``registered_uri``), or
+        ``{}`` where the server cannot be reached and ``mlflow.required`` is false.
+        """
+        from pool3.tracking.track import track_model
+
+        files = self.result and report_files(
+            self.result, duplicates=self.duplicates, thumbnail_px=None
+        )
+        spark = features.sparkSession if features is not None else SparkSession.active()
+        return track_model(
+            spark,
+            api_config(config),
+            doc=self.metrics,
+            files=files or {},
+            classifier=self.classifier,
+            features=features,
+            registered_model_name=registered_model_name,
+            alias=alias,
+            experiment=experiment,
+            run_name=run_name,
+            log_model=log_model,
+        )
+
 
 def with_predictions(
     frame: pd.DataFrame,
@@ -151,6 +194,7 @@ def train(
     test_size: float = 0.2,
     stratify: bool = True,
     duplicates: bool = True,
+    mlflow: bool = False,
     config: Config | None = None,
 ) -> Pool3Model:
     """Fit the linear SVM on a feature DataFrame and evaluate it on a held-out split.
@@ -171,8 +215,12 @@ def train(
         executors.
     duplicates : bool
         Search exact and near duplicates (in :attr:`Pool3Model.metrics`).
+    mlflow : bool
+        Log the run to MLflow (:meth:`Pool3Model.log_mlflow`, with the ``[mlflow]`` settings
+        of ``config``); ``config.mlflow.enabled`` does the same.
     config : Config, optional
-        Further settings (``train.max_collect_mb``, ``report.duplicate_cosine``...).
+        Further settings (``train.max_collect_mb``, ``report.duplicate_cosine``,
+        ``mlflow.registered_model_name``...).
 
     Returns
     -------
@@ -202,13 +250,16 @@ def train(
         table = table.drop("label").withColumnRenamed(label_col, "label")
     result = train_table(table, cfg, features_path="the DataFrame")
     found = result.duplicates
-    return Pool3Model(
+    model = Pool3Model(
         result.classifier,
         metrics=metrics_doc(result, found),
         result=result,
         duplicates=found,
         top_k=cfg.classify.top_k,
     )
+    if mlflow or cfg.mlflow.enabled:
+        model.tracked = model.log_mlflow(features=features_df, config=cfg)
+    return model
 
 
 def load_model(uri: str | os.PathLike[str], *, spark: SparkSession | None = None) -> Pool3Model:

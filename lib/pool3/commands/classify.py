@@ -59,14 +59,18 @@ def run_classify(
     run_id: str | None = None,
     worker_hook: Callable[[], None] | None = None,
     preload: Preload | None = None,
+    classifier: LinearModel | None = None,
 ) -> dict[str, Any]:
     """Score every image under ``input_path`` with the classifier in ``model_dir``.
 
     ``preload``: the featurizer loaded while the session started
-    (:class:`pool3.commands.preload.Preload`)."""
+    (:class:`pool3.commands.preload.Preload`); ``classifier``: the one ``model_dir`` names,
+    read already (an MLflow model URI, :func:`pool3.tracking.registry.fetch_classifier`)."""
     started = time.monotonic()
-    check_model_dir(spark, model_dir)
-    model = load_model(model_dir, spark=spark)
+    if classifier is None:
+        check_model_dir(spark, model_dir)
+        classifier = load_model(model_dir, spark=spark)
+    model = classifier
     bundle, ir = model_for_run(config, preload)
     if model.fingerprint != bundle.fingerprint:
         raise ModelError(

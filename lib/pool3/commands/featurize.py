@@ -192,4 +192,8 @@ def _featurize(
         durations={k: summary[k] for k in ("startup_seconds", "featurize_seconds")},
     )
     steps.done("commit")  # in the summary returned and printed, not in the file it wrote
+    if config.mlflow.enabled:
+        from pool3.tracking.track import track_featurize
+
+        summary["mlflow"] = track_featurize(spark, config, summary, target.final)
     return summary

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from pool3.config import Config
+
+if TYPE_CHECKING:
+    from pool3.training.classifier import LinearModel
 
 
 def run_command(
@@ -29,6 +33,7 @@ def run_command(
     from pool3.session import build_session, stop_session
 
     started = time.monotonic()
+    config, classifier = _before_spark(command, config, paths)
     images = command in ("featurize", "classify")  # the JVM mostly waits for Python workers
     preload = Preload(config).start() if images else None
     spark = build_session(config, app_name=f"pool3-{command}", quick_jit=images)
@@ -68,6 +73,27 @@ def run_command(
             run_id=paths.get("run_id"),
             worker_hook=worker_hook,
             preload=preload,
+            classifier=classifier,
         )
     finally:
         stop_session(spark)
+
+
+def _before_spark(
+    command: str, config: Config, paths: dict[str, Any]
+) -> tuple[Config, LinearModel | None]:
+    """What must hold before a session starts: the MLflow tracking server answers
+    (``--mlflow``; where it does not and ``mlflow.required`` is false, the run goes on
+    untracked), and a ``models:/``/``runs:/`` classifier is fetched from MLflow."""
+    classifier = None
+    if command == "classify":
+        from pool3.tracking.registry import fetch_classifier, is_mlflow_uri
+
+        if is_mlflow_uri(paths["model"]):
+            classifier = fetch_classifier(paths["model"], config)
+    elif config.mlflow.enabled:
+        from pool3.tracking.server import connect
+
+        if connect(config) is None:
+            config = replace(config, mlflow=replace(config.mlflow, enabled=False))
+    return config, classifier

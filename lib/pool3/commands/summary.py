@@ -44,7 +44,7 @@ def _images(command: str, s: Mapping[str, Any]) -> list[str]:
         )
     if s.get("unlabelled"):
         lines.append(f"unlabelled: {s['unlabelled']} images (no label from the layout)")
-    return lines
+    return lines + _mlflow(s)
 
 
 def _train(s: Mapping[str, Any]) -> list[str]:
@@ -93,7 +93,20 @@ def _train(s: Mapping[str, Any]) -> list[str]:
     if s.get("suspected_label_errors"):
         lines.append(f"suspected label errors: {s['suspected_label_errors']} (in the report)")
     lines.append(f"Report: {s['model_dir']}/report.html")
-    return lines
+    return lines + _mlflow(s)
+
+
+def _mlflow(s: Mapping[str, Any]) -> list[str]:
+    """The MLflow run (and model) a tracked run logged, if any."""
+    tracked = s.get("mlflow")
+    if not tracked:
+        return []
+    line = f"MLflow: run {tracked['run_id']} (experiment {tracked['experiment_id']})"
+    if tracked.get("registered_uri"):
+        line += f", model {tracked['registered_uri']} ({tracked['registered']})"
+    elif tracked.get("model_uri"):
+        line += f", model {tracked['model_uri']}"
+    return [line]
 
 
 def summary_lines(command: str, summary: Mapping[str, Any], *, log_format: str) -> list[str]:

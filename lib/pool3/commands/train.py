@@ -80,6 +80,20 @@ def run_train(
             **report_files(result, duplicates=duplicates, spark=spark, thumbnail_px=px),
         }
         commit_output(spark, target, manifest=manifest, extra_files=files)
+    tracked = None
+    if config.mlflow.enabled:
+        from pool3.report.write import metrics_doc
+        from pool3.tracking.track import track_train
+
+        tracked = track_train(
+            spark,
+            config,
+            doc=metrics_doc(result, duplicates),
+            files={k: v for k, v in files.items() if k not in model_files(result.classifier)},
+            classifier=result.classifier,
+            model_dir=target.final,
+            features_path=features_path,
+        )
     line = summary_line({**metrics, "n_test": result.n_test})
     log.debug("%s; model and report in %s", line, target.final)
     return {
@@ -94,4 +108,5 @@ def run_train(
         "C_search": search,
         "fit": result.classifier.meta.get("newton"),
         "spark_jobs": result.classifier.meta.get("spark_jobs"),
+        "mlflow": tracked,
     }

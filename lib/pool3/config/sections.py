@@ -190,6 +190,29 @@ class OutputConfig:
     lock_timeout_seconds: int = _opt(600, ge=5)
 
 
+@dataclass(frozen=True)
+class MlflowConfig:
+    """MLflow tracking of ``pool3 train`` and ``pool3 featurize`` runs (README, "MLflow"):
+    off unless ``enabled`` (``--mlflow``). MLflow's own variables apply
+    (``MLFLOW_TRACKING_URI``, ``MLFLOW_EXPERIMENT_NAME``, ``MLFLOW_RUN_ID``,
+    ``MLFLOW_TRACKING_TOKEN``...); a non-empty setting here wins over them.
+    """
+
+    enabled: bool = False
+    tracking_uri: str = ""  # "": MLFLOW_TRACKING_URI, else MLflow's default
+    experiment: str = ""  # "": MLFLOW_EXPERIMENT_NAME, else "pool3"
+    run_name: str = ""  # "": MLflow names the run
+    tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # train: log the classifier with its featurizer as an MLflow model (the pool3 flavor)
+    log_model: bool = True
+    # train: register the logged model under this name ("": not registered) ...
+    registered_model_name: str = ""
+    # ... and point this alias at the new version ("": no alias)
+    alias: str = ""
+    # false: a tracking server that cannot be reached is a warning, and the run goes on
+    required: bool = True
+
+
 _SECTION_TYPES: dict[str, type] = {
     "spark": SparkConfig,
     "model": ModelConfig,
@@ -198,6 +221,7 @@ _SECTION_TYPES: dict[str, type] = {
     "classify": ClassifyConfig,
     "report": ReportConfig,
     "output": OutputConfig,
+    "mlflow": MlflowConfig,
 }
 
 
@@ -212,6 +236,7 @@ class Config:
     classify: ClassifyConfig = field(default_factory=ClassifyConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    mlflow: MlflowConfig = field(default_factory=MlflowConfig)
 
     @property
     def sections(self) -> dict[str, Any]:
