@@ -325,3 +325,63 @@ def test_train_over_connect_is_logged_by_the_client(
     metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
     assert run_.data.metrics["accuracy"] == pytest.approx(metrics["accuracy"])
     assert run_.info.status == "FINISHED" and run_.inputs.dataset_inputs
+
+
+def test_api_train_with_mlflow_logs_its_run_and_model(tracked, spark, mlflow_server):
+    import pool3
+    from pool3.api.extract import api_config
+
+    cfg = load_config(
+        overrides={
+            "mlflow.tracking_uri": mlflow_server.uri,
+            "mlflow.experiment": "pool3-api",
+            "mlflow.registered_model_name": "api-products",
+        },
+        env={},
+    )
+    model = pool3.train(spark.read.parquet(tracked["features"]), mlflow=True, config=cfg)
+    logged = model.tracked
+    assert logged["registered_uri"] == "models:/api-products/1"
+    run_ = tracked["client"].get_run(logged["run_id"])
+    assert run_.data.metrics["accuracy"] == pytest.approx(model.metrics["accuracy"])
+    assert run_.data.tags["pool3.command"] == "api"
+    (dataset_input,) = run_.inputs.dataset_inputs  # found from the DataFrame's files
+    assert json.loads(dataset_input.dataset.source)["uri"].endswith(Path(tracked["features"]).name)
+    # a loaded model logs too (no report: its metrics.json), into the caller's active run
+    loaded = pool3.load_model(tracked["model"])
+    mlflow.set_tracking_uri(mlflow_server.uri)
+    with mlflow.start_run() as outer:
+        again = loaded.log_mlflow(config=api_config(cfg), log_model=False)
+    assert again["run_id"] == outer.info.run_id
+    assert mlflow.MlflowClient().get_run(outer.info.run_id).data.metrics["accuracy"] == (
+        pytest.approx(model.metrics["accuracy"])
+    )
+
+
+def test_mlflow_run_id_continues_a_schedulers_run_and_secrets_are_redacted(
+    mlflow_server, monkeypatch
+):
+    from pool3.tracking.runs import log_featurize
+    from pool3.tracking.server import connect, tracked_run
+
+    client = mlflow.MlflowClient(mlflow_server.uri)
+    experiment = client.create_experiment("pool3-scheduled")
+    scheduled = client.create_run(experiment).info.run_id
+    monkeypatch.setenv("MLFLOW_RUN_ID", scheduled)
+    secret = "s3cr3t-value"
+    cfg = load_config(
+        overrides={
+            "mlflow.tracking_uri": mlflow_server.uri,
+            "spark.extra.spark.hadoop.fs.s3a.secret.key": secret,
+            "spark.remote": "sc://user:hunter2@host:15002",
+        },
+        env={},
+    )
+    connect(cfg)
+    with tracked_run(cfg, command="featurize") as run_:
+        logged = log_featurize(cfg, {"images": 3, "errors": 1}, "")
+    assert run_.info.run_id == logged["run_id"] == scheduled
+    params = client.get_run(scheduled).data.params
+    assert params["spark.extra"].count("***") == 1 and secret not in params["spark.extra"]
+    assert "hunter2" not in params["spark.remote"]
+    assert client.get_run(scheduled).data.metrics["errors"] == 1

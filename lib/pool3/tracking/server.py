@@ -109,8 +109,10 @@ def tracked_run(config: Config, *, command: str) -> Iterator[Any]:
         mlflow.set_tags(tags)
         yield active
         return
-    if not os.environ.get("MLFLOW_RUN_ID"):
+    scheduled = os.environ.get("MLFLOW_RUN_ID") or None
+    if scheduled is None:
         name = settings.experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or ""
         mlflow.set_experiment(name or DEFAULT_EXPERIMENT)
-    with mlflow.start_run(run_name=settings.run_name or None, tags=tags) as run:
+    # the run by its id: whatever experiment this process set before (a notebook's)
+    with mlflow.start_run(run_id=scheduled, run_name=settings.run_name or None, tags=tags) as run:
         yield run
