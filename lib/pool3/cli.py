@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from pool3.commands.args import build_parser, overrides
@@ -26,7 +26,7 @@ log = logging.getLogger("pool3")
 __all__ = ["build_parser", "main", "overrides", "run"]
 
 
-def _run(args: argparse.Namespace, worker_hook: Callable[[], None] | None) -> dict[str, Any]:
+def _run(args: argparse.Namespace) -> dict[str, Any]:
     from pool3.config import load_config
 
     config = load_config(args.conf, overrides=overrides(args))
@@ -55,7 +55,7 @@ def _run(args: argparse.Namespace, worker_hook: Callable[[], None] | None) -> di
 
     names = ("input", "output", "features", "model", "run_id")
     paths = {k: getattr(args, k) for k in names if hasattr(args, k)}
-    return run_command(args.command, config, paths=paths, worker_hook=worker_hook)
+    return run_command(args.command, config, paths=paths)
 
 
 def _terminated(command: str) -> NoReturn:
@@ -81,13 +81,12 @@ def _exit(code: int) -> NoReturn:
     os._exit(code)
 
 
-def main(
-    argv: Sequence[str] | None = None, *, worker_hook: Callable[[], None] | None = None
-) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code.
 
-    ``worker_hook`` is called in the Python workers after each batch of rows they send
-    (featurize and classify); tests inject faults through it (``tests/apps``).
+    Tests inject faults into the Python workers of featurize and classify through
+    ``$POOL3_TEST_WORKER_HOOK`` (:mod:`pool3.extraction.hook`, ``tests/apps``), not through
+    a parameter.
     """
     from pool3.log import quiet_tensorflow_env, setup_logging
 
@@ -99,7 +98,7 @@ def main(
     if on_main:
         previous = signal.signal(signal.SIGTERM, lambda *_: _terminated(args.command))
     try:
-        result = _run(args, worker_hook)
+        result = _run(args)
     except Pool3Error as err:
         print(f"pool3 {args.command}: error: {err}", file=sys.stderr)
         return err.exit_code

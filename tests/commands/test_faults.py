@@ -21,7 +21,7 @@ import pytest
 from clirun import assert_error, cli_env, command, finish, run, start
 from paths import APPS, SAMPLE
 
-FAULTY_CLI = APPS / "faulty_cli.py"  # pool3.cli.main with a worker_hook that kills a worker
+FAULTY_CLI = APPS / "faulty_cli.py"  # pool3.cli.main with a worker hook that kills a worker
 FAULT_LINE = "pool3 test fault: killing worker"
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 
 from pool3.commands.lifecycle import finish_run, image_summary, output_run, staged_counts
 from pool3.commands.preload import Preload, model_for_run
@@ -57,7 +56,6 @@ def run_classify(
     model_dir: str,
     output_path: str,
     run_id: str | None = None,
-    worker_hook: Callable[[], None] | None = None,
     preload: Preload | None = None,
     classifier: LinearModel | None = None,
 ) -> dict[str, Any]:
@@ -89,7 +87,6 @@ def run_classify(
             input_path=input_path,
             model_dir=model_dir,
             output_path=output_path,
-            worker_hook=worker_hook,
             started=started,
         )
 
@@ -105,7 +102,6 @@ def _classify(
     input_path: str,
     model_dir: str,
     output_path: str,
-    worker_hook: Callable[[], None] | None,
     started: float,
 ) -> dict[str, Any]:
     shipped, listed = ship_for_input(spark, config, bundle, input_path, exclude=output_path, ir=ir)
@@ -126,19 +122,10 @@ def _classify(
     # labels are not part of a prediction: skip computing them in the workers
     cfg = replace(config, featurize=replace(config.featurize, labels="none"))
 
-    def predictions(frame: DataFrame) -> DataFrame:
-        return classify_files(
-            spark,
-            frame,
-            shipped,
-            model,
-            cfg,
-            telemetry=tel,
-            worker_hook=worker_hook,
-            root=listing.root,
-        )
-
-    predictions(files).write.mode("overwrite").parquet(target.staging)
+    predictions = classify_files(
+        spark, files, shipped, model, cfg, telemetry=tel, root=listing.root
+    )
+    predictions.write.mode("overwrite").parquet(target.staging)
     written = time.monotonic()
     counts = staged_counts(spark, target.staging, PREDICTIONS_SCHEMA, expected=total)
     summary = image_summary(

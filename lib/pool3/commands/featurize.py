@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 from pyspark.sql import SparkSession
@@ -39,7 +38,6 @@ def run_featurize(
     input_path: str,
     output_path: str,
     run_id: str | None = None,
-    worker_hook: Callable[[], None] | None = None,
     timings: dict[str, float] | None = None,
     preload: Preload | None = None,
 ) -> dict[str, Any]:
@@ -47,11 +45,10 @@ def run_featurize(
 
     Returns the summary (also logged, and written as ``_pool3_summary.json`` in the output).
     Raises InputError / OutputError before any heavy work, ThresholdError past
-    ``featurize.max_error_rate`` (nothing is committed then). ``worker_hook`` runs in the
-    Python workers after each batch they send (tests inject faults with it). ``timings``
-    holds seconds spent before this call (``session``); the summary's ``timings`` adds each
-    step of the run (:class:`Steps`). ``preload``: the model loaded while the session
-    started (:class:`pool3.commands.preload.Preload`).
+    ``featurize.max_error_rate`` (nothing is committed then). ``timings`` holds seconds
+    spent before this call (``session``); the summary's ``timings`` adds each step of the
+    run (:class:`Steps`). ``preload``: the model loaded while the session started
+    (:class:`pool3.commands.preload.Preload`).
     """
     started = time.monotonic()
     label_mode, manifest_path = parse_label_mode(config.featurize.labels)
@@ -65,7 +62,6 @@ def run_featurize(
             output_path=output_path,
             label_mode=label_mode,
             manifest_path=manifest_path,
-            worker_hook=worker_hook,
             started=started,
             steps=Steps(dict(timings or {})),
             preload=preload,
@@ -97,7 +93,6 @@ def _featurize(
     output_path: str,
     label_mode: str,
     manifest_path: str | None,
-    worker_hook: Callable[[], None] | None,
     started: float,
     steps: Steps,
     preload: Preload | None,
@@ -127,7 +122,6 @@ def _featurize(
             config,
             manifest=manifest,
             telemetry=tel,
-            worker_hook=worker_hook,
             root=listing.root,
         )
 

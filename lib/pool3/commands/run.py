@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +16,6 @@ def run_command(
     config: Config,
     *,
     paths: dict[str, Any],
-    worker_hook: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Run ``featurize``, ``train`` or ``classify`` in a new session; returns its summary.
 
@@ -48,7 +46,6 @@ def run_command(
                 input_path=paths["input"],
                 output_path=paths["output"],
                 run_id=paths.get("run_id"),
-                worker_hook=worker_hook,
                 timings={"session": session_s},
                 preload=preload,
             )
@@ -71,7 +68,6 @@ def run_command(
             model_dir=paths["model"],
             output_path=paths["output"],
             run_id=paths.get("run_id"),
-            worker_hook=worker_hook,
             preload=preload,
             classifier=classifier,
         )

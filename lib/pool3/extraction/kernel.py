@@ -59,7 +59,7 @@ class WorkerOptions:
     #: where the frames' paths live; None when frames carry the bytes (``content``)
     root: Root | None = None
     manifest: dict[str, str] | None = field(default=None, repr=False)
-    #: called in the worker after each frame of rows has been sent (tests inject faults)
+    #: called in the worker after each frame of rows is sent: tests' hook (:mod:`.hook`)
     after_batch: Callable[[], None] | None = field(default=None, repr=False)
     #: prepare the next model batch in a thread during inference (False: one after the other)
     prefetch: bool = True

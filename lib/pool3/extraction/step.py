@@ -31,6 +31,7 @@ from pyspark.sql.types import DoubleType, IntegerType, StructField, StructType
 from pool3.config import Config
 from pool3.connect import is_connect
 from pool3.extraction.batching import amx_flag, auto_batch_size
+from pool3.extraction.hook import worker_hook
 from pool3.extraction.kernel import MB, BatchStats, WorkerOptions, featurize_batches
 from pool3.extraction.shipping import ShippedModel, ship_model
 from pool3.images.labels import parse_label_mode
@@ -115,9 +116,9 @@ def worker_options(
     label_mode: str,
     root: Root | None = None,
     manifest: dict[str, str] | None = None,
-    after: Callable[[], None] | None = None,
 ) -> WorkerOptions:
-    """What the workers of a featurize step need besides the model, from the run's config."""
+    """What the workers of a featurize step need besides the model, from the run's config
+    (and ``after_batch`` from ``$POOL3_TEST_WORKER_HOOK``: :mod:`pool3.extraction.hook`)."""
     return WorkerOptions(
         fingerprint=shipped.fingerprint,
         runtime=shipped.runtime,
@@ -130,7 +131,7 @@ def worker_options(
         label_mode=label_mode,
         root=root,
         manifest=manifest,
-        after_batch=after,
+        after_batch=worker_hook(),
         prefetch=config.featurize.prefetch,
     )
 
@@ -145,7 +146,6 @@ def featurize_files(
     telemetry: Telemetry | None = None,
     then: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
     schema: StructType = FEATURES_SCHEMA,
-    worker_hook: Callable[[], None] | None = None,
     root: Root | None = None,
 ) -> DataFrame:
     """Feature rows (``FEATURES_SCHEMA``) for a frame of files (``path, length``).
@@ -158,13 +158,10 @@ def featurize_files(
     :func:`pool3.extraction.shipping.ship_model`, e.g. to share workers warmed by
     :class:`pool3.extraction.warmup.WarmUp`. With ``then``, each frame of feature rows is
     passed through it in the worker and the result has ``schema`` instead.
-    ``worker_hook`` runs in the worker after each frame it sends (tests inject faults).
     """
     label_mode, _ = parse_label_mode(config.featurize.labels)
     shipped = model if isinstance(model, ShippedModel) else ship_model(spark, model, config)
-    opts = worker_options(
-        shipped, config, label_mode=label_mode, root=root, manifest=manifest, after=worker_hook
-    )
+    opts = worker_options(shipped, config, label_mode=label_mode, root=root, manifest=manifest)
     timed = telemetry is not None
 
     def run(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:

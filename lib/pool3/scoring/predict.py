@@ -8,7 +8,6 @@ classifier is small (``n_classes x 2048`` floats) and travels in the task closur
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -70,7 +69,6 @@ def classify_files(
     config: Config,
     *,
     telemetry: Telemetry | None = None,
-    worker_hook: Callable[[], None] | None = None,
     root: Root | None = None,
 ) -> DataFrame:
     """Predictions (``PREDICTIONS_SCHEMA``) for a frame of files (``path, length``) under
@@ -88,6 +86,5 @@ def classify_files(
         telemetry=telemetry,
         then=predict,
         schema=PREDICTIONS_SCHEMA,
-        worker_hook=worker_hook,
         root=root,
     )
