@@ -1,7 +1,5 @@
 """pool_3-like training tables of any size, made from real pool3 features.
 
-    python bench/tablegen.py --features out/fm/features --rows 200000 --classes 48 --out T
-
 A real feature table (``pool3 featurize`` of labelled images, e.g. Fashion-MNIST) gives
 class means ``mu_a`` and within-class residuals ``r = x - mu_label(x)``. Class ``k`` of the
 synthetic table is centred on a real class mean moved by one real residual
@@ -10,14 +8,14 @@ scaled by ``spread``: ``x = max(0, m_k + spread * (cos t r_i + sin t r_j))``, tw
 mixed at a random angle ``t`` (the same covariance, and no accidental exact duplicates).
 So the rows keep pool_3's non-negativity, scale and correlation structure (the
 within-class covariance is the real one), and the classes are as confusable as real
-neighbouring categories. Same seed, same table. ``--out`` writes a committed feature table
-(``_SUCCESS``, manifest) that ``pool3 train`` reads like one ``pool3 featurize`` wrote,
-``--exact-copies`` of its rows repeated as exact duplicates (same ``sha256``).
+neighbouring categories. Same seed, same table. :func:`write_table` writes a committed
+feature table (``_SUCCESS``, manifest) that ``pool3 train`` reads like one ``pool3
+featurize`` wrote, ``copies`` of its rows repeated as exact duplicates (same ``sha256``).
+Without a real table (smoke runs), :func:`synthetic_parts` stands in for it.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -42,6 +40,16 @@ def real_parts(features: str) -> tuple[np.ndarray, np.ndarray]:
     means = np.stack([X[labels == c].mean(axis=0) for c in names])
     residuals = X - means[np.searchsorted(names, labels)]
     return means, residuals
+
+
+def synthetic_parts(
+    classes: int = 10, rows: int = 400, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stand-ins for :func:`real_parts` without a real table: pool_3-like means
+    (non-negative, mean ~0.3) and Gaussian residuals."""
+    rng = np.random.default_rng(seed)
+    means = np.maximum(0, 0.2 + 0.3 * rng.standard_normal((classes, 2048))).astype(np.float32)
+    return means, (0.15 * rng.standard_normal((rows, 2048))).astype(np.float32)
 
 
 class TableGen:
@@ -85,7 +93,7 @@ class TableGen:
     def batches(self, n: int, chunk: int, copies: int) -> Iterator[pa.RecordBatch]:
         d = self.centres.shape[1]
         if copies > min(chunk, n) // 2:
-            raise SystemExit(f"--exact-copies {copies}: at most half of the first chunk of rows")
+            raise SystemExit(f"exact copies {copies}: at most half of the first chunk of rows")
         first: tuple[np.ndarray, np.ndarray] | None = None
         for start in range(0, n, chunk):
             m = min(chunk, n - start)
@@ -133,27 +141,8 @@ def write_table(
         "command": "featurize",
         "rows": n,
         "counts": {"rows": n, "images": n, "errors": 0},
-        "made_by": "bench/tablegen.py",
+        "made_by": "bench/harness/tables.py",
     }
     (path / "_pool3_manifest.json").write_text(json.dumps(manifest))
     (path / "_SUCCESS").write_text("")
     os.sync()
-
-
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--features", required=True, help="a real pool3 feature table")
-    p.add_argument("--rows", type=int, required=True)
-    p.add_argument("--classes", type=int, default=48)
-    p.add_argument("--spread", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--exact-copies", type=int, default=0)
-    p.add_argument("--out", required=True)
-    args = p.parse_args()
-    means, residuals = real_parts(args.features)
-    gen = TableGen(means, residuals, classes=args.classes, spread=args.spread, seed=args.seed)
-    write_table(gen, args.out, args.rows, copies=args.exact_copies)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,1 @@
+"""The benchmark scenarios, one module each, each a :class:`bench.harness.Scenario`."""
