@@ -145,6 +145,10 @@ def test_train_run_has_params_metrics_artifacts_input_and_registered_model(track
     assert json.loads(dataset.source)["uri"] == tracked["features"]
     assert json.loads(dataset.profile)["num_rows"] == TRAIN_PER_CLASS * 10
     assert version.name == NAME and int(version.version) == 1
+    info = mlflow.models.get_model_info(f"models:/{NAME}@{ALIAS}")
+    assert "pool3" in info.flavors and info.saved_input_example_info is not None
+    assert info.signature.inputs.input_names() == ["path", "content"]
+    assert info.signature.outputs.input_names()[:2] == ["predicted", "score"]
     assert "MLflow: run" in tracked["trained"].stdout and f"models:/{NAME}@{ALIAS}" in (
         tracked["trained"].stdout
     )

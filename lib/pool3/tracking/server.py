@@ -113,6 +113,14 @@ def tracked_run(config: Config, *, command: str) -> Iterator[Any]:
     if scheduled is None:
         name = settings.experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or ""
         mlflow.set_experiment(name or DEFAULT_EXPERIMENT)
-    # the run by its id: whatever experiment this process set before (a notebook's)
+    else:  # the scheduler's run, in its own experiment (whatever this process set before)
+        try:
+            experiment = mlflow.MlflowClient().get_run(scheduled).info.experiment_id
+        except Exception as err:
+            raise ConfigError(
+                f"MLFLOW_RUN_ID={scheduled} names no run on the tracking server "
+                f"({reason(err)}): unset it, or create the run first"
+            ) from err
+        mlflow.set_experiment(experiment_id=experiment)
     with mlflow.start_run(run_id=scheduled, run_name=settings.run_name or None, tags=tags) as run:
         yield run

@@ -50,12 +50,45 @@ def _manifest_text(spark: SparkSession | None, folder: str) -> str:
     return read_text(spark, path) if exists(spark, path) else ""
 
 
-def _failed(what: str, committed: str, err: Exception) -> OutputError:
+def _failed(what: str, committed: str | None, err: Exception) -> OutputError:
+    if committed is None:  # the API: nothing was committed
+        return OutputError(
+            f"logging {what} to MLflow failed ({reason(err)}); its MLflow run is marked FAILED"
+        )
     return OutputError(
         f"{what} is committed in {committed}, but logging it to MLflow failed ({reason(err)}); "
         "its MLflow run is marked FAILED: rerun with --mode overwrite once the tracking "
         "server works, or --set mlflow.required=false"
     )
+
+
+def _log_training(
+    config: Config,
+    *,
+    command: str,
+    doc: Mapping[str, Any],
+    files: Mapping[str, bytes],
+    classifier: LinearModel,
+    table: tuple[str, str] | None,
+    committed: str | None,
+) -> dict[str, Any]:
+    """:func:`pool3.tracking.runs.log_train` in its run; a failure names what was committed."""
+    ir = featurizer_ir(config, classifier) if config.mlflow.log_model else None
+    try:
+        with tracked_run(config, command=command):
+            return log_train(
+                config,
+                doc=doc,
+                files=files,
+                classifier=classifier,
+                featurizer=ir,
+                table=table,
+                top_k=config.classify.top_k,
+            )
+    except Pool3Error:
+        raise
+    except Exception as err:
+        raise _failed("the model", committed, err) from err
 
 
 def track_train(
@@ -71,24 +104,17 @@ def track_train(
     """Log a committed ``pool3 train`` run (``doc``: its ``metrics.json``; ``files``: the
     report's files); returns the run's ids and the model's URIs for the summary."""
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-    ir = featurizer_ir(config, classifier) if config.mlflow.log_model else None
     table = (features_path, _manifest_text(spark, features_path))
     files = {**files, MANIFEST_NAME: _manifest_text(spark, model_dir).encode()}
-    try:
-        with tracked_run(config, command="train"):
-            return log_train(
-                config,
-                doc=doc,
-                files=files,
-                classifier=classifier,
-                featurizer=ir,
-                table=table,
-                top_k=config.classify.top_k,
-            )
-    except Pool3Error:
-        raise
-    except Exception as err:
-        raise _failed("the model", model_dir, err) from err
+    return _log_training(
+        config,
+        command="train",
+        doc=doc,
+        files=files,
+        classifier=classifier,
+        table=table,
+        committed=model_dir,
+    )
 
 
 def track_featurize(
@@ -142,22 +168,13 @@ def track_model(
         files = {"metrics.json": json.dumps(dict(doc), indent=2, default=str).encode()}
     if connect(config) is None:
         return {}
-    ir = featurizer_ir(config, classifier) if config.mlflow.log_model else None
     table = feature_table_of(spark, features) if features is not None else None
-    try:
-        with tracked_run(config, command="api"):
-            return log_train(
-                config,
-                doc=doc,
-                files=files,
-                classifier=classifier,
-                featurizer=ir,
-                table=table,
-                top_k=config.classify.top_k,
-            )
-    except Pool3Error:
-        raise
-    except Exception as err:
-        raise OutputError(
-            f"logging the model to MLflow failed ({reason(err)}); its MLflow run is marked FAILED"
-        ) from err
+    return _log_training(
+        config,
+        command="api",
+        doc=doc,
+        files=files,
+        classifier=classifier,
+        table=table,
+        committed=None,
+    )
