@@ -17,7 +17,8 @@ from paths import REPO
 LIB = REPO / "lib"
 #: lowest first; a unit may import only units of a lower layer (and itself)
 LAYERS: list[set[str]] = [
-    {"errors", "version", "daemon"},
+    {"version", "spark_internals"},
+    {"errors", "daemon"},
     {"log", "config"},
     {"workers"},
     {"connect", "jvm"},

@@ -8,8 +8,8 @@ server's workers (:func:`ship_code`; on Classic, the check that the workers' Pyt
 :mod:`pool3.workers`), and job cancellation (:func:`tagged`, :func:`interrupt`). Everything
 else uses the DataFrame API both kinds share.
 
-May import: :mod:`pool3.config`, :mod:`pool3.workers`, pyspark. Never imports other pool3
-packages.
+May import: :mod:`pool3.config`, :mod:`pool3.workers`, :mod:`pool3.spark_internals`, pyspark.
+Never imports other pool3 packages.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from pool3.config import Config
+from pool3.spark_internals import clear_job_group
 from pool3.workers import check_worker_python, same_interpreter, worker_python
 
 logger = logging.getLogger(__name__)
@@ -197,7 +198,7 @@ def tagged(spark: SparkSession, tag: str, what: str) -> Iterator[None]:
     try:
         yield
     finally:
-        context.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+        clear_job_group(context)
 
 
 def interrupt(spark: SparkSession, tag: str | None = None) -> int:

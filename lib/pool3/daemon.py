@@ -10,16 +10,20 @@ Measured on 2 cores: ``import pyspark.daemon`` 0.62 s from the zip vs 0.16 s ins
 first Python job of a session 2.55 s -> 1.72 s (bench/RESULTS.md, issue 25).
 
 Run as ``python -m pool3.daemon [worker module]`` (Spark's ``spark.python.daemon.module``,
-set by :func:`pool3.jvm.with_daemon_module` for local runs only), this module moves a zip
-behind the ``sys.path`` entry that holds the very package the zip was cut from, then runs
-pyspark's own daemon. A zip of another Spark installation stays where it is. Nothing else is
-imported before the daemon forks its workers (pyspark's rule: no threads before a fork).
+set by :func:`pool3.jvm.with_daemon_module` for local runs only, where
+:func:`pool3.spark_internals.daemon_unusable` finds pyspark as expected), this module moves a
+zip behind the ``sys.path`` entry that holds the very package the zip was cut from, then runs
+pyspark's own daemon as ``python -m pyspark.daemon`` would. A zip of another Spark
+installation stays where it is. Nothing else is imported before the daemon forks its workers
+(pyspark's rule: no threads before a fork).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+
+from pool3.spark_internals import run_spark_daemon
 
 #: the zips Spark puts first on a Python worker's path, by file name
 SPARK_ZIP = "pyspark.zip"
@@ -61,9 +65,7 @@ def installed_first(path: list[str]) -> list[str]:
 
 def main() -> None:
     sys.path[:] = installed_first(sys.path)
-    from pyspark.daemon import manager
-
-    manager()
+    run_spark_daemon()
 
 
 if __name__ == "__main__":

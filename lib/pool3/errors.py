@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from pool3.spark_internals import py4j_file, py4j_network_error
+
 
 class Pool3Error(Exception):
     """Base of all expected failures; ``exit_code`` is what the process returns."""
@@ -81,13 +83,13 @@ MEMORY_SETTINGS = (
 
 def _in_py4j(err: BaseException) -> bool:
     """Whether ``err`` is py4j's network error or was raised inside py4j (a call to the JVM)."""
-    if type(err).__name__ == "Py4JNetworkError":
+    if py4j_network_error(err):
         return True
     if not isinstance(err, _JVM_GONE):
         return False
     tb = err.__traceback__
     while tb is not None:
-        if "py4j" in tb.tb_frame.f_code.co_filename:
+        if py4j_file(tb.tb_frame.f_code.co_filename):
             return True
         tb = tb.tb_next
     return False

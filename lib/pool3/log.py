@@ -15,6 +15,8 @@ import threading
 import time
 from typing import Any
 
+from pool3.spark_internals import py4j_file
+
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_FORMATS = ("text", "json")
 
@@ -49,9 +51,6 @@ _QUIET = {
 }
 
 
-_PY4J_DIR = f"{os.sep}py4j{os.sep}"
-
-
 def _not_a_py4j_retry_notice(record: logging.LogRecord) -> bool:
     """Drop py4j's INFO "Exception while sending command." (with a traceback).
 
@@ -62,7 +61,7 @@ def _not_a_py4j_retry_notice(record: logging.LogRecord) -> bool:
     traceback on stderr for nothing that went wrong. Warnings and errors are kept.
     """
     return not (
-        record.name == "root" and record.levelno < logging.WARNING and _PY4J_DIR in record.pathname
+        record.name == "root" and record.levelno < logging.WARNING and py4j_file(record.pathname)
     )
 
 
