@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"errors", "daemon"},
     {"log", "config"},
     {"workers"},
-    {"connect", "jvm"},
+    {"connect", "jvm", "spark_settings"},
     {"storage", "images", "session"},
     {"model"},
     {"extraction"},

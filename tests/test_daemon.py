@@ -11,7 +11,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from pool3.daemon import installed_first, installed_package_of
-from pool3.jvm import DAEMON_KEY, DAEMON_MODULE, fresh_path, with_daemon_module
+from pool3.jvm.daemon_module import DAEMON_KEY, DAEMON_MODULE, fresh_path, with_daemon_module
 
 REPO_LIB = str(Path(__file__).resolve().parents[1] / "lib")
 

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from clirun import fresh_python
-from pool3.jvm import QUIET, archive_option, archive_path, build_archive, with_jvm_archive
+from pool3.jvm.archive import (
+    QUIET,
+    archive_option,
+    archive_path,
+    build_archive,
+    with_jvm_archive,
+)
 
 JAVA = shutil.which("java") or "java"
 

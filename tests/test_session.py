@@ -13,14 +13,13 @@ from pyspark.sql import SparkSession
 from clirun import fresh_python
 from pool3.config import Config, load_config
 from pool3.errors import ConfigError
-from pool3.session import (
+from pool3.jvm import check_java, parse_java_version
+from pool3.session import build_session
+from pool3.spark_settings import (
     BATCH_MEMORY_FRACTION,
     DECODED_IMAGE_MB,
     MAX_RECORDS,
     MIN_RECORDS,
-    build_session,
-    check_java,
-    parse_java_version,
     records_per_batch,
     session_conf,
     set_worker_python,
@@ -135,7 +134,7 @@ def test_build_session_again_reuses_it_and_logs_master(
 def test_driver_console_is_quiet_and_the_progress_bar_only_on_a_terminal(monkeypatch):
     from pyspark import SparkContext
 
-    from pool3.session import LOG4J2_FILE, with_quiet_driver_log
+    from pool3.jvm import LOG4J2_FILE, with_quiet_driver_log
 
     assert LOG4J2_FILE.is_file()
     monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)

@@ -44,6 +44,8 @@ class SparkConfig:
     # featurize/classify in a driver JVM pool3 starts itself (local runs): JIT with C1 only,
     # ~2.4 s less start-up; the JVM's own Parquet writes ~35% slower (README, Performance)
     quick_jit: bool = True
+    # false: none of the speed-ups that use pyspark's private names (pool3.spark_internals)
+    internals: bool = True
 
 
 @dataclass(frozen=True)

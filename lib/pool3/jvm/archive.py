@@ -1,4 +1,4 @@
-"""The driver JVM pool3 starts itself: a class-data archive so that it starts in half the time.
+"""The driver JVM's class-data archive, so that a JVM pool3 starts starts in half the time.
 
 A run in ``local[*]`` (a laptop, a notebook, a scheduled job on one machine) starts Spark's
 JVM, which then loads and verifies some 15,000 classes from Spark's jars before the session
@@ -18,11 +18,10 @@ a Parquet write and read), stops, and waits for its JVM to write the archive, wh
 moved into place atomically. :func:`archive_option` gives the flag for a JVM that pool3
 starts when the archive exists, with the JVM's CDS log off (a JVM that cannot use it would
 print a warning on stdout, into the command's output, then start as without it); pool3
-leaves the flag out when ``spark.driver.extraClassPath`` changes the class path.
-:func:`with_quick_jit` (``spark.quick_jit``) runs such a JVM's JIT with C1 only;
-:func:`with_daemon_module` has its local Python workers forked by :mod:`pool3.daemon`.
+leaves the flag out when ``spark.driver.extraClassPath`` changes the class path
+(:func:`with_jvm_archive`).
 
-May import: :mod:`pool3.config`, :mod:`pool3.errors`, pyspark.
+May import: :mod:`pool3.config`, :mod:`pool3.errors`, :mod:`pool3.spark_internals`, pyspark.
 """
 
 from __future__ import annotations
@@ -39,6 +38,8 @@ from pathlib import Path
 
 from pool3.config.home import pool3_home
 from pool3.errors import ConfigError
+from pool3.jvm.java import pool3_starts_jvm
+from pool3.spark_internals import launched_gateway
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ def build_archive(java: str, *, home: str | None = None) -> tuple[Path, float]:
     env = {**os.environ, "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable)}
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "pool3.jvm", tmp],
+            [sys.executable, "-m", "pool3.jvm", tmp],  # pool3/jvm/__main__.py: train
             capture_output=True,
             text=True,
             timeout=BUILD_TIMEOUT_S,
@@ -131,11 +132,10 @@ def build_archive(java: str, *, home: str | None = None) -> tuple[Path, float]:
     return path, time.perf_counter() - started
 
 
-def _train(archive: str) -> None:
-    """The child of :func:`build_archive`: the jobs of a run, in a JVM that writes
-    ``archive`` when it exits."""
+def train(archive: str) -> None:
+    """The child of :func:`build_archive` (``python -m pool3.jvm``): the jobs of a run, in
+    a JVM that writes ``archive`` when it exits."""
     import pandas as pd
-    from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
     spark = (
@@ -158,26 +158,15 @@ def _train(archive: str) -> None:
         out.write.parquet(f"{tmp}/t")
         spark.read.parquet(f"{tmp}/t").groupBy("path").count().collect()
         spark.range(8).toPandas()
-    gateway = SparkContext._gateway
+    gateway = launched_gateway()
     spark.stop()
-    if gateway is not None and getattr(gateway, "proc", None) is not None:
-        gateway.shutdown()
-        proc = gateway.proc
-        if proc.stdin is not None:
-            proc.stdin.close()  # the JVM exits when its stdin closes, writing the archive
-        proc.wait(BUILD_TIMEOUT_S)
-
-
-if __name__ == "__main__":
-    _train(sys.argv[1])
-
-
-def pool3_starts_jvm() -> bool:
-    """Whether the next session starts its driver JVM here (not yet running, and not one that
-    ``spark-submit`` launched for us: it sets ``PYSPARK_GATEWAY_PORT``)."""
-    from pyspark import SparkContext
-
-    return SparkContext._gateway is None and "PYSPARK_GATEWAY_PORT" not in os.environ
+    if gateway is None:  # internals gone: the JVM exits with this process, writing the
+        return  # archive; the parent's pipes stay open until it has (its stdout is theirs)
+    gateway.shutdown()
+    proc = gateway.proc
+    if proc.stdin is not None:
+        proc.stdin.close()  # the JVM exits when its stdin closes, writing the archive
+    proc.wait(BUILD_TIMEOUT_S)
 
 
 def with_jvm_archive(conf: Mapping[str, str], java: str, *, home: str | None) -> dict[str, str]:
@@ -192,102 +181,3 @@ def with_jvm_archive(conf: Mapping[str, str], java: str, *, home: str | None) ->
         return conf
     options = conf.get("spark.driver.extraJavaOptions", "")
     return {**conf, "spark.driver.extraJavaOptions": f"{options} {option}".strip()}
-
-
-#: the driver JVM's JIT with C1 only (``spark.quick_jit``)
-QUICK_JIT = "-XX:TieredStopAtLevel=1"
-
-
-def with_quick_jit(conf: Mapping[str, str]) -> dict[str, str]:
-    """``conf`` with :data:`QUICK_JIT` among the driver's Java options, for a JVM that pool3
-    starts itself and whose options name no JIT tier of their own.
-
-    Measured on 2 cores (``bench/jvm_bench.py``, bench/RESULTS.md): session 4.6 s -> 3.0 s,
-    first Python job 3.9 s -> 3.1 s; writing 20,000 feature rows to Parquet from
-    ``mapInPandas`` 8.4 s -> 11.3 s (+0.15 ms of JVM time per row). A featurize run's JVM
-    work competes with its workers for the cores, so C1 pays off up to ~30,000 images and
-    costs ~0.2 % of a run beyond; training, whose JVM work is larger, never uses it.
-    """
-    conf = dict(conf)
-    options = conf.get("spark.driver.extraJavaOptions", "")
-    if not pool3_starts_jvm() or "TieredStopAtLevel" in options:
-        return conf
-    return {**conf, "spark.driver.extraJavaOptions": f"{options} {QUICK_JIT}".strip()}
-
-
-#: Spark's setting for the module its Python daemon runs, and pool3's (:mod:`pool3.daemon`)
-DAEMON_KEY = "spark.python.daemon.module"
-DAEMON_MODULE = "pool3.daemon"
-
-
-def with_daemon_module(
-    conf: Mapping[str, str], environ: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """``conf`` with Spark's Python daemon run as :mod:`pool3.daemon` (pyspark imported from
-    its installed, compiled package instead of its zip: ~0.8 s off a session's first Python
-    job on 2 cores), when that is safe to know from here: a JVM pool3 starts itself, a
-    ``local`` master, workers running this interpreter, the daemon on and no daemon module of
-    the user's, and pool3 found by a fresh process of this interpreter (:func:`fresh_path`)
-    as the package this process runs. Otherwise ``conf`` unchanged; ``spark.extra`` can set
-    ``spark.python.daemon.module = "pyspark.daemon"`` to turn it off.
-    """
-    environ = os.environ if environ is None else environ
-    conf = dict(conf)
-    master = conf.get("spark.master", "")
-    python = conf.get("spark.pyspark.python") or environ.get("PYSPARK_PYTHON") or sys.executable
-    if (
-        not pool3_starts_jvm()
-        or not (master == "local" or master.startswith("local["))
-        or DAEMON_KEY in conf
-        or conf.get("spark.python.use.daemon", "true").lower() != "true"
-        or not _same_file(python, sys.executable)
-    ):
-        return conf
-    import importlib.machinery
-
-    import pool3
-
-    spec = importlib.machinery.PathFinder.find_spec("pool3", fresh_path(conf, environ))
-    found = spec.submodule_search_locations if spec is not None else None
-    here = Path(pool3.__file__).parent
-    if not found or not any(_same_file(where, str(here)) for where in found):
-        log.debug("Spark's own Python daemon: pool3 at %s is not on a new worker's path", here)
-        return conf
-    return {**conf, DAEMON_KEY: DAEMON_MODULE}
-
-
-def fresh_path(conf: Mapping[str, str], environ: Mapping[str, str]) -> list[str]:
-    """The ``sys.path`` of a local Python worker, as far as it can hold pool3: its working
-    directory (``python -m`` puts it first), the ``PYTHONPATH`` Spark gives it
-    (``spark.executorEnv.PYTHONPATH``, then the driver's), and this interpreter's site
-    directories with the paths their ``.pth`` files add."""
-    import site
-
-    try:
-        path = [os.getcwd()]
-    except OSError:  # the working directory was removed
-        path = []
-    for value in (conf.get("spark.executorEnv.PYTHONPATH", ""), environ.get("PYTHONPATH", "")):
-        path += [os.path.abspath(p) for p in value.split(os.pathsep) if p]
-    sites = list(getattr(site, "getsitepackages", list)())  # absent in old virtualenvs
-    if site.ENABLE_USER_SITE:
-        sites.append(site.getusersitepackages())
-    for site_dir in sites:
-        path.append(site_dir)
-        for pth in sorted(Path(site_dir).glob("*.pth")):
-            try:
-                lines = pth.read_text(encoding="utf-8").splitlines()
-            except (OSError, UnicodeDecodeError):
-                continue
-            for line in lines:
-                line = line.strip()
-                if line and not line.startswith(("#", "import ", "import\t")):
-                    path.append(os.path.join(site_dir, line))
-    return path
-
-
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
