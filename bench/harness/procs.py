@@ -52,9 +52,9 @@ class TreeSampler:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             return "other"
-        if ".daemon" in cmd:
-            return "daemon"
-        return "jvm" if "java" in cmd.split(" ", 1)[0] else "other"
+        if "java" in cmd.split(" ", 1)[0]:
+            return "jvm"
+        return "daemon" if ".daemon" in cmd else "other"
 
     def sample(self) -> None:
         kids: dict[int, list[int]] = {}
