@@ -8,7 +8,7 @@ featurize``; default the demo's 300 Fashion-MNIST images), resampled to ``n`` ro
 the cosines of real ones: ~0.5-0.9). ``--planted`` of them get a copy perturbed to a cosine
 drawn uniformly in [0.97, 1.0), with other content hashes: the near duplicates to find.
 
-Each size is searched by :func:`pool3.training.duplicates.find_duplicates` in ``local[2]``
+Each size is searched by :func:`pool3.duplicates.search.find_duplicates` in ``local[2]``
 twice, alternating: ``lsh`` (Spark, ``near_lsh``) and ``exact`` (all pairs on the driver,
 forced by raising ``EXACT_MAX_ROWS``; skipped above ``--exact-max``). Recall is measured per
 cosine band against the exact result (or, where it was skipped, against the planted pairs).
@@ -91,9 +91,9 @@ def main() -> None:
     args = ap.parse_args()
 
     from pool3.config import load_config
+    from pool3.duplicates import lsh as near_lsh
+    from pool3.duplicates import search as dup
     from pool3.session import build_session
-    from pool3.training import duplicates as dup
-    from pool3.training import near_lsh
 
     dup.MAX_LISTED = near_lsh.MAX_LISTED = 10**7  # list every pair, to count them
 

@@ -61,8 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     from pool3.model.featurizer import featurizer_from_bundle, resize_299
     from pool3.model.openvino_ir import INT8_SETTINGS, quantize_int8, to_openvino
     from pool3.session import build_session
-    from pool3.training.rules import prepare
-    from pool3.training.sklearn_solver import train_and_evaluate
+    from pool3.training.solvers.sklearn_solver import train_and_evaluate
+    from pool3.training.table.rules import prepare
     from pool3_tools.datasets import write_fashion_mnist
 
     info = machine_info()

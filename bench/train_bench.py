@@ -103,10 +103,10 @@ def _estimator(variant: str, X: np.ndarray, y: np.ndarray) -> Any:
     if variant == "sk-dual":
         return LinearSVC(dual=True).fit(X.astype(np.float64), y)
     from pool3.config import TrainParams
-    from pool3.training.sklearn_solver import fit_linear_svc
+    from pool3.training.solvers.sklearn_solver import fit_linear_svc
 
     if variant == "newton":
-        from pool3.training.driver import fit_newton_arrays
+        from pool3.training.solvers.driver import fit_newton_arrays
 
         return fit_newton_arrays(np.ascontiguousarray(X), y, TrainParams(solver="newton"))
 

@@ -87,7 +87,7 @@ def table(spark: SparkSession, frame: pd.DataFrame) -> DataFrame:
     """A pandas feature table as a Parquet table of the feature-table schema, read by Spark.
 
     Written to a fresh temporary folder (in two parts), as ``pool3 featurize`` writes one:
-    the driver solvers read the Parquet parts themselves (:mod:`pool3.training.data`).
+    the driver solvers read the Parquet parts themselves (:mod:`pool3.training.table.data`).
     """
     columns = [c for c in ("path", "label", "sha256", "features", "model", "error") if c in frame]
     schema = ", ".join(part for part in SCHEMA.split(", ") if part.split()[0] in columns)

@@ -25,6 +25,7 @@ LAYERS: list[set[str]] = [
     {"storage", "images", "session"},
     {"model"},
     {"extraction"},
+    {"duplicates"},
     {"training"},
     {"scoring", "report"},
     {"tracking"},

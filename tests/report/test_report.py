@@ -20,8 +20,8 @@ from pool3.config import TrainParams
 from pool3.errors import OutputError
 from pool3.report.plot import confusion_png
 from pool3.report.write import misclassified_examples, summary_line, write_report
-from pool3.training.driver import train_and_evaluate
-from pool3.training.rules import prepare
+from pool3.training.solvers.driver import train_and_evaluate
+from pool3.training.table.rules import prepare
 
 EVIL = "<script>alert(1)</script>"
 

@@ -14,10 +14,10 @@ from sklearn.datasets import load_sample_images
 
 from featuredata import blobs, feature_table, table
 from pool3.config import TrainParams
+from pool3.duplicates.search import MAX_LISTED, Duplicates
 from pool3.report import write as report
-from pool3.training.driver import train_and_evaluate
-from pool3.training.duplicates import MAX_LISTED, Duplicates
-from pool3.training.rules import prepare
+from pool3.training.solvers.driver import train_and_evaluate
+from pool3.training.table.rules import prepare
 
 N_CLASSES, PER_CLASS = 100, 10
 LIMIT_BYTES = 3 * 2**20

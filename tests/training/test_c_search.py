@@ -21,12 +21,12 @@ from pool3.commands.summary import summary_lines
 from pool3.config import TrainConfig, TrainParams, load_config
 from pool3.errors import ConfigError, DataError
 from pool3.report.write import report_files
-from pool3.training.c_search import C_GRID, numeric_C, search_C
-from pool3.training.data import collect_split
-from pool3.training.driver import fit_newton_arrays, pick_solver, train_and_evaluate
-from pool3.training.rules import prepare
-from pool3.training.sklearn_solver import fit_sklearn
-from pool3.training.spark_solver import train_and_evaluate_spark
+from pool3.training.solvers.c_search import C_GRID, numeric_C, search_C
+from pool3.training.solvers.driver import fit_newton_arrays, pick_solver, train_and_evaluate
+from pool3.training.solvers.sklearn_solver import fit_sklearn
+from pool3.training.solvers.spark_solver import train_and_evaluate_spark
+from pool3.training.table.data import collect_split
+from pool3.training.table.rules import prepare
 
 AUTO = TrainParams(C="auto")
 

@@ -11,8 +11,8 @@ from featuredata import SCHEMA, digits_table
 from pool3.config import TrainParams
 from pool3.errors import DataError
 from pool3.storage.fs import literal
-from pool3.training.data import collect_split, driver_mb
-from pool3.training.rules import prepare
+from pool3.training.table.data import collect_split, driver_mb
+from pool3.training.table.rules import prepare
 
 
 def _write(spark: SparkSession, frame: pd.DataFrame, where: str) -> None:
@@ -95,7 +95,7 @@ def test_an_error_row_sharing_a_usable_rows_path_is_not_read(spark, tmp_path):
 
 
 def test_one_class_in_a_fit_is_refused():
-    from pool3.training.driver import fit_newton_arrays
+    from pool3.training.solvers.driver import fit_newton_arrays
 
     X = np.ones((4, 8), dtype=np.float32)
     y = np.array(["a", "a", "b", "b"])

@@ -13,13 +13,13 @@ import pytest
 from scipy.stats import binomtest
 
 from featuredata import digits_features, feature_table
+from pool3.duplicates import lsh as near_lsh
+from pool3.duplicates import search as dup
+from pool3.duplicates.search import find_duplicates
 from pool3.errors import DataError
-from pool3.training import duplicates as dup
-from pool3.training import near_lsh
-from pool3.training.data import Split
-from pool3.training.duplicates import find_duplicates
-from pool3.training.metrics import metrics, wilson_interval
-from pool3.training.quality import accuracy_without, suspected_label_errors
+from pool3.training.evaluation.metrics import metrics, wilson_interval
+from pool3.training.evaluation.quality import accuracy_without, suspected_label_errors
+from pool3.training.table.data import Split
 
 SCHEMA = "path string, label string, sha256 string, features array<float>, is_test boolean"
 
@@ -140,7 +140,7 @@ def test_counts_and_leaked_test_images(planted, found):
 
 def test_near_search_reports_only_what_all_pairs_finds(planted, found):
     """The exact search finds every pair; LSH may miss one just above the threshold
-    (recall: pool3.training.near_lsh) but never reports one below it, and finds the
+    (recall: pool3.duplicates.lsh) but never reports one below it, and finds the
     planted copies (cosine ~0.999)."""
     table, _ = planted
     X = np.stack(table["features"].to_numpy()).astype(np.float64)

@@ -11,9 +11,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.svm import LinearSVC
 from tests.featuredata import digits_features
 
-from pool3.training.array_passes import ArrayPasses
-from pool3.training.newton import fit_newton
-from pool3.training.passes import Columns
+from pool3.training.newton.array_passes import ArrayPasses
+from pool3.training.newton.method import fit_newton
+from pool3.training.newton.passes import Columns
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ from sklearn.model_selection import train_test_split
 from featuredata import FINGERPRINT, blob_frame, digits_table, table
 from pool3.config import TrainParams
 from pool3.errors import DataError, InputError
-from pool3.training.data import collect_split
-from pool3.training.rules import prepare
+from pool3.training.table.data import collect_split
+from pool3.training.table.rules import prepare
 
 SPARK = TrainParams(solver="mllib")
 

@@ -14,13 +14,13 @@ from sklearn.svm import LinearSVC
 from featuredata import digits_features, digits_table, table
 from pool3.config import TrainParams
 from pool3.errors import ConfigError, DataError
-from pool3.training import sklearn_solver as train_mod
-from pool3.training import solvers
-from pool3.training.driver import train_and_evaluate
-from pool3.training.metrics import metrics
-from pool3.training.result import TrainResult
-from pool3.training.rules import TrainingTable, prepare
-from pool3.training.sklearn_solver import fit_linear_svc
+from pool3.training.evaluation.metrics import metrics
+from pool3.training.evaluation.result import TrainResult
+from pool3.training.solvers.driver import train_and_evaluate
+from pool3.training.solvers.fitted import fitted as solvers
+from pool3.training.solvers.fitted import sklearn_solver as train_mod
+from pool3.training.solvers.sklearn_solver import fit_linear_svc
+from pool3.training.table.rules import TrainingTable, prepare
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,11 @@ from pyspark.sql import functions as F
 from featuredata import digits_table, table
 from pool3.config import TrainParams
 from pool3.errors import ResourceError, spark_failure
-from pool3.training.driver import train_and_evaluate
-from pool3.training.result import TrainResult
-from pool3.training.rules import TrainingTable, prepare
-from pool3.training.solvers import Choice, choose_solver
-from pool3.training.spark_solver import train_and_evaluate_spark
+from pool3.training.evaluation.result import TrainResult
+from pool3.training.solvers.driver import train_and_evaluate
+from pool3.training.solvers.fitted import Choice, choose_solver
+from pool3.training.solvers.spark_solver import train_and_evaluate_spark
+from pool3.training.table.rules import TrainingTable, prepare
 
 #: A tight tol: at liblinear's default 1e-4 liblinear itself stops ~4% from the optimum
 #: (issue 23's note), so two correct solvers may differ by more than the 2% asked.

@@ -20,11 +20,11 @@ from pool3.commands.train import run_train
 from pool3.config import TrainConfig, TrainParams, load_config
 from pool3.errors import ConfigError, DataError
 from pool3.training.classifier import LinearModel, load_model, save_model
-from pool3.training.driver import pick_solver
-from pool3.training.result import TrainResult
-from pool3.training.rules import prepare
-from pool3.training.solvers import Choice
-from pool3.training.spark_solver import train_and_evaluate_spark
+from pool3.training.evaluation.result import TrainResult
+from pool3.training.solvers.driver import pick_solver
+from pool3.training.solvers.fitted import Choice
+from pool3.training.solvers.spark_solver import train_and_evaluate_spark
+from pool3.training.table.rules import prepare
 
 MLLIB = TrainParams(solver="mllib")
 AS_CONFIGURED = Choice("mllib", "solver='mllib' as configured")

@@ -22,6 +22,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 from pool3.api.extract import api_config, featurize
 from pool3.config import Config
 from pool3.connect import ship_code
+from pool3.duplicates.search import Duplicates
 from pool3.errors import InputError
 from pool3.images.labels import labels_for_paths, parse_label_mode
 from pool3.report.write import metrics_doc, report_files, write_report
@@ -29,9 +30,8 @@ from pool3.scoring.predict import PREDICTED, predict_columns
 from pool3.storage.schemas import PREDICTIONS_SCHEMA
 from pool3.training.classifier import LinearModel, save_model
 from pool3.training.classifier import load_model as load_classifier
-from pool3.training.duplicates import Duplicates
+from pool3.training.evaluation.result import TrainResult
 from pool3.training.fit import train_table
-from pool3.training.result import TrainResult
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from pool3.storage.fs import join
 from pool3.storage.manifest import build_run_manifest
 from pool3.storage.outputs import commit_output, read_committed
 from pool3.training.classifier import model_files
+from pool3.training.evaluation.quality import accuracy_without
 from pool3.training.fit import train_table
-from pool3.training.quality import accuracy_without
 
 log = logging.getLogger(__name__)
 

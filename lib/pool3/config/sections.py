@@ -91,14 +91,14 @@ class TrainParams:
     """How to split and fit: the tutorial's ``LinearSVC`` and 80/20 split by default.
 
     The held-out split (``split``) is the same whatever solver runs
-    (:mod:`pool3.training.split`): ``"content"`` (default) puts an image in the test set
+    (:mod:`pool3.training.table.split`): ``"content"`` (default) puts an image in the test set
     by a hash of its content (``sha256``) and ``seed``, stratified per class unless
     ``stratify`` is false, so that it is reproducible, independent of listing order,
     stable when the collection grows, and exact duplicates never straddle train and test.
     ``"sklearn"`` is the tutorial's ``train_test_split(test_size, random_state=seed)``
     over the usable rows sorted by path.
 
-    ``solver`` (:mod:`pool3.training.solvers`): ``"auto"`` fits the float32 Newton solver
+    ``solver`` (:mod:`pool3.training.solvers.fitted`): ``"auto"`` fits the float32 Newton solver
     of liblinear's objective on the driver while the feature array fits ``max_collect_mb``
     and the driver's memory, else ``"spark"``: the same Newton iterations on the cluster
     (liblinear for the objectives Newton does not fit). ``"newton"`` and ``"spark"`` fit the default
@@ -114,7 +114,7 @@ class TrainParams:
     seed: int = _opt(42, ge=0, le=2**32 - 1)
     stratify: bool = True
     # a number > 0, or "auto": chosen by stratified cross-validation on the training split
-    # (pool3.training.c_search; driver solvers only)
+    # (pool3.training.solvers.c_search; driver solvers only)
     C: float | str = _opt(1.0, gt=0.0)
     cv_folds: int = _opt(5, ge=2)  # folds of C = "auto"
     loss: str = _opt("squared_hinge", choices=("hinge", "squared_hinge"))
@@ -128,7 +128,8 @@ class TrainParams:
     solver: str = _opt("auto", choices=("auto", "liblinear", "sgd", "newton", "spark", "mllib"))
     n_jobs: int = _opt(1, ge=-1)  # -1: all cores; 0 is refused (check_train)
     dtype: str = _opt("float32", choices=("float32", "float64"))
-    # newton, spark: start from a fit of 1 training row in 8 (pool3.training.newton.sample_start)
+    # newton, spark: start from a fit of 1 training row in 8
+    # (pool3.training.newton.method.sample_start)
     warm_start: bool = True
 
     def __post_init__(self) -> None:

@@ -158,7 +158,7 @@ def render_html(
     Parameters
     ----------
     metrics : dict
-        As returned by :func:`pool3.training.metrics.metrics`.
+        As returned by :func:`pool3.training.evaluation.metrics.metrics`.
     run : dict, keyword-only
         Facts shown in the summary (sizes, fingerprint, split, seed, solver...).
     png : bytes, keyword-only

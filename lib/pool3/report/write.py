@@ -2,7 +2,8 @@
 
 ``write_report`` puts into the model directory:
 
-- ``metrics.json``: :func:`pool3.training.metrics.metrics` plus a ``run`` section (sizes, split...);
+- ``metrics.json``: :func:`pool3.training.evaluation.metrics.metrics` plus a ``run`` section
+  (sizes, split...);
 - ``confusion_matrix.csv``: every class as header and index (true rows, predicted columns);
 - ``confusion_matrix.png``: see :mod:`pool3.report.plot`;
 - ``report.html``: one self-contained page (see :mod:`pool3.report.html`).
@@ -20,17 +21,17 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import SparkSession
 
+from pool3.duplicates.search import Duplicates
 from pool3.errors import OutputError
 from pool3.report import gallery
 from pool3.report.html import c_search, render_html
 from pool3.report.plot import confusion_png, cv_png
 from pool3.report.thumbs import Thumb, thumbnails
 from pool3.storage.fs import FS_ERRORS, join, why, write_files
-from pool3.training.duplicates import Duplicates
-from pool3.training.quality import accuracy_without
+from pool3.training.evaluation.quality import accuracy_without
 
 if TYPE_CHECKING:
-    from pool3.training.result import TrainResult
+    from pool3.training.evaluation.result import TrainResult
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +262,7 @@ def report_files(
 
     ``example_paths`` (``{(true, predicted): [path, ...]}``) are shown for the most-confused
     pairs instead of ``result``'s misclassified test images (:func:`picture_sets`).
-    ``duplicates`` (:func:`pool3.training.duplicates.find_duplicates`) adds the
+    ``duplicates`` (:func:`pool3.duplicates.search.find_duplicates`) adds the
     ``"duplicates"`` list, their counts and the leakage-free accuracy to ``metrics.json``
     and a section to the page. The shown images are read again through ``spark``'s
     FileSystem (or ``pyarrow.fs``) as ``thumbnail_px`` thumbnails; None shows paths only.

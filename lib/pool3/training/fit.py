@@ -1,10 +1,10 @@
 """The one composition of the training steps, whatever solver the table gets.
 
 ``pool3 train``, :func:`pool3.train` and :class:`pool3.SVMClassifier` all call
-:func:`train_table`: the table's rules (:func:`pool3.training.rules.prepare`), the solver
-:func:`pool3.training.driver.pick_solver` chooses, then :func:`fit_and_evaluate`: the driver
-solvers (:func:`pool3.training.driver.train_and_evaluate`) or the cluster's
-(:func:`pool3.training.spark_solver.train_and_evaluate_spark`), each fitting, scoring the
+:func:`train_table`: the table's rules (:func:`pool3.training.table.rules.prepare`), the solver
+:func:`pool3.training.solvers.driver.pick_solver` chooses, then :func:`fit_and_evaluate`: the driver
+solvers (:func:`pool3.training.solvers.driver.train_and_evaluate`) or the cluster's
+(:func:`pool3.training.solvers.spark_solver.train_and_evaluate_spark`), each fitting, scoring the
 held-out split and searching duplicates where its rows are.
 """
 
@@ -13,11 +13,11 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 
 from pool3.config import Config, TrainConfig
-from pool3.training.driver import pick_solver, train_and_evaluate
-from pool3.training.result import TrainResult
-from pool3.training.rules import TrainingTable, prepare
-from pool3.training.solvers import Choice
-from pool3.training.spark_solver import train_and_evaluate_spark
+from pool3.training.evaluation.result import TrainResult
+from pool3.training.solvers.driver import pick_solver, train_and_evaluate
+from pool3.training.solvers.fitted import Choice
+from pool3.training.solvers.spark_solver import train_and_evaluate_spark
+from pool3.training.table.rules import TrainingTable, prepare
 
 
 def fit_and_evaluate(
@@ -28,7 +28,7 @@ def fit_and_evaluate(
     duplicate_cosine: float | None = None,
     scratch: str | None = None,
 ) -> TrainResult:
-    """Fit with ``choice`` (:func:`pool3.training.driver.pick_solver`): on the driver, or on
+    """Fit with ``choice`` (:func:`pool3.training.solvers.driver.pick_solver`): on the driver, or on
     the executors, evaluate on the held-out split, and search duplicates from
     ``duplicate_cosine`` (none: no search) where the rows are; ``scratch``: see
     :func:`train_and_evaluate_spark`."""

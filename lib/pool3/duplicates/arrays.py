@@ -1,6 +1,6 @@
-"""Near duplicates of the driver's float32 feature array: the LSH of :mod:`.near_lsh`, in numpy.
+"""Near duplicates of the driver's float32 feature array: the LSH of :mod:`.lsh`, in numpy.
 
-When a driver solver already holds the rows as one array (:mod:`pool3.training.data`),
+When a driver solver already holds the rows as one array (:mod:`pool3.training.table.data`),
 the same search runs there instead of as Spark joins: the same hyperplanes (drawn from
 the seed), keys, bands, bucket limit, signature estimate and exact check, so it finds the
 same pairs (up to float32 rounding at the threshold). Per band the rows are sorted by key;
@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from pool3.training import near_lsh
-from pool3.training.near_lsh import ANGLE_SIGMAS, BANDS, BITS, NearPairs, near_result
+from pool3.duplicates import lsh
+from pool3.duplicates.lsh import ANGLE_SIGMAS, BANDS, BITS, NearPairs, near_result
 
 #: rows signed at once (a block's centred copy and its products stay ~100 MB)
 _BLOCK = 8192
@@ -95,7 +95,7 @@ def _band_pairs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
     sizes = np.diff(np.r_[starts, len(keys)])
     firsts, seconds = [], []
-    limit = near_lsh.MAX_BUCKET  # read when called: one setting for both searches
+    limit = lsh.MAX_BUCKET  # read when called: one setting for both searches
     for size in np.unique(sizes[(sizes > 1) & (sizes <= limit)]):
         members = order[starts[sizes == size][:, None] + np.arange(size)]
         a, b = np.triu_indices(int(size), 1)
@@ -109,7 +109,7 @@ def _band_pairs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
 
 
 def _estimate(h: np.ndarray, a: np.ndarray, b: np.ndarray, sig: Signatures) -> Any:
-    """:func:`pool3.training.near_lsh.estimated_cosine` of pairs ``a, b`` (numpy)."""
+    """:func:`pool3.duplicates.lsh.estimated_cosine` of pairs ``a, b`` (numpy)."""
     n = BANDS * BITS
     p = h / n
     sigma = np.sqrt(p * (1 - p) / n) * math.pi

@@ -1,7 +1,7 @@
 """The ``spark`` solver's model scored on the rows it cached: the test set and the training
 images whose label it disagrees with, without reading the feature table again.
 
-The cached blocks (:class:`~pool3.training.spark_passes.SparkPasses`) hold every usable row
+The cached blocks (:class:`~pool3.training.newton.spark_passes.SparkPasses`) hold every usable row
 with its id; a job over the test blocks returns each row's scores
 (:meth:`~pool3.training.classifier.LinearModel.decision_function`, the saved model's own),
 split over several jobs where they exceed what one job may ship; a job over the training
@@ -22,10 +22,10 @@ from pyspark.sql import functions as F
 
 from pool3.errors import DataError
 from pool3.training.classifier import LinearModel
-from pool3.training.quality import MAX_SUSPECTS, suspected_label_errors
-from pool3.training.rules import TrainingTable
-from pool3.training.spark_blocks import rows_of
-from pool3.training.spark_passes import SparkPasses
+from pool3.training.evaluation.quality import MAX_SUSPECTS, suspected_label_errors
+from pool3.training.newton.spark_blocks import rows_of
+from pool3.training.newton.spark_passes import SparkPasses
+from pool3.training.table.rules import TrainingTable
 
 #: Driver bytes per collected test row besides its scores: path, labels, pandas overheads.
 TEST_ROW_BYTES = 400
@@ -84,7 +84,7 @@ def _keys(frame: DataFrame, ids: np.ndarray) -> pd.DataFrame:
 
 def check_test_size(data: TrainingTable, n_classes: int, limit_mb: float) -> None:
     """DataError where the test set's predictions and scores would not fit what the driver
-    may hold (``limit_mb``, :func:`pool3.training.solvers.driver_limit_mb`)."""
+    may hold (``limit_mb``, :func:`pool3.training.solvers.fitted.driver_limit_mb`)."""
     size_mb = data.n_test * (TEST_ROW_BYTES + 8 * n_classes) / 2**20
     if size_mb > limit_mb:
         raise DataError(

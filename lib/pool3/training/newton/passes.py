@@ -1,6 +1,6 @@
-"""What one pass over the training rows computes, block by block, for :mod:`.newton`.
+"""What one pass over the training rows computes, block by block, for :mod:`.method`.
 
-The Newton solver (:mod:`.newton`) touches the full table only through three passes, each
+The Newton solver (:mod:`.method`) touches the full table only through three passes, each
 computed per block of rows (``X`` (m, d) float32, ``y`` (m,) class indices, ``fold`` (m,)
 cross-validation folds) and summed in float64 over blocks:
 
@@ -16,7 +16,7 @@ cross-validation folds) and summed in float64 over blocks:
 Each also returns which rows are *needed* (active somewhere for some column): a pass over
 data the driver does not hold ships those rows to it (:mod:`.held`, :mod:`.spark_passes`).
 :class:`ArrayPasses` runs the passes over an in-memory array on the driver (``newton``);
-:class:`pool3.training.spark_passes.SparkPasses` over float32 blocks cached on the
+:class:`pool3.training.newton.spark_passes.SparkPasses` over float32 blocks cached on the
 executors (``spark``): one algorithm, two ways to make a pass.
 
 Columns (:class:`Columns`): the problems fitted at once. Column ``j`` is class
@@ -31,7 +31,7 @@ from typing import Protocol
 
 import numpy as np
 
-from pool3.training.held import Held
+from pool3.training.newton.held import Held
 
 #: Step sizes one scan evaluates for the Newton line search (1, 1/2, ..., 2^-19):
 #: liblinear's newton.cpp halves the step up to 20 times too (10 gave up on wide tables)
@@ -252,8 +252,8 @@ def active_product(X: np.ndarray, active: np.ndarray, P: np.ndarray) -> np.ndarr
 
 
 class Passes(Protocol):
-    """Full passes over the training rows (:class:`~pool3.training.passes.ArrayPasses`,
-    :class:`~pool3.training.spark_passes.SparkPasses`). Each returns its sums and whether
+    """Full passes over the training rows (:class:`~.passes.ArrayPasses`,
+    :class:`~.spark_passes.SparkPasses`). Each returns its sums and whether
     ``held`` now holds every row the pass found needed; ``jobs`` counts the passes."""
 
     n_features: int

@@ -15,8 +15,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pool3.training.held import HELD_BLOCK, Held
-from pool3.training.passes import Columns, Passes, Sums, _active, _in_columns, _margins, _xt, signs
+from pool3.training.newton.held import HELD_BLOCK, Held
+from pool3.training.newton.passes import (
+    Columns,
+    Passes,
+    Sums,
+    _active,
+    _in_columns,
+    _margins,
+    _xt,
+    signs,
+)
 
 
 def dot(A: np.ndarray, B: np.ndarray) -> np.ndarray:

@@ -4,16 +4,16 @@ Five solvers fit the linear SVM; each returns a :class:`Fitted`:
 
 ``liblinear``
     scikit-learn's ``LinearSVC``, the tutorial's exact library, on the driver
-    (:mod:`pool3.training.sklearn_solver`). Copies the rows to float64 and to its own
+    (:mod:`pool3.training.solvers.sklearn_solver`). Copies the rows to float64 and to its own
     sparse nodes: ~24 bytes per value per process.
 ``sgd``
     scikit-learn's ``SGDClassifier`` with the SVM's loss, on the driver (approximate).
 ``newton``
-    :func:`pool3.training.newton.fit_newton` over the driver's float32 array: liblinear's
+    :func:`pool3.training.newton.method.fit_newton` over the driver's float32 array: liblinear's
     objective and stopping rule, all classes per pass, no copy of the rows.
 ``spark``
     The same Newton iterations with the rows cached on the executors as float32 Arrow
-    blocks, one Spark job per pass (:mod:`pool3.training.spark_passes`); only DataFrame
+    blocks, one Spark job per pass (:mod:`pool3.training.newton.spark_passes`); only DataFrame
     operations, so it also runs over Spark Connect.
 ``mllib``
     Spark MLlib's ``OneVsRest(LinearSVC)``: the hinge loss, kept for comparison.
@@ -35,8 +35,8 @@ import numpy as np
 from pool3.config import TrainParams
 from pool3.errors import DataError
 from pool3.training.classifier import LinearModel
-from pool3.training.newton import NewtonFit
-from pool3.training.rules import TrainingTable
+from pool3.training.newton.method import NewtonFit
+from pool3.training.table.rules import TrainingTable
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class Fitted:
         quiet: bool = False,
         **extra: Any,
     ) -> Fitted:
-        """A :func:`pool3.training.newton.fit_newton` result for ``classes`` (one weight
+        """A :func:`pool3.training.newton.method.fit_newton` result for ``classes`` (one weight
         column each; for two classes only ``classes[1]``'s, as scikit-learn keeps it);
         warns unless ``quiet`` when it stopped before liblinear's stopping rule."""
         if not fit.converged and not quiet:
@@ -224,7 +224,7 @@ def choose_solver(
 ) -> Choice:
     """The solver for ``params.solver`` (resolving ``"auto"``) and why.
 
-    ``table_mb`` is what :func:`pool3.training.data.collect_split` holds on the driver; it
+    ``table_mb`` is what :func:`pool3.training.table.data.collect_split` holds on the driver; it
     must fit both :func:`collect_limit` (``max_collect_mb``; ``0``: none with a ``local``
     master, :data:`CLUSTER_COLLECT_MB` else) and ``AVAILABLE_SHARE`` of the memory available
     now (``free_mb``, default :func:`available_mb`) for a driver solver. ``auto``:

@@ -1,20 +1,20 @@
-"""Near duplicates over the float32 blocks the Spark solver cached: the LSH of :mod:`.near_arrays`.
+"""Near duplicates over the float32 blocks the Spark solver cached: the LSH of :mod:`.arrays`.
 
 The ``spark`` solver already holds every usable row (training and test) as cached blocks
-(:class:`~pool3.training.spark_passes.SparkPasses`). The near-duplicate search reads them
+(:class:`~pool3.training.newton.spark_passes.SparkPasses`). The near-duplicate search reads them
 instead of joining the feature table on Spark (128 s at 20k rows before, as SQL joins):
 
 1. one job sums the rows (the mean the signatures are centred on);
-2. one job signs every row (:func:`~pool3.training.near_arrays.sign_block`: 45 bytes of
+2. one job signs every row (:func:`~pool3.duplicates.arrays.sign_block`: 45 bytes of
    sign bits and three norms, with the row's id and content hash, ~90 bytes a row), more
    jobs if that exceeds what one job may ship to the driver;
-3. the driver finds the candidate pairs (:func:`~pool3.training.near_arrays.candidates`);
+3. the driver finds the candidate pairs (:func:`~pool3.duplicates.arrays.candidates`);
 4. one job fetches the candidates' features for the exact cosine
-   (:func:`~pool3.training.near_arrays.check`);
+   (:func:`~pool3.duplicates.arrays.check`);
 5. exact duplicates are the rows whose content hashes the signing job returned repeat;
 6. the paths, labels, ``sha256`` and splits of the rows in pairs come from the feature
    table, by id, in one small job; the exact pairs are then listed and counted as on the
-   driver (:func:`pool3.training.near_lsh.exact_pairs`).
+   driver (:func:`pool3.duplicates.lsh.exact_pairs`).
 
 The same hyperplanes, bands, bucket limit, estimate and check as the driver's search, so
 it finds the same pairs (up to float32 rounding at the threshold).
@@ -23,8 +23,8 @@ it finds the same pairs (up to float32 rounding at the threshold).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -32,47 +32,45 @@ import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from pool3.training.near_arrays import Signatures, candidates, check, hyperplanes, sign_block
-from pool3.training.near_lsh import BANDS, BITS, NearPairs, exact_pairs, near_result
-from pool3.training.spark_blocks import rows_of
-from pool3.training.spark_passes import SparkPasses
+from pool3.duplicates.arrays import Signatures, candidates, check, hyperplanes, sign_block
+from pool3.duplicates.lsh import BANDS, BITS, NearPairs, exact_pairs, near_result
 
 log = logging.getLogger(__name__)
 
 _PACKED = (BANDS * BITS + 7) // 8
 _ROW_BYTES = 8 + 8 + _PACKED + 24
 
-
-def _each_block(
-    fn: Callable[[np.ndarray, np.ndarray, np.ndarray], dict[str, bytes] | None],
-    n_features: int,
-    schema: pa.Schema,
-) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """A mapInArrow function: ``fn(X, ids, sha)`` per batch of cached blocks, one output row
-    each."""
-
-    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            if not batch.num_rows:
-                continue
-            rows = rows_of(batch, n_features)
-            out = fn(rows.X, rows.ids, rows.sha)
-            if out is not None:
-                yield pa.RecordBatch.from_pydict({k: [v] for k, v in out.items()}, schema)
-
-    return run
+#: ``fn(X, ids, sha)`` on one batch of cached rows: one output row (named bytes), or None
+RowsFn = Callable[[np.ndarray, np.ndarray, np.ndarray], dict[str, bytes] | None]
 
 
-def _collect(passes: SparkPasses, fn: Any, names: tuple[str, ...]) -> list[dict[str, bytes]]:
+class CachedRows(Protocol):
+    """Rows cached on the executors, as the ``spark`` solver holds them
+    (:class:`pool3.training.newton.spark_passes.SparkPasses`): what this search needs of
+    them, so that the search does not import training (training imports it)."""
+
+    @property
+    def n_features(self) -> int: ...
+
+    def jobs_for(self, nbytes: float) -> int:
+        """Jobs needed to ship ``nbytes`` to the driver within what one job may return."""
+        ...
+
+    def map_rows(self, fn: RowsFn, schema: pa.Schema) -> pa.Table:
+        """``fn`` on every batch of cached rows, on the executors: its rows as one table."""
+        ...
+
+
+def _collect(passes: CachedRows, fn: Any, names: tuple[str, ...]) -> list[dict[str, bytes]]:
     schema = pa.schema([(n, pa.binary()) for n in names])
-    table = passes.collect(passes.blocks, _each_block(fn, passes.n_features, schema), schema)
+    table = passes.map_rows(fn, schema)
     return [
         dict(zip(names, row, strict=True))
         for row in zip(*(table.column(n).to_pylist() for n in names), strict=True)
     ]
 
 
-def _mean(passes: SparkPasses) -> np.ndarray:
+def _mean(passes: CachedRows) -> np.ndarray:
     def total(X: np.ndarray, ids: np.ndarray, sha: np.ndarray) -> dict[str, bytes]:
         return {"s": X.sum(axis=0, dtype=np.float64).tobytes(), "n": np.int64(len(X)).tobytes()}
 
@@ -83,7 +81,7 @@ def _mean(passes: SparkPasses) -> np.ndarray:
 
 
 def _signatures(
-    passes: SparkPasses, mean: np.ndarray, seed: int, n_rows: int
+    passes: CachedRows, mean: np.ndarray, seed: int, n_rows: int
 ) -> tuple[Signatures, np.ndarray, np.ndarray]:
     """Every row's signature, with its id and content hash, in as many jobs as the ship
     limit needs (rows split by ``id mod jobs``)."""
@@ -116,7 +114,7 @@ def _signatures(
     return sig, ids[order], sha[order]
 
 
-def _features(passes: SparkPasses, wanted: np.ndarray) -> dict[int, np.ndarray]:
+def _features(passes: CachedRows, wanted: np.ndarray) -> dict[int, np.ndarray]:
     """The float32 features of the rows whose ids are ``wanted`` (sorted), in as many jobs
     as the ship limit needs."""
     per_job = -(-len(wanted) // passes.jobs_for(len(wanted) * (4 * passes.n_features + 8)))
@@ -139,10 +137,10 @@ def _features(passes: SparkPasses, wanted: np.ndarray) -> dict[int, np.ndarray]:
 
 
 def duplicates_blocks(
-    passes: SparkPasses, frame: DataFrame, threshold: float, seed: int, n_rows: int
+    passes: CachedRows, frame: DataFrame, threshold: float, seed: int, n_rows: int
 ) -> tuple[NearPairs, NearPairs]:
     """Exact and near pairs of every cached row (see the module docstring): ``(exact, near)``
-    as :func:`pool3.training.duplicates` lists and counts them. Exact pairs are the rows of
+    as :func:`pool3.duplicates.search` lists and counts them. Exact pairs are the rows of
     one content hash, found from the signatures' hashes; ``frame`` (``path, label, sha256,
     is_test``) names the rows of the pairs, in one small job."""
     sig, ids, sha = _signatures(passes, _mean(passes), seed, n_rows)

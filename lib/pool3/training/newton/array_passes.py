@@ -2,7 +2,7 @@
 
 Each pass runs a kernel of :mod:`.passes` over the array's blocks; the rows it finds needed
 go to the driver's store (:mod:`.held`): on the driver an index into the array
-(:class:`~pool3.training.held.IndexHeld`, nothing copied), or, given a budget, copies of the
+(:class:`~.held.IndexHeld`, nothing copied), or, given a budget, copies of the
 rows within it, as the Spark passes ship them (the distributed protocol run in memory, for
 tests and benchmarks).
 """
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from pool3.training.held import CopyHeld, Held, IndexHeld
-from pool3.training.passes import (
+from pool3.training.newton.held import CopyHeld, Held, IndexHeld
+from pool3.training.newton.passes import (
     BLOCK_ROWS,
     Columns,
     Sums,
@@ -53,9 +53,9 @@ class ArrayPasses:
         Only these rows take part (e.g. a cross-validation fold fitted alone).
     held_mb : float, optional
         None (default): the driver holds every row, as the array is here already, and the
-        solver reads the needed ones in place (:class:`pool3.training.held.IndexHeld`).
+        solver reads the needed ones in place (:class:`pool3.training.newton.held.IndexHeld`).
         A number: the rows the solver needs are copied into a store of that size, as
-        :class:`~pool3.training.spark_passes.SparkPasses` ships them, with at most
+        :class:`~.spark_passes.SparkPasses` ships them, with at most
         ``ship_mb`` per pass: the distributed protocol run in memory (tests, benchmarks).
     """
 
@@ -75,7 +75,7 @@ class ArrayPasses:
             raise ValueError(
                 f"ArrayPasses needs a C-contiguous float32 array, got {X.dtype} "
                 f"(contiguous={X.flags.c_contiguous}); read features with "
-                "pool3.training.data so that no copy is made"
+                "pool3.training.table.data so that no copy is made"
             )
         self.X = X
         self.y = np.asarray(y, dtype=np.int32)

@@ -3,10 +3,10 @@
 The feature table is what ``pool3 featurize`` wrote (``path, label, sha256, features,
 model, error``). :func:`prepare` counts the usable rows, refuses what cannot give a valid
 classifier (one :class:`~pool3.errors.DataError` message per rule, with example paths) and
-marks the held-out split (:mod:`pool3.training.split`). Only counts, the class list and a
+marks the held-out split (:mod:`pool3.training.table.split`). Only counts, the class list and a
 few example paths reach the driver; the driver solvers then collect the prepared rows
-(:mod:`pool3.training.data`), Spark MLlib fits on them where they are
-(:mod:`pool3.training.spark_solver`).
+(:mod:`pool3.training.table.data`), Spark MLlib fits on them where they are
+(:mod:`pool3.training.solvers.spark_solver`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 from pool3.config import TrainParams
 from pool3.errors import DataError, InputError
 from pool3.model.inception2015 import FEATURE_DIM
-from pool3.training.split import assign_split, describe
+from pool3.training.table.split import assign_split, describe
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class TrainingTable:
     train_counts, test_counts : dict of str to int
         Images per class in each set (every class of the data appears in both, maybe as 0).
     split : dict
-        How the split was made (:func:`pool3.training.split.describe`).
+        How the split was made (:func:`pool3.training.table.split.describe`).
     precision : str or None
         The single ``precision`` of the usable rows (None: written before pool3 recorded it).
     source : DataFrame or None

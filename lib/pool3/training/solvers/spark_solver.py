@@ -1,12 +1,12 @@
 """Train on the cluster for tables beyond the driver: ``spark`` (Newton) or ``mllib``.
 
 ``train.solver = "spark"`` (or ``"auto"`` when the float32 array does not fit the driver)
-runs the Newton solver of :mod:`pool3.training.newton` over rows cached on the executors
-(:mod:`pool3.training.spark_newton`): liblinear's objective and stopping rule, the same
+runs the Newton solver of :mod:`pool3.training.newton.method` over rows cached on the executors
+(:mod:`pool3.training.solvers.spark_newton`): liblinear's objective and stopping rule, the same
 model as ``newton`` up to rounding; the test set, the suspected label errors and the
-duplicates are then scored from the same cached rows (:mod:`pool3.training.spark_scores`,
-:mod:`pool3.training.near_blocks`). ``train.solver = "mllib"`` fits Spark MLlib's
-``OneVsRest(LinearSVC)`` (:mod:`pool3.training.mllib_solver`), kept for comparison, and is
+duplicates are then scored from the same cached rows (:mod:`pool3.training.evaluation.spark_scores`,
+:mod:`pool3.duplicates.blocks`). ``train.solver = "mllib"`` fits Spark MLlib's
+``OneVsRest(LinearSVC)`` (:mod:`pool3.training.solvers.mllib_solver`), kept for comparison, and is
 evaluated from the feature table. Either way the features never reach the driver whole;
 the fitted model becomes the same :class:`~pool3.training.classifier.LinearModel` as on the
 driver (float32 coefficients, sorted classes, one row scoring ``classes[1]`` for two
@@ -32,16 +32,16 @@ from pyspark.sql import functions as F
 
 from pool3.config import TrainParams
 from pool3.connect import is_local_master
+from pool3.duplicates.search import find_duplicates
 from pool3.errors import DataError, spark_failure
 from pool3.training.classifier import LinearModel
-from pool3.training.duplicates import find_duplicates
-from pool3.training.mllib_solver import fit_mllib
-from pool3.training.quality import MAX_SUSPECTS, suspected_label_errors
-from pool3.training.result import TrainResult, evaluated
-from pool3.training.rules import TrainingTable
-from pool3.training.solvers import Choice, driver_limit_mb
-from pool3.training.spark_newton import fit_spark_newton, open_passes
-from pool3.training.spark_scores import check_test_size, test_scores, train_suspects
+from pool3.training.evaluation.quality import MAX_SUSPECTS, suspected_label_errors
+from pool3.training.evaluation.result import TrainResult, evaluated
+from pool3.training.evaluation.spark_scores import check_test_size, test_scores, train_suspects
+from pool3.training.solvers.fitted import Choice, driver_limit_mb
+from pool3.training.solvers.mllib_solver import fit_mllib
+from pool3.training.solvers.spark_newton import fit_spark_newton, open_passes
+from pool3.training.table.rules import TrainingTable
 
 log = logging.getLogger(__name__)
 
@@ -106,24 +106,24 @@ def train_and_evaluate_spark(
     Parameters
     ----------
     data : TrainingTable
-        The checked, split feature table (:func:`pool3.training.rules.prepare`).
+        The checked, split feature table (:func:`pool3.training.table.rules.prepare`).
     params : TrainParams
         ``C, max_iter, tol`` (``spark``: the default squared-hinge/l2/ovr objective;
         ``mllib``: ``penalty="l2"``, ``multi_class="ovr"``, the hinge loss).
     choice : Choice, keyword-only
-        The solver and why (:func:`pool3.training.solvers.choose_solver`).
+        The solver and why (:func:`pool3.training.solvers.fitted.choose_solver`).
     parallelism : int, keyword-only
         ``mllib``: binary problems fitted at once (``train.spark_parallelism``).
     max_collect_mb : int, keyword-only
         ``train.max_collect_mb``: bounds the test set's predictions and scores collected to
-        the driver (:func:`pool3.training.solvers.driver_limit_mb`), and with ``spark`` the
+        the driver (:func:`pool3.training.solvers.fitted.driver_limit_mb`), and with ``spark`` the
         active rows it holds by default (``active_rows_mb``, 0 for the default).
     duplicate_cosine : float, keyword-only, optional
         Search exact and near duplicates from this cosine (``spark``: over the rows it
         cached to fit): :attr:`TrainResult.duplicates`.
     scratch : str, keyword-only, optional
         ``spark``: a folder the executors and the driver share, through which the passes
-        ship rows (:func:`pool3.training.spark_newton.open_passes`).
+        ship rows (:func:`pool3.training.solvers.spark_newton.open_passes`).
 
     Raises
     ------

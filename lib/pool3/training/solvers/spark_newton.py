@@ -1,12 +1,12 @@
-"""``train.solver = "spark"``: the Newton solver of :mod:`.newton` with the rows on the executors.
+"""``train.solver = "spark"``: the Newton solver with the rows on the executors.
 
-The rows are cached once as float32 blocks (:class:`~pool3.training.spark_passes.SparkPasses`);
+The rows are cached once as float32 blocks (:class:`.SparkPasses`);
 each Newton step is one Spark job over them, which also ships the newly active rows to the
 driver, where the gradient and the CG solve run. The driver holds at most
 ``train.active_rows_mb`` of rows (default: a quarter of the memory it has, within
 ``train.max_collect_mb``); what one job may ship is bounded by the JVM heaps it passes
 through (:func:`budgets`). ``C = "auto"`` cross-validates every fold
-in the same jobs (:func:`pool3.training.c_search.search_C_newton`), with the folds the
+in the same jobs (:func:`pool3.training.solvers.c_search.search_C_newton`), with the folds the
 driver would draw, so both choose the same C.
 """
 
@@ -26,12 +26,12 @@ from pyspark.sql import functions as F
 
 from pool3.config import TrainParams
 from pool3.connect import is_local_master, task_slots
-from pool3.training.array_passes import ArrayPasses
-from pool3.training.c_search import CSearch, fold_of, numeric_C, search_C_newton
-from pool3.training.newton import SAMPLE_EVERY, SAMPLE_MIN, fit_newton, sample_start
-from pool3.training.rules import TrainingTable
-from pool3.training.solvers import Fitted, available_mb, driver_limit_mb
-from pool3.training.spark_passes import PARTITION_ROWS, SparkPasses
+from pool3.training.newton.array_passes import ArrayPasses
+from pool3.training.newton.method import SAMPLE_EVERY, SAMPLE_MIN, fit_newton, sample_start
+from pool3.training.newton.spark_passes import PARTITION_ROWS, SparkPasses
+from pool3.training.solvers.c_search import CSearch, fold_of, numeric_C, search_C_newton
+from pool3.training.solvers.fitted import Fitted, available_mb, driver_limit_mb
+from pool3.training.table.rules import TrainingTable
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ def open_passes(
 
 
 def warm_start(passes: SparkPasses, n_train: int, params: TrainParams) -> np.ndarray | None:
-    """Weights to start from (:func:`pool3.training.newton.sample_start`): one training
+    """Weights to start from (:func:`pool3.training.newton.method.sample_start`): one training
     row in ``SAMPLE_EVERY`` shipped in one pass and fitted on the driver; None for a table
     too small to sample, or a sample that lacks a class."""
     every = max(SAMPLE_EVERY, -(-n_train // max(passes.held_rows() // 2, 1)))

@@ -2,7 +2,7 @@
 
 :func:`collect_split` brings only what a driver solver needs:
 
-1. Spark sends the split it computed (:func:`pool3.training.rules.prepare`): ``path,
+1. Spark sends the split it computed (:func:`pool3.training.table.rules.prepare`): ``path,
    label, sha256, is_test`` of the usable rows, strings and a flag, ~200 bytes a row.
 2. The driver reads the feature table's own Parquet parts with pyarrow (through
    :mod:`pool3.storage.files`, so HDFS and S3 too), two columns (``path, features``) one
@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 from pool3.errors import DataError, InputError
 from pool3.storage.files import resolve
-from pool3.training.rules import TrainingTable
+from pool3.training.table.rules import TrainingTable
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ KEY_BYTES = 200
 
 @dataclass(frozen=True, eq=False)
 class Split:
-    """Train/test arrays of a :class:`~pool3.training.rules.TrainingTable`.
+    """Train/test arrays of a :class:`~pool3.training.table.rules.TrainingTable`.
 
     Attributes
     ----------
@@ -175,7 +175,7 @@ def _fill(X: np.ndarray, found: np.ndarray, index: pd.Index, path: str, n_featur
                 batch_size=READ_BATCH_ROWS, columns=["path", "features", "label", "error"]
             ):
                 where = index.get_indexer(batch.column("path").to_numpy(zero_copy_only=False))
-                # the usable rule of pool3.training.rules: no error, a non-blank label
+                # the usable rule of pool3.training.table.rules: no error, a non-blank label
                 label = batch.column("label")
                 usable = pc.and_(
                     pc.is_null(batch.column("error")),
@@ -221,7 +221,7 @@ def collect_split(data: TrainingTable, n_features: int) -> Split:
     ------
     DataError
         A path in several usable rows, or a usable row missing from the Parquet parts
-        (the table changed since :func:`~pool3.training.rules.prepare` counted it).
+        (the table changed since :func:`~pool3.training.table.rules.prepare` counted it).
     InputError
         A part that cannot be read from the driver.
     """

@@ -18,10 +18,10 @@ from pyspark.sql import functions as F
 
 from pool3.config import TrainParams
 from pool3.connect import task_slots
-from pool3.training.c_search import numeric_C
-from pool3.training.rules import TrainingTable
-from pool3.training.solvers import Fitted
-from pool3.training.spark_newton import train_rows
+from pool3.training.solvers.c_search import numeric_C
+from pool3.training.solvers.fitted import Fitted
+from pool3.training.solvers.spark_newton import train_rows
+from pool3.training.table.rules import TrainingTable
 
 log = logging.getLogger(__name__)
 

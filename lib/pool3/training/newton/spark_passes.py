@@ -10,16 +10,16 @@ heap and a table larger than the executors' memory still trains.
 
 Each pass (:class:`SparkPasses`, one Spark job) is a ``mapInArrow`` over the training
 blocks: a Python worker views a block's bytes as a float32 ``(m, 2048)`` array (no copy),
-runs a kernel of :mod:`pool3.training.passes`, adds up its float64 sums, and *ships* the
+runs a kernel of :mod:`.passes`, adds up its float64 sums, and *ships* the
 rows the kernel found needed that the driver does not hold yet (their ids travel with the
-job), at most the driver's per-pass quota (:class:`pool3.training.held.CopyHeld`). The
+job), at most the driver's per-pass quota (:class:`pool3.training.newton.held.CopyHeld`). The
 driver receives ~0.8 MB of sums per partition (``(2049, columns)`` matrices) plus the
 shipped rows, as Arrow. Only DataFrame operations (no broadcast, accumulator or RDD), so
 it runs over Spark Connect as on Spark Classic.
 
 Once a store holds every training row (the union of the classes' active rows is often the
 whole table at tens of thousands of rows), its passes run on the driver over the held rows
-(:class:`~pool3.training.array_passes.ArrayPasses`) instead of as Spark jobs: the same
+(:class:`~.array_passes.ArrayPasses`) instead of as Spark jobs: the same
 kernels over the same rows, without a job's fixed cost.
 """
 
@@ -38,9 +38,9 @@ from pyspark.sql import DataFrame
 
 from pool3.errors import DataError
 from pool3.storage.files import resolve
-from pool3.training.array_passes import ArrayPasses
-from pool3.training.held import CopyHeld, Held
-from pool3.training.passes import (
+from pool3.training.newton.array_passes import ArrayPasses
+from pool3.training.newton.held import CopyHeld, Held
+from pool3.training.newton.passes import (
     Columns,
     Sums,
     evaluate_block,
@@ -48,17 +48,18 @@ from pool3.training.passes import (
     sample_block,
     scan_block,
 )
-from pool3.training.rules import reader_batch
-from pool3.training.spark_blocks import (
+from pool3.training.newton.spark_blocks import (
     BLOCK_SCHEMA,
     DDL,
     OUT_SCHEMA,
     Outbox,
+    each_block,
     packer,
     pass_job,
     read_file,
     unpack_sums,
 )
+from pool3.training.table.rules import reader_batch
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ PARTITION_ROWS = 16384
 
 
 class SparkPasses:
-    """:class:`pool3.training.newton.Passes` over the rows of ``frame`` cached as float32
+    """:class:`pool3.training.newton.method.Passes` over the rows of ``frame`` cached as float32
     blocks on the executors; :meth:`close` unpersists them.
 
     Parameters
@@ -267,6 +268,15 @@ class SparkPasses:
         """Jobs that :meth:`collect` needs to return ``nbytes`` to the driver: one through
         the scratch folder, else as many as the JVMs' limit per job asks."""
         return 1 if self.scratch else max(1, math.ceil(nbytes / (self.inband_mb * 2**20)))
+
+    def map_rows(
+        self,
+        fn: Callable[[np.ndarray, np.ndarray, np.ndarray], dict[str, bytes] | None],
+        schema: pa.Schema,
+    ) -> pa.Table:
+        """``fn(X, ids, sha)`` on every batch of cached blocks, one output row each, as one
+        table on the driver (:class:`pool3.duplicates.blocks.CachedRows`)."""
+        return self.collect(self.blocks, each_block(fn, self.n_features, schema), schema)
 
     def collect(
         self,

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from pool3.storage.files import resolve
 from pool3.storage.fs import join as fs_join
-from pool3.training.passes import Sums
+from pool3.training.newton.passes import Sums
 
 #: training rows per cached block: one binary value of 2048 x 4 x 48 bytes (384 KB), below
 #: the JVM's humongous-object size (half a G1 region, 512 KB at heaps up to 2 GB), which
@@ -141,6 +141,26 @@ def rows_of(batch: pa.RecordBatch, n_features: int) -> Rows:
         _values(batch.column("id"), np.int64),
         _values(batch.column("sha"), np.int64),
     )
+
+
+def each_block(
+    fn: Callable[[np.ndarray, np.ndarray, np.ndarray], dict[str, bytes] | None],
+    n_features: int,
+    schema: pa.Schema,
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """A mapInArrow function: ``fn(X, ids, sha)`` per batch of cached blocks, one output row
+    each (the near-duplicate search's jobs, :mod:`pool3.duplicates.blocks`)."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            if not batch.num_rows:
+                continue
+            rows = rows_of(batch, n_features)
+            out = fn(rows.X, rows.ids, rows.sha)
+            if out is not None:
+                yield pa.RecordBatch.from_pydict({k: [v] for k, v in out.items()}, schema)
+
+    return run
 
 
 def ship_row(ids: np.ndarray, X: np.ndarray, y: np.ndarray, fold: np.ndarray) -> pa.RecordBatch:

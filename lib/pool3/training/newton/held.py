@@ -3,7 +3,7 @@
 The squared hinge's gradient and Hessian at ``W`` involve only the rows *active* at ``W``
 (``y w.x~ < 1``); near the optimum a few per cent per class. So once the driver holds every
 row active at ``W`` (the store is *complete*), the gradient, the stopping test and every
-CG step of the next Newton system need no pass over the table (:mod:`.newton`):
+CG step of the next Newton system need no pass over the table (:mod:`.method`):
 
 - :class:`IndexHeld`: the table is on the driver already (``newton``); the store is the
   index of the needed rows in that array, nothing is copied.

@@ -30,8 +30,8 @@ from sklearn.model_selection import StratifiedKFold
 
 from pool3.config import TrainParams
 from pool3.errors import DataError
-from pool3.training.newton import fit_newton
-from pool3.training.passes import Columns, Passes
+from pool3.training.newton.method import fit_newton
+from pool3.training.newton.passes import Columns, Passes
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def numeric_C(params: TrainParams) -> float:
     if isinstance(params.C, str):
         raise ValueError(
             f"train.C = {params.C!r} reached a solver: it is resolved by train_and_evaluate "
-            "(pool3.training.c_search) before fitting; pass a number"
+            "(pool3.training.solvers.c_search) before fitting; pass a number"
         )
     return float(params.C)
 
@@ -145,7 +145,7 @@ def search_C(
     fold by fold.
 
     ``fit(X, y, params, quiet=True, rows=mask, warm=previous)`` fits the rows of a fold
-    and returns a :class:`~pool3.training.solvers.Fitted` (with ``predict``); ``warm`` is
+    and returns a :class:`~pool3.training.solvers.fitted.Fitted` (with ``predict``); ``warm`` is
     the same fold's fit at the previous, smaller C (liblinear ignores it). Raises
     :class:`DataError` when a class has fewer than 2 training images (no stratified fold
     can hold it out); ``folds`` is ``train.cv_folds`` or the smallest class's count if lower.

@@ -1,5 +1,5 @@
 """Data-quality views of a trained model: suspected label errors and the accuracy without
-leaked test images (their duplicates are found by :mod:`pool3.training.duplicates`)."""
+leaked test images (their duplicates are found by :mod:`pool3.duplicates.search`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from pool3.training.metrics import wilson_interval
+from pool3.training.evaluation.metrics import wilson_interval
 
 #: suspected label errors kept per split
 MAX_SUSPECTS = 20

@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 
 from pool3.config import TrainParams
+from pool3.duplicates.search import Duplicates
 from pool3.training.classifier import LinearModel
-from pool3.training.data import Split
-from pool3.training.duplicates import Duplicates
-from pool3.training.metrics import metrics
-from pool3.training.quality import suspected_label_errors
+from pool3.training.evaluation.metrics import metrics
+from pool3.training.evaluation.quality import suspected_label_errors
+from pool3.training.table.data import Split
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class TrainResult:
     ``labels`` lists every class in the data (the metrics' order); it equals
     ``classifier.classes`` unless ``stratify=False`` left a class out of the training set.
     ``suspects``: test (and, where the solver scored them, training) images whose label the
-    classifier confidently disagrees with (:func:`pool3.training.quality.suspected_label_errors`).
+    classifier confidently disagrees with (:func:`.quality.suspected_label_errors`).
     ``rows``: the driver's feature array when a driver solver fitted, else None.
     ``duplicates``: the exact and near duplicates, where the fit searched them.
     """
@@ -56,7 +56,7 @@ class TrainResult:
 
     @property
     def c_search(self) -> dict[str, Any] | None:
-        """How ``train.C = "auto"`` chose C (:meth:`pool3.training.c_search.CSearch.as_dict`),
+        """How ``train.C = "auto"`` chose C (:meth:`.c_search.CSearch.as_dict`),
         kept in the model's meta; None when C was given."""
         found: dict[str, Any] | None = self.classifier.meta.get("C_search")
         return found

@@ -1,7 +1,7 @@
 """Fit on the driver (liblinear, SGD or float32 Newton) and evaluate on the held-out split.
 
-The split is made before, on Spark, the same for every solver (:mod:`pool3.training.split`);
-the rows come to the driver as one float32 array (:mod:`pool3.training.data`)::
+The split is made before, on Spark, the same for every solver (:mod:`pool3.training.table.split`);
+the rows come to the driver as one float32 array (:mod:`pool3.training.table.data`)::
 
     data = prepare(spark.read.parquet(path), config.train)
     result = train_and_evaluate(data, config.train)
@@ -20,17 +20,17 @@ import numpy as np
 
 from pool3.config import TrainConfig, TrainParams
 from pool3.connect import is_local_master
+from pool3.duplicates.search import find_duplicates
 from pool3.errors import DataError
-from pool3.training.array_passes import ArrayPasses
-from pool3.training.c_search import fold_of, numeric_C, search_C, search_C_newton
-from pool3.training.data import collect_split, driver_mb
-from pool3.training.duplicates import find_duplicates
-from pool3.training.newton import SAMPLE_EVERY, SAMPLE_MIN, fit_newton, sample_start
-from pool3.training.quality import suspected_label_errors
-from pool3.training.result import TrainResult, evaluated
-from pool3.training.rules import TrainingTable
-from pool3.training.sklearn_solver import fit_sklearn
-from pool3.training.solvers import Choice, Fitted, choose_solver
+from pool3.training.evaluation.quality import suspected_label_errors
+from pool3.training.evaluation.result import TrainResult, evaluated
+from pool3.training.newton.array_passes import ArrayPasses
+from pool3.training.newton.method import SAMPLE_EVERY, SAMPLE_MIN, fit_newton, sample_start
+from pool3.training.solvers.c_search import fold_of, numeric_C, search_C, search_C_newton
+from pool3.training.solvers.fitted import Choice, Fitted, choose_solver
+from pool3.training.solvers.sklearn_solver import fit_sklearn
+from pool3.training.table.data import collect_split, driver_mb
+from pool3.training.table.rules import TrainingTable
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def fit_newton_arrays(
     rows: np.ndarray | None = None,
     warm: Fitted | None = None,
 ) -> Fitted:
-    """:func:`pool3.training.newton.fit_newton` on the rows of ``X`` (float32, C-contiguous,
+    """:func:`pool3.training.newton.method.fit_newton` on the rows of ``X`` (float32, C-contiguous,
     never copied; ``rows`` a boolean mask, e.g. a cross-validation fold), ``warm`` a fit of
     the same classes to start from (e.g. at the previous C)."""
     started = time.perf_counter()
@@ -95,7 +95,7 @@ def fit_newton_arrays(
 
 
 def _sample_start(X: np.ndarray, y: np.ndarray, n_classes: int, params: TrainParams) -> Any:
-    """Weights to start from: :func:`pool3.training.newton.sample_start` on one row in
+    """Weights to start from: :func:`pool3.training.newton.method.sample_start` on one row in
     ``SAMPLE_EVERY`` of the array (read through a mask, not copied); None for a table too
     small to sample, or a sample that lacks a class."""
     every = SAMPLE_EVERY
@@ -220,7 +220,7 @@ def train_and_evaluate(
 
 
 def pick_solver(data: TrainingTable, params: TrainConfig, *, features_path: str) -> Choice:
-    """The solver for this table (:func:`pool3.training.driver.solver_for`), logged.
+    """The solver for this table (:func:`pool3.training.solvers.driver.solver_for`), logged.
 
     ``C = "auto"`` cross-validates with whichever solver fits (the Newton solvers, on the
     driver or on Spark, with the same folds; liblinear/SGD fold by fold).

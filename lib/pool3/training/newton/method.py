@@ -1,7 +1,7 @@
 """liblinear's primal LinearSVC objective, every class at once, by an active-set Newton method.
 
 For each column ``j`` (class ``k`` one-vs-rest, ``y_ik = +1`` for its rows, ``-1`` else;
-cross-validation adds columns per fold, :class:`~pool3.training.passes.Columns`) this
+cross-validation adds columns per fold, :class:`~.passes.Columns`) this
 minimises liblinear's ``L2R_L2LOSS_SVC`` objective, as
 ``sklearn.svm.LinearSVC(C, loss="squared_hinge", penalty="l2", dual=False)`` fits it::
 
@@ -14,10 +14,10 @@ rule: column ``j`` is done when ``|grad f_j(w)| <= tol * max(min(pos_j, neg_j), 
 
 **The squared hinge's gradient and Hessian involve only the rows active at w** (``y w.x <
 1``), a few per cent per class near the optimum. Each Newton step therefore needs the full
-table once, in one pass (:func:`~pool3.training.passes.scan_block`): ``X [W | D]`` gives
+table once, in one pass (:func:`~pool3.training.newton.passes.scan_block`): ``X [W | D]`` gives
 the objective's change at every step size, and the rows active at ``W`` or ``W + D``, which
 are every row active anywhere on the step (a margin is linear in the step size). The
-driver holds those rows (:mod:`pool3.training.held`); the gradient at the accepted step,
+driver holds those rows (:mod:`.held`); the gradient at the accepted step,
 the stopping test and the CG solve of the next Newton system run on them alone. On the
 driver (``newton``) the rows are the array's own; on Spark (``spark``) the pass ships the
 missing ones to the driver, within a memory budget. Where the budget cannot hold the
@@ -40,9 +40,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pool3.training.cg import HeldHessian, HeldState, PassHessian, dot, evaluate_held, solve
-from pool3.training.held import CopyHeld, Held
-from pool3.training.passes import STEP_SIZES, Columns, Passes, Sums
+from pool3.training.newton.cg import HeldHessian, HeldState, PassHessian, dot, evaluate_held, solve
+from pool3.training.newton.held import CopyHeld, Held
+from pool3.training.newton.passes import STEP_SIZES, Columns, Passes, Sums
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +140,8 @@ def fit_newton(
     Parameters
     ----------
     passes : Passes
-        The training rows (:class:`~pool3.training.passes.ArrayPasses`, or
-        :class:`~pool3.training.spark_passes.SparkPasses`).
+        The training rows (:class:`~.passes.ArrayPasses`, or
+        :class:`~.spark_passes.SparkPasses`).
     C, tol, max_iter : float, float, int, keyword-only
         ``LinearSVC``'s ``C``, ``tol`` and ``max_iter`` (Newton steps per column).
     W0 : ndarray of shape (n_features + 1, columns), optional

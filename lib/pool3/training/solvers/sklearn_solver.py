@@ -2,8 +2,8 @@
 
 The tutorial's recipe, ``LinearSVC(C=1.0, loss='squared_hinge', penalty='l2',
 multi_class='ovr')``, is :func:`fit_linear_svc` with the default :class:`TrainParams`;
-:func:`fit_sklearn` returns it as a :class:`~pool3.training.solvers.Fitted`, the form
-every solver reports in (:mod:`pool3.training.driver` runs and evaluates it).
+:func:`fit_sklearn` returns it as a :class:`~pool3.training.solvers.fitted.Fitted`, the form
+every solver reports in (:mod:`pool3.training.solvers.driver` runs and evaluates it).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.svm import LinearSVC
 
 from pool3.config import TrainParams
-from pool3.training.c_search import numeric_C
 from pool3.training.classifier import LinearModel
-from pool3.training.solvers import Fitted
+from pool3.training.solvers.c_search import numeric_C
+from pool3.training.solvers.fitted import Fitted
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ already holds, without an all-pairs product at scale:
   (its first path, in path order, with each other one).
 - **near**: up to ``EXACT_MAX_ROWS`` rows, the exact all-pairs cosine on the driver (blocks
   of a matrix product: every pair above the threshold, in a second or two); above it,
-  random-hyperplane LSH (:mod:`pool3.training.near_lsh`), which stays cheap at a million
+  random-hyperplane LSH (:mod:`pool3.duplicates.lsh`), which stays cheap at a million
   rows and may miss pairs just above the threshold, never reporting one below it: on the
-  driver's float32 array when a driver solver has it (:mod:`pool3.training.near_arrays`),
+  driver's float32 array when a driver solver has it (:mod:`pool3.duplicates.arrays`),
   else on Spark.
 """
 
@@ -20,18 +20,16 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from pool3.training.data import Split
-from pool3.training.near_arrays import near_pairs_arrays
-from pool3.training.near_blocks import duplicates_blocks
-from pool3.training.near_lsh import MAX_LISTED, NearPairs, exact_pairs, lsh_pairs, near_result, pair
-from pool3.training.spark_passes import SparkPasses
+from pool3.duplicates.arrays import near_pairs_arrays
+from pool3.duplicates.blocks import CachedRows, duplicates_blocks
+from pool3.duplicates.lsh import MAX_LISTED, NearPairs, exact_pairs, lsh_pairs, near_result, pair
 
 log = logging.getLogger(__name__)
 
@@ -141,14 +139,30 @@ def _on_spark(frame: DataFrame, threshold: float, seed: int, dim: int) -> tuple[
     return pairs, counts, leaked, near, near_counts, near_leaked, method
 
 
+class ArrayRows(Protocol):
+    """The usable rows as the driver's float32 array, as a driver solver read them
+    (:class:`pool3.training.table.data.Split`)."""
+
+    @property
+    def X(self) -> np.ndarray: ...
+    @property
+    def y(self) -> np.ndarray: ...
+    @property
+    def paths(self) -> np.ndarray: ...
+    @property
+    def sha256(self) -> np.ndarray | None: ...
+    @property
+    def is_test(self) -> np.ndarray: ...
+
+
 def find_duplicates(
     frame: DataFrame,
     *,
     threshold: float = 0.98,
     seed: int = 42,
     dim: int = 2048,
-    rows: Split | None = None,
-    blocks: SparkPasses | None = None,
+    rows: ArrayRows | None = None,
+    blocks: CachedRows | None = None,
     n_rows: int = 0,
 ) -> Duplicates:
     """Exact and near duplicate pairs of a prepared training table.
@@ -157,19 +171,19 @@ def find_duplicates(
     ----------
     frame : DataFrame
         ``path, label, sha256, features, is_test``: the usable rows with their split
-        (:attr:`pool3.training.rules.TrainingTable.frame`).
+        (:attr:`pool3.training.table.rules.TrainingTable.frame`).
     threshold : float, keyword-only
         Cosine of the raw features from which two different files are near duplicates
         (``report.duplicate_cosine``).
     seed : int, keyword-only
         Seeds the LSH hyperplanes (the same table and seed give the same pairs).
 
-    rows : Split, keyword-only, optional
+    rows : ArrayRows, keyword-only, optional
         The same rows as the driver's float32 array (a driver solver read them): searched
-        there (:mod:`pool3.training.near_arrays`), without a Spark job.
-    blocks, n_rows : SparkPasses, int, keyword-only, optional
+        there (:mod:`pool3.duplicates.arrays`), without a Spark job.
+    blocks, n_rows : CachedRows, int, keyword-only, optional
         The same ``n_rows`` rows cached as float32 blocks by the ``spark`` solver: searched
-        there (:mod:`pool3.training.near_blocks`) up to ``BLOCKS_MAX_ROWS`` rows.
+        there (:mod:`pool3.duplicates.blocks`) up to ``BLOCKS_MAX_ROWS`` rows.
 
     Up to ``EXACT_MAX_ROWS`` rows are compared on the driver, every pair; larger tables by
     LSH for near pairs, on the driver's array when ``rows`` is given, else on Spark
