@@ -94,6 +94,7 @@ def _c_value(text: str) -> float | str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of every subcommand, in the order ``pool3 --help`` lists them."""
     parser = argparse.ArgumentParser(
         prog="pool3",
         description="Inception-v3 pool_3 features on Spark, a linear SVM on top.",
@@ -101,8 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
         "6 quality gate, 7 training data, 8 Spark out of memory, 130 interrupted, 143 terminated.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _featurize_args(sub.add_parser("featurize", help="images -> Parquet of pool_3 features"))
+    _train_args(sub.add_parser("train", help="feature Parquet -> LinearSVC model + report"))
+    _classify_args(sub.add_parser("classify", help="images + model -> Parquet of predictions"))
+    _tool_parsers(sub)
+    return parser
 
-    f = sub.add_parser("featurize", help="images -> Parquet of pool_3 features")
+
+def _featurize_args(f: argparse.ArgumentParser) -> None:
     _images_args(f)
     f.add_argument("--labels", help="filename (default), folder, manifest:FILE or none")
     f.add_argument(
@@ -113,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(f, mlflow=True)
 
-    t = sub.add_parser("train", help="feature Parquet -> LinearSVC model + report")
+
+def _train_args(t: argparse.ArgumentParser) -> None:
     t.add_argument("--features", required=True, help="feature Parquet written by featurize")
     t.add_argument("--output", required=True, help="model directory (path or URI)")
     t.add_argument("--test-size", type=float)
@@ -144,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--min-accuracy", type=float, help="fail below this test accuracy (0..1)")
     _common(t, mlflow=True)
 
-    c = sub.add_parser("classify", help="images + model -> Parquet of predictions")
+
+def _classify_args(c: argparse.ArgumentParser) -> None:
     _images_args(c)
     c.add_argument(
         "--model",
@@ -161,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(c)
 
+
+def _tool_parsers(sub: Any) -> None:
+    """The commands without Spark: datasets, export-graph, setup."""
     d = sub.add_parser("datasets", help="write a labelled image set as files")
     d.add_argument("name", choices=("fashion-mnist",))
     d.add_argument("--out", required=True)
@@ -182,7 +194,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-jvm", action="store_true", help="skip the JVM archive (only the model caches)"
     )
     _common(s, spark=False)
-    return parser
 
 
 def overrides(args: argparse.Namespace) -> dict[str, Any]:
