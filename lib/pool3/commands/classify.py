@@ -91,6 +91,20 @@ def run_classify(
         )
 
 
+def _precision_note(trained_at: str | None, scored: str) -> str | None:
+    """A warning (logged, and kept in the manifest) when the classifier was trained on
+    features of another precision than the ones it scores; None when they match."""
+    if trained_at is None or trained_at == scored:
+        return None
+    note = (
+        f"the classifier was trained on {trained_at} features and scores "
+        f"{scored} features of the same weights (predictions may differ "
+        "slightly; --precision sets the scoring precision)"
+    )
+    log.warning("classify: %s", note)
+    return note
+
+
 def _classify(
     spark: SparkSession,
     config: Config,
@@ -106,14 +120,7 @@ def _classify(
 ) -> dict[str, Any]:
     shipped, listed = ship_for_input(spark, config, bundle, input_path, exclude=output_path, ir=ir)
     trained_at = model.meta.get("feature_precision")
-    precision_note = None
-    if trained_at is not None and trained_at != shipped.row_precision:
-        precision_note = (
-            f"the classifier was trained on {trained_at} features and scores "
-            f"{shipped.row_precision} features of the same weights (predictions may differ "
-            "slightly; --precision sets the scoring precision)"
-        )
-        log.warning("classify: %s", precision_note)
+    precision_note = _precision_note(trained_at, shipped.row_precision)
     with WarmUp(spark, shipped, enabled=config.featurize.warm_up):
         files, listing = listed or input_images(spark, config, input_path, exclude=output_path)
         total = listing.total

@@ -8,15 +8,13 @@ from typing import TYPE_CHECKING, Any
 from pool3.config import Config
 
 if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from pool3.commands.preload import Preload
     from pool3.training.classifier import LinearModel
 
 
-def run_command(
-    command: str,
-    config: Config,
-    *,
-    paths: dict[str, Any],
-) -> dict[str, Any]:
+def run_command(command: str, config: Config, *, paths: dict[str, Any]) -> dict[str, Any]:
     """Run ``featurize``, ``train`` or ``classify`` in a new session; returns its summary.
 
     ``paths`` holds the command's arguments (``input``, ``output``, ``features``, ``model``,
@@ -37,42 +35,55 @@ def run_command(
     spark = build_session(config, app_name=f"pool3-{command}", quick_jit=images)
     session_s = round(time.monotonic() - started, 3)
     try:
-        if command == "featurize":
-            from pool3.commands.featurize import run_featurize
+        return _dispatch(command, spark, config, paths, session_s, preload, classifier)
+    finally:
+        stop_session(spark)
 
-            return run_featurize(
-                spark,
-                config,
-                input_path=paths["input"],
-                output_path=paths["output"],
-                run_id=paths.get("run_id"),
-                timings={"session": session_s},
-                preload=preload,
-            )
-        if command == "train":
-            from pool3.commands.train import run_train
 
-            return run_train(
-                spark,
-                config,
-                features_path=paths["features"],
-                model_dir=paths["output"],
-                run_id=paths.get("run_id"),
-            )
-        from pool3.commands.classify import run_classify
+def _dispatch(
+    command: str,
+    spark: SparkSession,
+    config: Config,
+    paths: dict[str, Any],
+    session_s: float,
+    preload: Preload | None,
+    classifier: LinearModel | None,
+) -> dict[str, Any]:
+    """The command itself, in the session ``run_command`` started."""
+    if command == "featurize":
+        from pool3.commands.featurize import run_featurize
 
-        return run_classify(
+        return run_featurize(
             spark,
             config,
             input_path=paths["input"],
-            model_dir=paths["model"],
             output_path=paths["output"],
             run_id=paths.get("run_id"),
+            timings={"session": session_s},
             preload=preload,
-            classifier=classifier,
         )
-    finally:
-        stop_session(spark)
+    if command == "train":
+        from pool3.commands.train import run_train
+
+        return run_train(
+            spark,
+            config,
+            features_path=paths["features"],
+            model_dir=paths["output"],
+            run_id=paths.get("run_id"),
+        )
+    from pool3.commands.classify import run_classify
+
+    return run_classify(
+        spark,
+        config,
+        input_path=paths["input"],
+        model_dir=paths["model"],
+        output_path=paths["output"],
+        run_id=paths.get("run_id"),
+        preload=preload,
+        classifier=classifier,
+    )
 
 
 def _before_spark(
