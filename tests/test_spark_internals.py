@@ -9,6 +9,7 @@ that never had it.
 from __future__ import annotations
 
 import importlib.util
+import sys
 import types
 
 import py4j
@@ -154,3 +155,21 @@ def test_a_session_with_internals_off_runs_and_stops() -> None:
     out = fresh_python(script)
     assert "DAEMON None" in out
     assert "SUM 90" in out
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+def test_the_archive_child_without_the_gateway_still_leaves_its_archive(tmp_path) -> None:
+    """Internals off, the class-data archive's child (:func:`pool3.jvm.archive.train`) cannot
+    close its JVM's stdin: the JVM exits with the child, and a parent reading the child's
+    output (as ``build_archive`` does) finds the archive written once the pipes close."""
+    archive = tmp_path / "a.jsa"
+    script = (
+        "import sys\n"
+        "from pool3 import spark_internals\n"
+        "from pool3.jvm.archive import train\n"
+        "spark_internals.set_enabled(False)\n"
+        "train(sys.argv[1])\n"
+    )
+    fresh_python(script, str(archive), env={"PYSPARK_PYTHON": sys.executable})
+    assert archive.is_file() and archive.stat().st_size > 0
