@@ -51,7 +51,7 @@ def auto_batch_size(
     AMX-BF16 for bfloat16, AMX-INT8 for int8), images of
     :data:`LOW_PRECISION_ACTIVATION_MB_PER_IMAGE`, 1 to :data:`AMX_AUTO_BATCH` (16), rounded
     down to a power of two (so that it divides the Arrow batches of
-    ``pool3.session.records_per_batch``).
+    ``pool3.spark_settings.records_per_batch``).
     """
     if gpu:
         return GPU_BATCH

@@ -6,7 +6,7 @@ and graph tracing) on 2 cores, all before its first row. :class:`WarmUp` runs th
 tiny job of one task per task slot, in a background thread, as soon as the model is
 shipped; the driver meanwhile checks the input and lists the files (no task needed for
 that part). The featurize job then starts on warm workers: PySpark reuses idle Python
-workers (``spark.python.worker.reuse``, set by :func:`pool3.session.session_conf`) and the
+workers (``spark.python.worker.reuse``, set by :func:`pool3.spark_settings.session_conf`) and the
 featurizer is cached per worker process (:func:`pool3.model.cached_featurizer`), under the
 same key as the featurize step's (:attr:`ShippedModel.cache_key`).
 
