@@ -105,9 +105,16 @@ class ProcessVariant:
             raise RuntimeError(f"variant {self.name} failed:\n{value}")
         return value
 
-    def run(self, item: Any) -> Figures:
+    def send(self, item: Any) -> None:
+        """Start one measurement (several variants can compute at once); see :meth:`answer`."""
         assert self._conn is not None, "setup() first"
         self._conn.send(("run", item))
+
+    def answer(self) -> Any:
+        return self._answer()
+
+    def run(self, item: Any) -> Figures:
+        self.send(item)
         return self._answer()
 
     def stop(self) -> None:

@@ -38,7 +38,8 @@ def default_ov() -> str:
     precision = resolve("openvino", "auto", [replace(host)]).precision
     memory = load_config("local", env={}).featurize.worker_memory_mb
     amx = amx_flag(precision) in set(host.flags)
-    return f"ov-{precision}@{auto_batch_size(memory, runtime='openvino', precision=precision, amx=amx)}"
+    batch = auto_batch_size(memory, runtime="openvino", precision=precision, amx=amx)
+    return f"ov-{precision}@{batch}"
 
 
 def spark_args(setting: str) -> list[str]:
