@@ -24,7 +24,7 @@ class Claim:
 _RT = "Runtime benchmark (bench/runtime_bench.py) (2026-12-01 21:26:33 UTC)"
 _AMX = "Runtime benchmark (bench/runtime_bench.py) (2026-12-02 16:49:48 UTC)"
 _SPARK = "Runtime benchmark, Spark only (bench/runtime_bench.py) (2026-12-07 00:32:55 UTC)"
-_TRAIN = "Training end to end (pool3 train) (2026-12-07 16:29:03 UTC)"
+_TRAIN = "Issue 35 in one place: training beyond the driver (2026-12-07, the sections above from 15:23 on)"
 _FEAT = "python -m bench run featurize"
 _SPK = "python -m bench run spark --sizes 800,5000"
 _TR = "python -m bench run train --features F --rows 20000,200000 --solvers newton,spark"

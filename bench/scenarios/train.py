@@ -1,8 +1,8 @@
 """``pool3 train`` end to end on pool_3-like tables of growing size, solvers alternated.
 
-Per size of ``rows`` a table is made by :mod:`bench.harness.tables` (``classes`` classes
-from the real ``features`` table's class means and residuals, ``rows // 100`` exact
-copies; synthetic parts without ``features``), then ``pool3 train`` runs on it as a user
+Per size of ``rows`` a table is made by :mod:`bench.harness.tables` (``classes`` classes,
+``spread``, from the real ``features`` table's class means and residuals, ``rows // 100``
+exact copies; synthetic parts without ``features``), then ``pool3 train`` runs on it as a user
 runs it, once per solver of ``solvers`` (``default``: the config's) and round, alternated,
 each a fresh process whose tree is sampled for memory. Figures per size and solver:
 ``total_s``, ``fit_s``, ``accuracy``, Newton ``steps`` and ``cg`` steps, ``fit_jobs``
@@ -47,7 +47,7 @@ def parse(log: str) -> Figures:
 def run(o: Any) -> tuple[Figures, list[Figures], list[str]]:
     sizes = sorted({int(s) for s in str(o.rows).split(",") if s})
     parts = real_parts(o.features) if o.features else synthetic_parts(o.classes)
-    gen = TableGen(*parts, classes=o.classes, spread=1.0, seed=0)
+    gen = TableGen(*parts, classes=o.classes, spread=o.spread, seed=0)
     with tempfile.TemporaryDirectory(prefix="pool3-bench-", dir=o.work or None) as tmp:
         work = Path(tmp)
         for n in sizes:
@@ -86,7 +86,7 @@ SCENARIO = Scenario(
     name="train",
     doc=__doc__ or "",
     run=run,
-    options={"features": "", "rows": "20000,200000", "classes": 48, "solvers": "newton,spark",
-             "set": "", "work": "", "rounds": 2},
+    options={"features": "", "rows": "20000,200000", "classes": 48, "spread": 1.5,
+             "solvers": "newton,spark", "set": "", "work": "", "rounds": 2},
     quick={"rows": "1000", "classes": 4, "solvers": "newton,spark", "rounds": 1},
 )  # fmt: skip
