@@ -3,6 +3,11 @@
 The session is built through :func:`pool3.session.build_session` (the code under test), on
 ``local[2]`` bound to 127.0.0.1, without UI, with 2 shuffle partitions. ``POOL3_HOME`` is left
 alone on purpose: the model cache (~/.cache/pool3) is expensive to rebuild.
+
+The layers: :func:`pytest_collection_modifyitems` marks every test from the fixtures it uses,
+directly or through other fixtures (``FIXTURE_MARKERS``), so that ``make test-fast``
+(``-m "$(FAST)"``, no JVM) can leave them out. A test that starts a JVM without a fixture (a
+``pool3`` command in a subprocess, a session of its own) carries ``pytest.mark.spark`` itself.
 """
 
 from __future__ import annotations
@@ -24,6 +29,37 @@ from pool3.session import build_session
 pytest_plugins = ["cluster", "connect", "mlflowserver"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+#: marker added to a test that uses the fixture, directly or through another fixture
+FIXTURE_MARKERS: dict[str, tuple[str, ...]] = {
+    "spark": ("spark",),
+    "standalone_cluster": ("cluster", "spark"),
+    "connect_server": ("connect", "spark"),
+    "mlflow_server": ("mlflow",),
+}
+#: markers that imply another (a cluster or a Connect server is a JVM too)
+IMPLIED_MARKERS: dict[str, tuple[str, ...]] = {"cluster": ("spark",), "connect": ("spark",)}
+
+
+def layer_markers(item: pytest.Item) -> set[str]:
+    """The layer markers ``item`` needs: from the fixtures it uses (transitively, as pytest's
+    ``fixturenames`` holds the closure) and implied by the markers it carries.
+
+    A test module adds its own fixtures with a ``FIXTURE_MARKERS`` dict of the same shape (a
+    module-scoped fixture that runs ``pool3`` in a subprocess needs a JVM too)."""
+    table = {**FIXTURE_MARKERS, **getattr(getattr(item, "module", None), "FIXTURE_MARKERS", {})}
+    names = set(getattr(item, "fixturenames", ()))
+    needed = {m for fixture in names & table.keys() for m in table[fixture]}
+    carried = {mark.name for mark in item.iter_markers()}
+    needed |= {m for mark in carried & IMPLIED_MARKERS.keys() for m in IMPLIED_MARKERS[mark]}
+    return needed - carried
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with the layers its fixtures need (``spark``, ``cluster``, ...)."""
+    for item in items:
+        for name in sorted(layer_markers(item)):
+            item.add_marker(name)
 
 SPARK_TEST_OVERRIDES: dict[str, object] = {
     "spark.master": "local[2]",

@@ -28,6 +28,8 @@ from pool3.storage.commit import MANIFEST_NAME
 from pool3.training.classifier import LinearModel, save_model
 
 OTHER_FINGERPRINT = "inception-v3-other:0123456789abcdef"
+# the fixtures here that run pool3 with Spark in subprocesses (tests/conftest.py)
+FIXTURE_MARKERS = {"spark_failures": ("spark",)}
 
 
 # ---------------------------------------------------------------- no Spark: usage and config

@@ -18,6 +18,8 @@ from pool3.jvm.archive import (
 
 JAVA = shutil.which("java") or "java"
 
+pytestmark = pytest.mark.spark  # java itself: its version names the archive
+
 
 def test_the_archive_is_named_by_java_and_sparks_jars(tmp_path, monkeypatch):
     path = archive_path(JAVA, home=str(tmp_path))

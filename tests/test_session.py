@@ -63,6 +63,7 @@ def test_parse_java_version(text: str, major: int | None) -> None:
     assert parse_java_version(text) == major
 
 
+@pytest.mark.spark  # this machine's java
 def test_check_java_accepts_this_machine_and_explains_a_missing_java(tmp_path: Path) -> None:
     check_java()  # Java 17 is installed here
     with pytest.raises(ConfigError, match="openjdk-17-jre-headless"):
@@ -168,6 +169,7 @@ def test_quick_jit_only_for_a_jvm_pool3_starts_and_without_a_jit_option(monkeypa
     assert with_quick_jit(conf) == conf
 
 
+@pytest.mark.spark  # a driver JVM in a fresh interpreter
 def test_a_featurize_session_runs_its_jvm_with_c1_only_unless_turned_off():
     """A real driver JVM started by pool3 in a child process: its own input arguments."""
     script = (
@@ -189,6 +191,7 @@ def test_a_featurize_session_runs_its_jvm_with_c1_only_unless_turned_off():
         assert "ROWS 10" in out
 
 
+@pytest.mark.spark  # a driver JVM in a fresh interpreter
 def test_stop_session_stops_spark_and_leaves_the_accumulator_server_to_a_thread():
     """A real session in a child process: after a Python job (the JVM then holds a connection
     to pyspark's accumulator server), stop_session stops the context, the server closes in
@@ -219,6 +222,7 @@ def test_stop_session_stops_spark_and_leaves_the_accumulator_server_to_a_thread(
     assert "CLOSED True True" in out and "AGAIN 10" in out, out
 
 
+@pytest.mark.spark  # a driver JVM in a fresh interpreter
 def test_close_gateway_lets_the_driver_jvm_exit_with_the_process():
     """A real session in a child process: after stop_session and close_gateway, the JVM's
     gateway takes no more connections, and the JVM exits (status 0) once its stdin closes

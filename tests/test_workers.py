@@ -23,6 +23,8 @@ from pool3.workers import WORKER_MODULES, can_run_pool3, same_interpreter
 
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 WARNING = "which cannot run pool3"
+# the fixtures here that run a Spark session in a subprocess (tests/conftest.py)
+FIXTURE_MARKERS = {"kernel": ("spark",)}
 
 
 @pytest.fixture(scope="module")

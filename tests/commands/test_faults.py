@@ -24,6 +24,8 @@ from paths import APPS, SAMPLE
 FAULTY_CLI = APPS / "faulty_cli.py"  # pool3.cli.main with a worker hook that kills a worker
 FAULT_LINE = "pool3 test fault: killing worker"
 
+pytestmark = pytest.mark.spark  # every test runs pool3 with Spark in a subprocess
+
 
 def copy_images(dest: Path, n: int) -> set[str]:
     """The first ``n`` bundled images (sorted by name) copied to ``dest``; their names."""

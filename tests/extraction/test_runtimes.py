@@ -42,6 +42,7 @@ def images(tmp_path_factory):
     return root
 
 
+@pytest.mark.spark  # pool3 featurize in a subprocess
 def test_openvino_workers_never_import_tensorflow_and_match_the_reference(tmp_path):
     probes = tmp_path / "probes"
     probes.mkdir()
