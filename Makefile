@@ -63,22 +63,23 @@ lint: install
 	$(BIN)/ruff format --check lib tests jobs bench docs
 	$(BIN)/mypy
 
-# Full benchmarks (~1 h on 2 cores), appended to bench/RESULTS.md; bench-quick is a smoke run.
+# The README's figures at full size (hours on 2 cores), recorded in bench/results.jsonl, then
+# bench/RESULTS.md regenerated (train and startup need inputs: see bench/README.md);
+# bench-quick runs every scenario in its smoke mode (tiny sizes, 1 round, nothing recorded).
+BENCH_SCENARIOS = featurize spark startup train duplicates connect read prefetch precision resize
 bench: install
-	$(BIN)/python bench/runtime_bench.py
-	$(BIN)/python bench/precision_accuracy.py
-	$(BIN)/python bench/featurize_bench.py
-	$(BIN)/python bench/memory_bench.py
-	$(BIN)/python bench/batch_bench.py
-	$(BIN)/python bench/train_bench.py --sizes 10000,60000 --classes 10,48 --timeout 180
-	$(BIN)/python bench/read_bench.py
-	$(BIN)/python bench/prefetch_bench.py
+	$(BIN)/python -m bench run featurize
+	$(BIN)/python -m bench run spark --sizes 800,5000
+	$(BIN)/python -m bench run precision
+	$(BIN)/python -m bench run read
+	$(BIN)/python -m bench run prefetch --latency-ms 0,20
+	$(BIN)/python -m bench run resize
+	$(BIN)/python -m bench run duplicates --rows 20000,100000
+	$(BIN)/python -m bench run connect --n 800 --rounds 3
+	$(BIN)/python -m bench report
 
 bench-quick: install
-	$(BIN)/python bench/runtime_bench.py --quick --no-write
-	$(BIN)/python bench/featurize_bench.py --quick --no-write
-	$(BIN)/python bench/memory_bench.py --quick --no-write
-	$(BIN)/python bench/train_bench.py --quick --no-write
+	for s in $(BENCH_SCENARIOS); do $(BIN)/python -m bench run $$s --quick || exit 1; done
 
 clean:
 	rm -rf build out .pytest_cache .mypy_cache .ruff_cache
