@@ -22,7 +22,8 @@ from pool3.config import TrainConfig, TrainParams, load_config
 from pool3.errors import ConfigError, DataError
 from pool3.report.write import report_files
 from pool3.training.solvers.c_search import C_GRID, numeric_C, search_C
-from pool3.training.solvers.driver import fit_newton_arrays, pick_solver, train_and_evaluate
+from pool3.training.solvers.choose import pick_solver
+from pool3.training.solvers.driver import fit_newton_arrays, train_and_evaluate
 from pool3.training.solvers.sklearn_solver import fit_sklearn
 from pool3.training.solvers.spark_solver import train_and_evaluate_spark
 from pool3.training.table.data import collect_split
@@ -156,7 +157,7 @@ def test_auto_on_spark_chooses_the_drivers_C_with_every_fold_in_the_same_jobs(au
     the driver's budget holds the table, the first job ships it and the passes run there;
     "most": every row but one, so every pass is a Spark job."""
     data, driver = auto_result
-    choice = pick_solver(data, TrainConfig(C="auto", max_collect_mb=1), features_path="s3a://b/f")
+    choice = pick_solver(data, TrainConfig(C="auto", max_collect_mb=1))
     assert choice.name == "spark"
     budget = 0 if held == "all" else (driver.n_train - 1) * (4 * 2048 + 16) / 2**20
     result = train_and_evaluate_spark(data, AUTO, choice=choice, active_rows_mb=budget)

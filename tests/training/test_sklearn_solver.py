@@ -16,9 +16,9 @@ from pool3.config import TrainParams
 from pool3.errors import ConfigError, DataError
 from pool3.training.evaluation.metrics import metrics
 from pool3.training.evaluation.result import TrainResult
+from pool3.training.solvers import choose
+from pool3.training.solvers import sklearn_solver as train_mod
 from pool3.training.solvers.driver import train_and_evaluate
-from pool3.training.solvers.fitted import fitted as solvers
-from pool3.training.solvers.fitted import sklearn_solver as train_mod
 from pool3.training.solvers.sklearn_solver import fit_linear_svc
 from pool3.training.table.rules import TrainingTable, prepare
 
@@ -115,8 +115,8 @@ def test_solver_choice_is_logged(caplog):
 
 
 def test_auto_picks_sgd_for_hinge_beyond_liblinears_budget(monkeypatch):
-    monkeypatch.setattr(solvers, "LIBLINEAR_MAX_VALUES", 1000)
-    choice = solvers.choose_solver(
+    monkeypatch.setattr(choose, "LIBLINEAR_MAX_VALUES", 1000)
+    choice = choose.choose_solver(
         TrainParams(loss="hinge"), n_train=120, table_mb=1.0, max_collect_mb=10, free_mb=1e4
     )
     assert choice.name == "sgd" and "too large for liblinear's float64 copies" in choice.why

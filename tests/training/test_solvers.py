@@ -14,8 +14,8 @@ from featuredata import digits_table, table
 from pool3.config import TrainParams
 from pool3.errors import ResourceError, spark_failure
 from pool3.training.evaluation.result import TrainResult
+from pool3.training.solvers.choose import Choice, choose_solver
 from pool3.training.solvers.driver import train_and_evaluate
-from pool3.training.solvers.fitted import Choice, choose_solver
 from pool3.training.solvers.spark_solver import train_and_evaluate_spark
 from pool3.training.table.rules import TrainingTable, prepare
 

@@ -21,8 +21,7 @@ from pool3.config import TrainConfig, TrainParams, load_config
 from pool3.errors import ConfigError, DataError
 from pool3.training.classifier import LinearModel, load_model, save_model
 from pool3.training.evaluation.result import TrainResult
-from pool3.training.solvers.driver import pick_solver
-from pool3.training.solvers.fitted import Choice
+from pool3.training.solvers.choose import Choice, pick_solver
 from pool3.training.solvers.spark_solver import train_and_evaluate_spark
 from pool3.training.table.rules import prepare
 
@@ -189,7 +188,7 @@ def test_solver_choice_before_collecting(spark, tmp_path):
 
     def choice(limit: float, **kwargs: object) -> Choice:
         params = TrainConfig(max_collect_mb=limit, **kwargs)  # type: ignore[arg-type]
-        return pick_solver(data, params, features_path=feats)
+        return pick_solver(data, params)
 
     assert choice(1, solver="mllib") == Choice("mllib", "solver='mllib' as configured")
     small = choice(2)  # 60 rows x 8 KiB ~ 0.5 MB

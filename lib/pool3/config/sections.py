@@ -98,7 +98,7 @@ class TrainParams:
     ``"sklearn"`` is the tutorial's ``train_test_split(test_size, random_state=seed)``
     over the usable rows sorted by path.
 
-    ``solver`` (:mod:`pool3.training.solvers.fitted`): ``"auto"`` fits the float32 Newton solver
+    ``solver`` (:mod:`pool3.training.solvers.choose`): ``"auto"`` fits the float32 Newton solver
     of liblinear's objective on the driver while the feature array fits ``max_collect_mb``
     and the driver's memory, else ``"spark"``: the same Newton iterations on the cluster
     (liblinear for the objectives Newton does not fit). ``"newton"`` and ``"spark"`` fit the default

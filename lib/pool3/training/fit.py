@@ -1,11 +1,12 @@
-"""The one composition of the training steps, whatever solver the table gets.
+"""The one entry point of training: choose the solver, fit, evaluate, search duplicates.
 
 ``pool3 train``, :func:`pool3.train` and :class:`pool3.SVMClassifier` all call
-:func:`train_table`: the table's rules (:func:`pool3.training.table.rules.prepare`), the solver
-:func:`pool3.training.solvers.driver.pick_solver` chooses, then :func:`fit_and_evaluate`: the driver
-solvers (:func:`pool3.training.solvers.driver.train_and_evaluate`) or the cluster's
-(:func:`pool3.training.solvers.spark_solver.train_and_evaluate_spark`), each fitting, scoring the
-held-out split and searching duplicates where its rows are.
+:func:`train_table`: the table's rules (:func:`pool3.training.table.rules.prepare`), the
+solver :func:`pool3.training.solvers.choose.pick_solver` chooses (the one chooser), then
+:func:`fit_and_evaluate`: the driver solvers
+(:func:`pool3.training.solvers.driver.train_and_evaluate`) or the cluster's
+(:func:`pool3.training.solvers.spark_solver.train_and_evaluate_spark`), each fitting,
+scoring the held-out split and searching duplicates where its rows are.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from pyspark.sql import DataFrame
 
 from pool3.config import Config, TrainConfig
 from pool3.training.evaluation.result import TrainResult
-from pool3.training.solvers.driver import pick_solver, train_and_evaluate
-from pool3.training.solvers.fitted import Choice
+from pool3.training.solvers.choose import Choice, pick_solver
+from pool3.training.solvers.driver import train_and_evaluate
 from pool3.training.solvers.spark_solver import train_and_evaluate_spark
 from pool3.training.table.rules import TrainingTable, prepare
 
@@ -28,8 +29,8 @@ def fit_and_evaluate(
     duplicate_cosine: float | None = None,
     scratch: str | None = None,
 ) -> TrainResult:
-    """Fit with ``choice`` (:func:`pool3.training.solvers.driver.pick_solver`): on the driver, or on
-    the executors, evaluate on the held-out split, and search duplicates from
+    """Fit with ``choice`` (:func:`~pool3.training.solvers.choose.pick_solver`): on the
+    driver, or on the executors, evaluate on the held-out split, and search duplicates from
     ``duplicate_cosine`` (none: no search) where the rows are; ``scratch``: see
     :func:`train_and_evaluate_spark`."""
     if choice.on_driver:
@@ -55,11 +56,11 @@ def train_table(
 ) -> TrainResult:
     """Prepare ``table`` (a feature table with a ``label`` column) under ``config.train``,
     choose the solver, fit, evaluate and search duplicates (``config.report.duplicates``);
-    ``features_path`` names the table in messages, ``scratch``: see
-    :func:`train_and_evaluate_spark`."""
+    ``scratch``: see :func:`train_and_evaluate_spark`. ``features_path``, the table's path,
+    is not read: no message names it since the C search runs with every solver."""
     params = config.train
     data = prepare(table, params)
-    choice = pick_solver(data, params, features_path=features_path)
+    choice = pick_solver(data, params)
     report = config.report
     cosine = report.duplicate_cosine if report.duplicates else None
     return fit_and_evaluate(data, params, choice, duplicate_cosine=cosine, scratch=scratch)

@@ -84,7 +84,7 @@ def _keys(frame: DataFrame, ids: np.ndarray) -> pd.DataFrame:
 
 def check_test_size(data: TrainingTable, n_classes: int, limit_mb: float) -> None:
     """DataError where the test set's predictions and scores would not fit what the driver
-    may hold (``limit_mb``, :func:`pool3.training.solvers.fitted.driver_limit_mb`)."""
+    may hold (``limit_mb``, :func:`pool3.training.solvers.choose.driver_limit_mb`)."""
     size_mb = data.n_test * (TEST_ROW_BYTES + 8 * n_classes) / 2**20
     if size_mb > limit_mb:
         raise DataError(

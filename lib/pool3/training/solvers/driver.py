@@ -18,8 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from pool3.config import TrainConfig, TrainParams
-from pool3.connect import is_local_master
+from pool3.config import TrainParams
 from pool3.duplicates.search import find_duplicates
 from pool3.errors import DataError
 from pool3.training.evaluation.quality import suspected_label_errors
@@ -27,9 +26,10 @@ from pool3.training.evaluation.result import TrainResult, evaluated
 from pool3.training.newton.array_passes import ArrayPasses
 from pool3.training.newton.method import SAMPLE_EVERY, SAMPLE_MIN, fit_newton, sample_start
 from pool3.training.solvers.c_search import fold_of, numeric_C, search_C, search_C_newton
-from pool3.training.solvers.fitted import Choice, Fitted, choose_solver
+from pool3.training.solvers.choose import Choice, pick_solver
+from pool3.training.solvers.fitted import Fitted
 from pool3.training.solvers.sklearn_solver import fit_sklearn
-from pool3.training.table.data import collect_split, driver_mb
+from pool3.training.table.data import collect_split
 from pool3.training.table.rules import TrainingTable
 
 log = logging.getLogger(__name__)
@@ -141,19 +141,6 @@ DRIVER_FITS: dict[str, DriverFit] = {
 }
 
 
-def solver_for(data: TrainingTable, params: TrainParams, *, max_collect_mb: float) -> Choice:
-    """:func:`choose_solver` for ``data``: its training rows, and the driver memory that
-    :func:`collect_split` would take for its usable rows."""
-    return choose_solver(
-        params,
-        n_train=data.n_train,
-        table_mb=driver_mb(data.counts["rows_used"], data.n_features),
-        max_collect_mb=max_collect_mb,
-        n_features=data.n_features,
-        local=is_local_master(data.frame.sparkSession),
-    )
-
-
 def train_and_evaluate(
     data: TrainingTable,
     params: TrainParams,
@@ -164,14 +151,14 @@ def train_and_evaluate(
 ) -> TrainResult:
     """Read the split rows, fit on the training part and evaluate on the test part.
 
-    ``choice`` is the driver solver to run (default: :func:`solver_for` ``data``). Returns
+    ``choice`` is the driver solver to run (default: the one
+    :func:`~pool3.training.solvers.choose.pick_solver` picks, with ``max_collect_mb``). Returns
     the :class:`TrainResult`: the persisted-form classifier (with ``meta``: sizes, split,
     seed, params, solver), the metrics over every class, the test predictions, and the
     duplicates from ``duplicate_cosine`` (none: not searched), found on the driver's array.
     """
     if choice is None:
-        choice = solver_for(data, params, max_collect_mb=max_collect_mb)
-        log.info("solver: %s because %s", choice.name, choice.why)
+        choice = pick_solver(data, params, max_collect_mb=max_collect_mb)
     if not choice.on_driver:
         raise ValueError(f"{choice.name!r} is not a driver solver")
     fit = DRIVER_FITS[choice.name]
@@ -217,14 +204,3 @@ def train_and_evaluate(
         data.frame, threshold=duplicate_cosine, seed=params.seed, dim=data.n_features, rows=parts
     )
     return replace(result, duplicates=found)
-
-
-def pick_solver(data: TrainingTable, params: TrainConfig, *, features_path: str) -> Choice:
-    """The solver for this table (:func:`pool3.training.solvers.driver.solver_for`), logged.
-
-    ``C = "auto"`` cross-validates with whichever solver fits (the Newton solvers, on the
-    driver or on Spark, with the same folds; liblinear/SGD fold by fold).
-    """
-    choice = solver_for(data, params, max_collect_mb=params.max_collect_mb)
-    log.info("solver: %s because %s", choice.name, choice.why)
-    return choice

@@ -30,7 +30,8 @@ from pool3.training.newton.array_passes import ArrayPasses
 from pool3.training.newton.method import SAMPLE_EVERY, SAMPLE_MIN, fit_newton, sample_start
 from pool3.training.newton.spark_passes import PARTITION_ROWS, SparkPasses
 from pool3.training.solvers.c_search import CSearch, fold_of, numeric_C, search_C_newton
-from pool3.training.solvers.fitted import Fitted, available_mb, driver_limit_mb
+from pool3.training.solvers.choose import available_mb, driver_limit_mb
+from pool3.training.solvers.fitted import Fitted
 from pool3.training.table.rules import TrainingTable
 
 log = logging.getLogger(__name__)

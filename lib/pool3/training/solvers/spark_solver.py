@@ -38,7 +38,9 @@ from pool3.training.classifier import LinearModel
 from pool3.training.evaluation.quality import MAX_SUSPECTS, suspected_label_errors
 from pool3.training.evaluation.result import TrainResult, evaluated
 from pool3.training.evaluation.spark_scores import check_test_size, test_scores, train_suspects
-from pool3.training.solvers.fitted import Choice, driver_limit_mb
+from pool3.training.newton.spark_passes import SparkPasses
+from pool3.training.solvers.choose import Choice, driver_limit_mb
+from pool3.training.solvers.fitted import Fitted
 from pool3.training.solvers.mllib_solver import fit_mllib
 from pool3.training.solvers.spark_newton import fit_spark_newton, open_passes
 from pool3.training.table.rules import TrainingTable
@@ -111,12 +113,12 @@ def train_and_evaluate_spark(
         ``C, max_iter, tol`` (``spark``: the default squared-hinge/l2/ovr objective;
         ``mllib``: ``penalty="l2"``, ``multi_class="ovr"``, the hinge loss).
     choice : Choice, keyword-only
-        The solver and why (:func:`pool3.training.solvers.fitted.choose_solver`).
+        The solver and why (:func:`pool3.training.solvers.choose.pick_solver`).
     parallelism : int, keyword-only
         ``mllib``: binary problems fitted at once (``train.spark_parallelism``).
     max_collect_mb : int, keyword-only
         ``train.max_collect_mb``: bounds the test set's predictions and scores collected to
-        the driver (:func:`pool3.training.solvers.fitted.driver_limit_mb`), and with ``spark`` the
+        the driver (:func:`pool3.training.solvers.choose.driver_limit_mb`), and with ``spark`` the
         active rows it holds by default (``active_rows_mb``, 0 for the default).
     duplicate_cosine : float, keyword-only, optional
         Search exact and near duplicates from this cosine (``spark``: over the rows it
@@ -132,17 +134,7 @@ def train_and_evaluate_spark(
     ResourceError
         Spark ran out of memory or lost its JVM while fitting (with the setting to change).
     """
-    if choice.name == "mllib" and (params.penalty != "l2" or params.multi_class != "ovr"):
-        raise DataError(
-            f"Spark MLlib cannot fit penalty={params.penalty!r}, multi_class="
-            f"{params.multi_class!r}; use penalty='l2' and multi_class='ovr'."
-        )
-    if choice.name == "spark" and not params.newton_compatible:
-        raise DataError(
-            f"train.solver = 'spark' fits loss='squared_hinge', penalty='l2', "
-            f"multi_class='ovr' only, not {params.loss!r}/{params.penalty!r}/"
-            f"{params.multi_class!r}"
-        )
+    _check_objective(params, choice)
     search, passes = None, None
     try:
         with spark_failure(f"fitting with train.solver = {choice.name!r}"):
@@ -162,28 +154,7 @@ def train_and_evaluate_spark(
         model = fitted.model(data, params, choice)
         if search is not None:
             model.meta["C_search"] = search.as_dict()
-        limit = driver_limit_mb(max_collect_mb, local=is_local_master(data.frame.sparkSession))
-        with spark_failure("scoring the test set"):
-            if passes is not None:  # the rows the fit cached
-                paths, y_test, y_pred, scores = test_scores(passes, data, model, limit)
-                suspects = train_suspects(passes, data, model)
-            else:
-                paths, y_test, y_pred, scores = _collect_scores(data, model, limit)
-                suspects = _train_suspects(data, model)
-        result = evaluated(
-            model,
-            fitted.raw,
-            labels=data.classes,
-            y_test=y_test,
-            y_pred=y_pred,
-            paths_test=paths,
-            scores_test=scores,
-            fit_seconds=fitted.seconds,
-            params=params,
-            counts=data.counts,
-            n_train=data.n_train,
-            train_suspects=suspects,
-        )
+        result = _evaluate(data, params, model, fitted, passes, max_collect_mb)
         if duplicate_cosine is None:
             return result
         with spark_failure("searching duplicates"):
@@ -199,6 +170,56 @@ def train_and_evaluate_spark(
     finally:
         if passes is not None:
             passes.close()
+
+
+def _check_objective(params: TrainParams, choice: Choice) -> None:
+    """Refuses an objective the cluster solver ``choice`` cannot fit."""
+    if choice.name == "mllib" and (params.penalty != "l2" or params.multi_class != "ovr"):
+        raise DataError(
+            f"Spark MLlib cannot fit penalty={params.penalty!r}, multi_class="
+            f"{params.multi_class!r}; use penalty='l2' and multi_class='ovr'."
+        )
+    if choice.name == "spark" and not params.newton_compatible:
+        raise DataError(
+            f"train.solver = 'spark' fits loss='squared_hinge', penalty='l2', "
+            f"multi_class='ovr' only, not {params.loss!r}/{params.penalty!r}/"
+            f"{params.multi_class!r}"
+        )
+
+
+def _evaluate(
+    data: TrainingTable,
+    params: TrainParams,
+    model: LinearModel,
+    fitted: Fitted,
+    passes: SparkPasses | None,
+    max_collect_mb: float,
+) -> TrainResult:
+    """Score the test set and the training mistakes on the executors (from the rows the fit
+    cached, ``passes``, else from the feature table); only the test set's scores and the
+    worst training mistakes reach the driver, within ``max_collect_mb``."""
+    limit = driver_limit_mb(max_collect_mb, local=is_local_master(data.frame.sparkSession))
+    with spark_failure("scoring the test set"):
+        if passes is not None:  # the rows the fit cached
+            paths, y_test, y_pred, scores = test_scores(passes, data, model, limit)
+            suspects = train_suspects(passes, data, model)
+        else:
+            paths, y_test, y_pred, scores = _collect_scores(data, model, limit)
+            suspects = _train_suspects(data, model)
+    return evaluated(
+        model,
+        fitted.raw,
+        labels=data.classes,
+        y_test=y_test,
+        y_pred=y_pred,
+        paths_test=paths,
+        scores_test=scores,
+        fit_seconds=fitted.seconds,
+        params=params,
+        counts=data.counts,
+        n_train=data.n_train,
+        train_suspects=suspects,
+    )
 
 
 def _train_suspects(data: TrainingTable, model: LinearModel) -> list[dict[str, Any]]:
