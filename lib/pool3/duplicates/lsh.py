@@ -201,54 +201,11 @@ def lsh_pairs(frame: DataFrame, threshold: float, seed: int, dim: int) -> NearPa
     mean = _mean(frame, dim)
     sig = _signatures(frame, mean, seed).cache()
     try:
-        keyed = sig.select("path", F.posexplode("keys").alias("band", "key"))
-        sizes = keyed.groupBy("band", "key").agg(F.count(F.lit(1)).alias("n"))
-        oversize = sizes.filter(F.col("n") > MAX_BUCKET)
-        unchecked = oversize.agg(F.coalesce(F.sum("n"), F.lit(0))).first()
-        kept = keyed.join(
-            sizes.filter((F.col("n") > 1) & (F.col("n") <= MAX_BUCKET)), ["band", "key"]
-        )
-        a, b = kept.alias("a"), kept.alias("b")
-        cand = (
-            a.join(b, (F.col("a.band") == F.col("b.band")) & (F.col("a.key") == F.col("b.key")))
-            .filter(F.col("a.path") < F.col("b.path"))
-            .select(F.col("a.path").alias("pa"), F.col("b.path").alias("pb"))
-            .distinct()
-        )
-        hamming = F.aggregate(
-            F.zip_with("keys_a", "keys_b", lambda x, y: F.bit_count(x.bitwiseXOR(y))),
-            F.lit(0),
-            lambda s, v: s + v,
-        )
-        sides = {s: sig.select(*[F.col(c).alias(f"{c}_{s}") for c in sig.columns]) for s in "ab"}
-        mean_sq = float(np.dot(mean.astype(np.float64), mean))
-        close = (
-            cand.join(sides["a"], cand["pa"] == sides["a"]["path_a"])
-            .join(sides["b"], cand["pb"] == sides["b"]["path_b"])
-            .filter(estimated_cosine(hamming, "a", "b", mean_sq) >= threshold)
-            .select("pa", "pb")
-        )
-        rows = frame.select("path", "label", "is_test", "sha256", "features")
-        left = rows.select(*[F.col(c).alias(f"{c}_a") for c in rows.columns])
-        right = rows.select(*[F.col(c).alias(f"{c}_b") for c in rows.columns])
-        joined = (
-            close.join(left, close["pa"] == left["path_a"])
-            .join(right, close["pb"] == right["path_b"])
-            .filter(~F.coalesce(F.col("sha256_a") == F.col("sha256_b"), F.lit(False)))
-            .select(*[f"{c}_{s}" for s in "ab" for c in ("path", "label", "is_test", "features")])
-        )
-        pairs = joined.mapInPandas(_cosines(threshold), _PAIR_SCHEMA).cache()
+        cand, unchecked = _candidates(sig)
+        close = _close(cand, sig, float(np.dot(mean.astype(np.float64), mean)), threshold)
+        pairs = _checked(frame, close, threshold).cache()
         try:
-            totals = pairs.agg(
-                F.count(F.lit(1)).alias("pairs"),
-                F.count_if(F.col("label_a") != F.col("label_b")).alias("conflicts"),
-                F.count_if(F.col("is_test_a") != F.col("is_test_b")).alias("straddling"),
-            ).first()
-            got = pairs.orderBy(F.desc("cosine"), "path_a", "path_b").limit(MAX_LISTED).collect()
-            leaked_rows = pairs.filter(F.col("is_test_a") != F.col("is_test_b")).select(
-                F.when(F.col("is_test_a"), F.col("path_a")).otherwise(F.col("path_b")).alias("p")
-            )
-            leaked = {str(r["p"]) for r in leaked_rows.distinct().collect()}
+            totals, got, leaked = _summary(pairs)
         finally:
             pairs.unpersist()
     finally:
@@ -265,3 +222,67 @@ def lsh_pairs(frame: DataFrame, threshold: float, seed: int, dim: int) -> NearPa
         "unchecked_rows": int(unchecked[0]) if unchecked else 0,
     }
     return listed, counts, leaked
+
+
+def _candidates(sig: DataFrame) -> tuple[DataFrame, Any]:
+    """The candidate pairs ``pa < pb`` (paths sharing a bucket of some band), and the rows
+    in buckets larger than ``MAX_BUCKET``, not expanded (one job counts them)."""
+    keyed = sig.select("path", F.posexplode("keys").alias("band", "key"))
+    sizes = keyed.groupBy("band", "key").agg(F.count(F.lit(1)).alias("n"))
+    oversize = sizes.filter(F.col("n") > MAX_BUCKET)
+    unchecked = oversize.agg(F.coalesce(F.sum("n"), F.lit(0))).first()
+    kept = keyed.join(sizes.filter((F.col("n") > 1) & (F.col("n") <= MAX_BUCKET)), ["band", "key"])
+    a, b = kept.alias("a"), kept.alias("b")
+    cand = (
+        a.join(b, (F.col("a.band") == F.col("b.band")) & (F.col("a.key") == F.col("b.key")))
+        .filter(F.col("a.path") < F.col("b.path"))
+        .select(F.col("a.path").alias("pa"), F.col("b.path").alias("pb"))
+        .distinct()
+    )
+    return cand, unchecked
+
+
+def _close(cand: DataFrame, sig: DataFrame, mean_sq: float, threshold: float) -> DataFrame:
+    """The candidates whose cosine estimated from their signatures reaches ``threshold``."""
+    hamming = F.aggregate(
+        F.zip_with("keys_a", "keys_b", lambda x, y: F.bit_count(x.bitwiseXOR(y))),
+        F.lit(0),
+        lambda s, v: s + v,
+    )
+    sides = {s: sig.select(*[F.col(c).alias(f"{c}_{s}") for c in sig.columns]) for s in "ab"}
+    return (
+        cand.join(sides["a"], cand["pa"] == sides["a"]["path_a"])
+        .join(sides["b"], cand["pb"] == sides["b"]["path_b"])
+        .filter(estimated_cosine(hamming, "a", "b", mean_sq) >= threshold)
+        .select("pa", "pb")
+    )
+
+
+def _checked(frame: DataFrame, close: DataFrame, threshold: float) -> DataFrame:
+    """The pairs of ``close`` of two different contents whose exact cosine reaches
+    ``threshold`` (:data:`_PAIR_SCHEMA`)."""
+    rows = frame.select("path", "label", "is_test", "sha256", "features")
+    left = rows.select(*[F.col(c).alias(f"{c}_a") for c in rows.columns])
+    right = rows.select(*[F.col(c).alias(f"{c}_b") for c in rows.columns])
+    joined = (
+        close.join(left, close["pa"] == left["path_a"])
+        .join(right, close["pb"] == right["path_b"])
+        .filter(~F.coalesce(F.col("sha256_a") == F.col("sha256_b"), F.lit(False)))
+        .select(*[f"{c}_{s}" for s in "ab" for c in ("path", "label", "is_test", "features")])
+    )
+    return joined.mapInPandas(_cosines(threshold), _PAIR_SCHEMA)
+
+
+def _summary(pairs: DataFrame) -> tuple[Any, list[Any], set[str]]:
+    """The pairs' totals (pairs, label conflicts, straddling the split), the first
+    ``MAX_LISTED`` by cosine, and the test images with a near copy in the training set."""
+    totals = pairs.agg(
+        F.count(F.lit(1)).alias("pairs"),
+        F.count_if(F.col("label_a") != F.col("label_b")).alias("conflicts"),
+        F.count_if(F.col("is_test_a") != F.col("is_test_b")).alias("straddling"),
+    ).first()
+    got = pairs.orderBy(F.desc("cosine"), "path_a", "path_b").limit(MAX_LISTED).collect()
+    leaked_rows = pairs.filter(F.col("is_test_a") != F.col("is_test_b")).select(
+        F.when(F.col("is_test_a"), F.col("path_a")).otherwise(F.col("path_b")).alias("p")
+    )
+    return totals, got, {str(r["p"]) for r in leaked_rows.distinct().collect()}

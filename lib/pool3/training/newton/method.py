@@ -40,19 +40,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pool3.training.newton.cg import HeldHessian, HeldState, PassHessian, dot, evaluate_held, solve
+from pool3.training.newton.cg import dot
 from pool3.training.newton.held import CopyHeld, Held
-from pool3.training.newton.passes import STEP_SIZES, Columns, Passes, Sums
+from pool3.training.newton.passes import Columns, Passes, Sums
+from pool3.training.newton.step import start, step
 
 log = logging.getLogger(__name__)
 
-#: Armijo's sufficient decrease for the line search, as liblinear's newton.cpp
-_ETA = 0.01
 #: CG stops at this relative residual |r| <= INNER_TOL |g| (see the module docstring)
 INNER_TOL = 0.1
-#: a relative objective change below this is float64 noise: a column whose line search finds
-#: no decrease stops there (liblinear: "line search fails")
-_NOISE = 1e-12
 #: the warm start's sample (:func:`sample_start`): one row in SAMPLE_EVERY, at least
 #: SAMPLE_MIN rows, fitted to this tol (bench/RESULTS.md, "warm start")
 SAMPLE_EVERY, SAMPLE_MIN, SAMPLE_TOL = 8, 2000, 1e-3
@@ -161,124 +157,25 @@ def fit_newton(
     held = held or passes.new_held()
     jobs_before = passes.jobs
     shipped_before = held.shipped_bytes if isinstance(held, CopyHeld) else 0
-    k = len(cols)
-    W = np.zeros((passes.n_features + 1, k)) if W0 is None else np.array(W0, dtype=np.float64)
-    first, complete = passes.evaluate(
-        W, cols, held, g0=W0 is not None and g0 is None, n_folds=n_folds
-    )
-    assert first.loss is not None and first.xtr is not None and first.rows is not None
-    if g0 is None:
-        g0 = first.g0 if W0 is not None else -first.xtr
-    assert g0 is not None and first.positives is not None
-    n = first.rows
-    g0_norm = 2 * C * np.sqrt(dot(g0, g0))
-    eps = tol * np.maximum(np.minimum(first.positives, n - first.positives), 1.0) / np.maximum(n, 1)
-    target = np.maximum(eps * g0_norm, 1e-300)
-    f = 0.5 * dot(W, W) + C * first.loss
-    grad = W + 2 * C * first.xtr
-    done = np.sqrt(dot(grad, grad)) <= target
-    steps = np.zeros(k, dtype=int)
-    cg_total = cg_passes = fallback_steps = 0
-    held_peak = held.rows()
-    state: tuple[np.ndarray, HeldState] | None = None
-    history: list[dict[str, float]] = []
-    while True:
-        run = np.flatnonzero(~done & (steps < max_iter))
-        if not len(run):
-            break
-        Wr, cr = W[:, run], cols.take(run)
-        op: PassHessian | HeldHessian
-        if complete:
-            if state is None or not np.array_equal(state[0], run):
-                found = evaluate_held(held, Wr, cr)
-                state = (run, found)
-                grad[:, run] = Wr + 2 * C * found.sums.xtr  # type: ignore[operator]
-            op = HeldHessian(held, state[1], C)
-        else:
-            op = PassHessian(passes, held, Wr, cr, C)
-        cg_started = time.perf_counter()
-        D, cg = solve(op, grad[:, run], inner)
-        cg_seconds = time.perf_counter() - cg_started
-        cg_total += cg
-        on_passes = op.calls if isinstance(op, PassHessian) else 0
-        cg_passes += on_passes
-        fallback_steps += on_passes > 0
-        was_complete = complete or (isinstance(op, PassHessian) and op.local is not None)
-        scan, complete = passes.scan(Wr, D, cr, held, end=not was_complete)
-        assert scan.delta is not None
-        held_peak = max(held_peak, held.rows())
-        t = STEP_SIZES[:, None]
-        change = t * dot(Wr, D) + 0.5 * t * t * dot(D, D) + C * scan.delta
-        ok = change <= _ETA * t * dot(grad[:, run], D)
-        found_step = ok.any(axis=0)
-        pick = np.argmax(ok, axis=0)
-        moved = run[found_step]
-        W[:, moved] += STEP_SIZES[pick[found_step]] * D[:, found_step]
-        f[moved] += change[pick[found_step], np.flatnonzero(found_step)]
-        steps[moved] += 1
-        stalled = run[
-            ~found_step | (np.abs(change[pick, np.arange(len(run))]) <= _NOISE * np.abs(f[run]))
-        ]
-        state = None
-        if complete:
-            found = evaluate_held(held, W[:, run], cols.take(run))
-            grad[:, run] = W[:, run] + 2 * C * found.sums.xtr  # type: ignore[operator]
-            if held.trim():
-                keep = np.flatnonzero(found.any)
-                held.keep(keep)
-                found.keep(keep)
-            state = (run, found)
-        elif scan.xtr is not None and not (found_step & (pick > 0)).any():
-            # every column took the whole step: the pass gave its gradient there
-            grad[:, moved] = W[:, moved] + 2 * C * scan.xtr[:, found_step]
-        else:
-            again, complete = passes.evaluate(W[:, run], cols.take(run), held)
-            assert again.xtr is not None
-            grad[:, run] = W[:, run] + 2 * C * again.xtr
-        if not complete and held.trim():
-            # make room for the rows active now: the held rows no column needs go
-            held.keep(np.flatnonzero(evaluate_held(held, W[:, run], cols.take(run)).any))
-        done[stalled] = True
-        ratio = np.sqrt(dot(grad, grad)) / target
-        done |= ratio <= 1.0
-        history.append(
-            {
-                "passes": passes.jobs - jobs_before,
-                "running": len(run),
-                "cg": cg,
-                "cg_passes": on_passes,
-                "held_rows": held.rows(),
-                "worst": float(ratio.max()),
-                "cg_seconds": cg_seconds,
-            }
-        )
-        log.debug(
-            "newton: %d columns running, %d CG steps (%d as passes) in %.2f s, %d rows held, "
-            "worst |g|/target %.3g, %d passes so far",
-            len(run),
-            cg,
-            on_passes,
-            cg_seconds,
-            held.rows(),
-            float(ratio.max()),
-            passes.jobs - jobs_before,
-        )
-    ratio = np.sqrt(dot(grad, grad)) / target
+    first, g0, p = start(passes, cols, held, C=C, tol=tol, W0=W0, g0=g0, n_folds=n_folds)
+    while len(run := np.flatnonzero(~p.done & (p.steps < max_iter))):
+        step(passes, cols, held, p, run, C=C, inner=inner, jobs_before=jobs_before)
+    ratio = np.sqrt(dot(p.grad, p.grad)) / p.target
     copy = held if isinstance(held, CopyHeld) else None
     return NewtonFit(
-        W=W,
+        W=p.W,
         passes=passes.jobs - jobs_before,
-        newton_iters=int(steps.max(initial=0)),
-        cg_iters=cg_total,
+        newton_iters=int(p.steps.max(initial=0)),
+        cg_iters=p.cg_total,
         converged=bool((ratio <= 1.0).all()),
         grad_ratio=ratio,
         seconds=time.perf_counter() - started,
-        cg_passes=cg_passes,
-        fallback_steps=fallback_steps,
-        held_peak_rows=max(held_peak, copy.peak_rows if copy else 0),
+        cg_passes=p.cg_passes,
+        fallback_steps=p.fallback_steps,
+        held_peak_rows=max(p.held_peak, copy.peak_rows if copy else 0),
         shipped_bytes=(copy.shipped_bytes - shipped_before) if copy else 0,
         largest_pass_bytes=copy.largest_pass_bytes if copy else 0,
         first=first,
         g0=g0,
-        history=history,
+        history=p.history,
     )

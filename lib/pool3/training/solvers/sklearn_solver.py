@@ -83,52 +83,8 @@ def fit_linear_svc(
     C = numeric_C(params)
     level = logging.DEBUG if quiet else logging.INFO
     X = np.ascontiguousarray(X, dtype=np.dtype(params.dtype))
-    n_samples, n_features = X.shape
     solver = "sgd" if params.solver == "sgd" else "liblinear"
-    estimator: Any
-    if solver == "sgd":
-        eta0 = sgd_step(X)
-        estimator = SGDClassifier(
-            loss=params.loss,
-            penalty=params.penalty,
-            alpha=1.0 / (C * n_samples),
-            learning_rate="adaptive",
-            eta0=eta0,
-            average=True,
-            max_iter=params.max_iter,
-            tol=max(params.tol, SGD_MIN_TOL),
-            random_state=params.seed,
-            n_jobs=params.n_jobs,
-        )
-        log.log(
-            level,
-            "solver: SGDClassifier(loss=%r, averaged, adaptive step from eta0=%.2g, n_jobs=%d)",
-            params.loss,
-            eta0,
-            params.n_jobs,
-        )
-    else:
-        dual, dual_why = _resolve_dual(params, n_samples, n_features)
-        estimator = LinearSVC(
-            C=C,
-            loss=params.loss,
-            penalty=params.penalty,
-            multi_class=params.multi_class,
-            dual=dual,
-            max_iter=params.max_iter,
-            tol=params.tol,
-            random_state=params.seed,
-        )
-        if params.n_jobs != 1:
-            estimator = OneVsRestClassifier(estimator, n_jobs=params.n_jobs)
-        log.log(
-            level,
-            "solver: liblinear LinearSVC(dual=%s, multi_class=%r, n_jobs=%d): %s",
-            dual,
-            params.multi_class,
-            params.n_jobs,
-            dual_why,
-        )
+    estimator = _sgd(X, params, C, level) if solver == "sgd" else _liblinear(X, params, C, level)
     with warnings.catch_warnings():
         # Reported once through logging (and in meta["converged"]) instead of on stderr.
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -143,6 +99,61 @@ def fit_linear_svc(
             params.max_iter,
             "" if solver == "sgd" else ", or use dual=False when n_samples > n_features",
         )
+    return estimator
+
+
+def _sgd(X: np.ndarray, params: TrainParams, C: float, level: int) -> Any:
+    """The unfitted ``SGDClassifier`` for ``params`` (see :func:`fit_linear_svc`), logged."""
+    n_samples = len(X)
+    eta0 = sgd_step(X)
+    estimator = SGDClassifier(
+        loss=params.loss,
+        penalty=params.penalty,
+        alpha=1.0 / (C * n_samples),
+        learning_rate="adaptive",
+        eta0=eta0,
+        average=True,
+        max_iter=params.max_iter,
+        tol=max(params.tol, SGD_MIN_TOL),
+        random_state=params.seed,
+        n_jobs=params.n_jobs,
+    )
+    log.log(
+        level,
+        "solver: SGDClassifier(loss=%r, averaged, adaptive step from eta0=%.2g, n_jobs=%d)",
+        params.loss,
+        eta0,
+        params.n_jobs,
+    )
+    return estimator
+
+
+def _liblinear(X: np.ndarray, params: TrainParams, C: float, level: int) -> Any:
+    """The unfitted ``LinearSVC`` (in a ``OneVsRestClassifier`` when ``n_jobs != 1``) for
+    ``params``, its dual chosen from the shape of ``X``, logged."""
+    n_samples, n_features = X.shape
+    estimator: Any
+    dual, dual_why = _resolve_dual(params, n_samples, n_features)
+    estimator = LinearSVC(
+        C=C,
+        loss=params.loss,
+        penalty=params.penalty,
+        multi_class=params.multi_class,
+        dual=dual,
+        max_iter=params.max_iter,
+        tol=params.tol,
+        random_state=params.seed,
+    )
+    if params.n_jobs != 1:
+        estimator = OneVsRestClassifier(estimator, n_jobs=params.n_jobs)
+    log.log(
+        level,
+        "solver: liblinear LinearSVC(dual=%s, multi_class=%r, n_jobs=%d): %s",
+        dual,
+        params.multi_class,
+        params.n_jobs,
+        dual_why,
+    )
     return estimator
 
 

@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 from pool3.config import TrainParams
 from pool3.errors import DataError, InputError
 from pool3.model.inception2015 import FEATURE_DIM
-from pool3.training.table.split import assign_split, describe
+from pool3.training.table.split import assign_split, describe, split_counts
 
 log = logging.getLogger(__name__)
 
@@ -249,6 +249,28 @@ def _prepare(table: DataFrame, params: TrainParams, n_features: int) -> Training
             table = table.withColumn(optional, F.lit(None).cast("string"))
     cond = _conditions(n_features)
     found = _count(table, cond, n_features)
+    counts = _usable(table, cond, found)
+    used = table.filter(cond["used"])
+    fingerprint, precision, per_class = _groups(used)
+    _check_features(table, found, cond)
+    if len(per_class) < 2:
+        label, n = next(iter(per_class.items()))
+        raise DataError(
+            f"training needs at least 2 classes, got only {label!r} ({n} images); "
+            "add images of other classes (one sub-folder per class)."
+        )
+    frame = assign_split(used, params, per_class).select(
+        "path", "label", "sha256", "features", "is_test"
+    )
+    train, test = split_counts(frame, per_class, params, counts["rows_used"])
+    return TrainingTable(
+        frame, fingerprint, counts, train, test, describe(params), precision, source, n_features
+    )
+
+
+def _usable(table: DataFrame, cond: dict[str, Column], found: dict[str, int]) -> dict[str, int]:
+    """The table's row counts (total, errors, unlabelled, used), logged; refuses a table
+    without a usable row."""
     counts = {
         "rows_total": found["rows_total"],
         "rows_error": found["error"],
@@ -273,7 +295,12 @@ def _prepare(table: DataFrame, params: TrainParams, n_features: int) -> Training
             f"no usable rows in the feature table ({counts}); featurize labelled images "
             "(labels come from the folder layout) before training."
         )
-    used = table.filter(cond["used"])
+    return counts
+
+
+def _groups(used: DataFrame) -> tuple[str, str | None, dict[str, int]]:
+    """The usable rows' one model fingerprint and one precision (refusing a mix), and the
+    images per class, from one grouping job."""
     by_model: dict[str | None, int] = {}
     by_precision: dict[str | None, int] = {}
     per_class: dict[str, int] = {}
@@ -281,43 +308,4 @@ def _prepare(table: DataFrame, params: TrainParams, n_features: int) -> Training
         by_model[g["model"]] = by_model.get(g["model"], 0) + int(g["count"])
         by_precision[g["precision"]] = by_precision.get(g["precision"], 0) + int(g["count"])
         per_class[str(g["label"])] = per_class.get(str(g["label"]), 0) + int(g["count"])
-    fingerprint = single_fingerprint(by_model)
-    precision = single_precision(by_precision)
-    _check_features(table, found, cond)
-    if len(per_class) < 2:
-        label, n = next(iter(per_class.items()))
-        raise DataError(
-            f"training needs at least 2 classes, got only {label!r} ({n} images); "
-            "add images of other classes (one sub-folder per class)."
-        )
-    frame = assign_split(used, params, per_class).select(
-        "path", "label", "sha256", "features", "is_test"
-    )
-    sizes = frame.groupBy("label", "is_test").count().collect()
-    train = {c: 0 for c in per_class} | {
-        r["label"]: int(r["count"]) for r in sizes if not r["is_test"]
-    }
-    test = {c: 0 for c in per_class} | {r["label"]: int(r["count"]) for r in sizes if r["is_test"]}
-    data = TrainingTable(
-        frame, fingerprint, counts, train, test, describe(params), precision, source, n_features
-    )
-    if data.n_test == 0 or len(data.train_classes) < 2:
-        raise DataError(
-            f"cannot split {counts['rows_used']} images of {len(per_class)} classes with "
-            f"test_size={params.test_size}, stratify={params.stratify}: {data.n_train} train "
-            f"images of {len(data.train_classes)} classes, {data.n_test} test images. Add "
-            "images, change --test-size, or use a stratified split."
-        )
-    log.info(
-        "split (%s): %d train / %d test images, %d classes, stratify=%s, seed=%d",
-        data.split["rule"],
-        data.n_train,
-        data.n_test,
-        len(per_class),
-        params.stratify,
-        params.seed,
-    )
-    unseen = sorted(set(per_class) - set(data.train_classes))
-    if unseen:
-        log.info("classes only in the test set (never predicted): %s", unseen)
-    return data
+    return single_fingerprint(by_model), single_precision(by_precision), per_class

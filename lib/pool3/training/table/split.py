@@ -23,6 +23,7 @@ set. Two methods (``train.split``):
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +34,8 @@ from pyspark.sql import functions as F
 
 from pool3.config import TrainParams
 from pool3.errors import DataError
+
+log = logging.getLogger(__name__)
 
 _HASH_BITS = 60  # 15 hex digits: a non-negative long
 _EXAMPLES = 3
@@ -150,3 +153,37 @@ def assign_split(used: DataFrame, params: TrainParams, per_class: Mapping[str, i
     if params.split == "content":
         return _content_split(used, params, per_class)
     return _sklearn_split(used, params)
+
+
+def split_counts(
+    frame: DataFrame, per_class: Mapping[str, int], params: TrainParams, n_used: int
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Images per class in the training and the test set of the split ``frame``, logged;
+    refuses a split without a test image or with fewer than 2 training classes."""
+    sizes = frame.groupBy("label", "is_test").count().collect()
+    train = {c: 0 for c in per_class} | {
+        r["label"]: int(r["count"]) for r in sizes if not r["is_test"]
+    }
+    test = {c: 0 for c in per_class} | {r["label"]: int(r["count"]) for r in sizes if r["is_test"]}
+    n_train, n_test = sum(train.values()), sum(test.values())
+    train_classes = sorted(c for c, n in train.items() if n > 0)
+    if n_test == 0 or len(train_classes) < 2:
+        raise DataError(
+            f"cannot split {n_used} images of {len(per_class)} classes with "
+            f"test_size={params.test_size}, stratify={params.stratify}: {n_train} train "
+            f"images of {len(train_classes)} classes, {n_test} test images. Add "
+            "images, change --test-size, or use a stratified split."
+        )
+    log.info(
+        "split (%s): %d train / %d test images, %d classes, stratify=%s, seed=%d",
+        describe(params)["rule"],
+        n_train,
+        n_test,
+        len(per_class),
+        params.stratify,
+        params.seed,
+    )
+    unseen = sorted(set(per_class) - set(train_classes))
+    if unseen:
+        log.info("classes only in the test set (never predicted): %s", unseen)
+    return train, test
