@@ -2,8 +2,8 @@
 
 Owns input files by URI through pyarrow.fs (:mod:`.files`: resolve, stat, list, read; used
 on the driver and in the workers, no JVM; :mod:`.walk` enumerates a folder), the
-helpers for outputs and the model directory (:mod:`.fs`: Hadoop's FileSystem, or
-pyarrow.fs through :mod:`.arrowfs` where no JVM is at hand), the all-or-nothing
+helpers for outputs and the model directory (:mod:`.fs`: pyarrow.fs through :mod:`.arrowfs`,
+the same on Spark Classic, over Spark Connect and without a session), the all-or-nothing
 commit of an output directory (:mod:`.commit`), one owner per output (:mod:`.lock`: a
 create-if-absent lock with a heartbeat), input checks and output preparation
 (:mod:`.outputs`), run manifests (:mod:`.manifest`) and the Spark schemas of the feature

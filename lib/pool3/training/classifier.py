@@ -247,8 +247,8 @@ def load_model(
     model_dir: str | os.PathLike[str], *, spark: SparkSession | None = None
 ) -> LinearModel:
     """Load a classifier written by :func:`save_model` or ``pool3 train``, never unpickling
-    anything. ``model_dir`` is a path or URI, read through Spark's Hadoop FileSystem when
-    ``spark`` (with a JVM) is given, else through ``pyarrow.fs``.
+    anything. ``model_dir`` is a path or URI, read through ``pyarrow.fs``
+    (:mod:`pool3.storage.fs`; a path without scheme is on ``spark``'s ``fs.defaultFS``).
 
     Raises
     ------
