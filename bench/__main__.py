@@ -32,7 +32,11 @@ def _typed(default: Any) -> Any:
 
 def run(name: str, argv: list[str]) -> dict[str, Any]:
     sc = scenario(name)
-    p = argparse.ArgumentParser(prog=f"python -m bench run {name}", description=sc.doc)
+    p = argparse.ArgumentParser(
+        prog=f"python -m bench run {name}",
+        description=sc.doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--rounds", type=int, default=sc.options.get("rounds", 2))
     p.add_argument("--quick", action="store_true", help="smoke run: tiny sizes, 1 round")
     p.add_argument("--no-write", action="store_true", help="print, do not record")

@@ -64,9 +64,10 @@ class TreeSampler:
         stack, total = [(self.root, "")], 0
         while stack:
             pid, parent = stack.pop()
-            role = self.roles.get(pid, "other")
-            if role == "other":  # a launcher may exec java later: look again
-                role = self.roles[pid] = self._role(pid, parent)
+            role = self._role(pid, parent)  # every time: a forked process may exec later
+            if self.roles.get(pid, role) != role:
+                self.hwm[pid] = 0  # exec resets VmHWM: the peak of what it is now
+            self.roles[pid] = role
             st = _status(pid)
             self.hwm[pid] = max(self.hwm.get(pid, 0), _kb(st.get("VmHWM")))
             total += _kb(st.get("VmRSS"))
