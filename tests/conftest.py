@@ -36,6 +36,7 @@ FIXTURE_MARKERS: dict[str, tuple[str, ...]] = {
     "standalone_cluster": ("cluster", "spark"),
     "connect_server": ("connect", "spark"),
     "mlflow_server": ("mlflow",),
+    "featurizer": ("heavy",),  # the real model, loaded once per run (~15 s)
 }
 #: markers that imply another (a cluster or a Connect server is a JVM too)
 IMPLIED_MARKERS: dict[str, tuple[str, ...]] = {"cluster": ("spark",), "connect": ("spark",)}
@@ -60,6 +61,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         for name in sorted(layer_markers(item)):
             item.add_marker(name)
+
 
 SPARK_TEST_OVERRIDES: dict[str, object] = {
     "spark.master": "local[2]",

@@ -44,6 +44,7 @@ def test_help_exits_zero(tmp_path):
         assert sub.stdout.startswith(f"usage: pool3 {cmd}"), sub.stdout[:200]
 
 
+@pytest.mark.heavy  # builds the model caches from scratch
 def test_setup_fills_the_model_caches_of_a_new_home(tmp_path):
     home = tmp_path / "home"
     env = {**cli_env(), "POOL3_HOME": str(home)}

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 IMPORT = "from pool3.log import import_tensorflow; tf = import_tensorflow(); print(tf.__name__)"
 
 
@@ -23,6 +25,7 @@ def _run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.heavy  # imports TensorFlow in a fresh interpreter
 def test_real_tensorflow_import_prints_no_notices() -> None:
     plain = _run("import tensorflow")
     assert "oneDNN custom operations are on" in plain.stderr  # what there is to hide

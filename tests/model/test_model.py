@@ -30,6 +30,10 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
 
 
+# the fixtures here that export or build the real model (tests/conftest.py)
+FIXTURE_MARKERS = {"exported_pb": ("heavy",)}
+
+
 @pytest.fixture(scope="module")
 def golden():
     data = np.load(GOLDEN / "features.npz")
@@ -137,7 +141,7 @@ def test_fingerprint_is_stable_and_source_specific(tmp_path):
     assert a == b
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module")  # heavy: FIXTURE_MARKERS above
 def exported_pb(tmp_path_factory):
     from pool3.model.graphdef import export_graphdef
 
@@ -198,6 +202,7 @@ def test_graph_without_pool3_is_refused(tmp_path):
         load_bundle(tmp_path / "junk.pb")
 
 
+@pytest.mark.heavy  # builds the network in Keras from the weights file
 def test_keras_weights_source(tmp_path, golden):
     import keras
 

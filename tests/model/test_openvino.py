@@ -27,6 +27,9 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
 
 
+pytestmark = pytest.mark.heavy  # builds, runs and quantizes the OpenVINO IR of the real model
+
+
 @pytest.fixture(scope="module")
 def golden():
     data = np.load(GOLDEN / "features.npz")

@@ -66,6 +66,7 @@ def test_config_accepts_auto_and_refuses_other_words_and_the_mllib_solver():
         numeric_C(AUTO)
 
 
+@pytest.mark.heavy
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # the reference, C=10
 def test_fold_accuracies_equal_scikit_learns_grid_search():
     X, y = digits_features(10, 30)
@@ -84,6 +85,7 @@ def test_fold_accuracies_equal_scikit_learns_grid_search():
     assert len(set(search.mean)) > 1  # the grid matters on this data
 
 
+@pytest.mark.heavy
 def test_newton_search_agrees_with_liblinears_and_starts_warm():
     X, y = digits_features(10, 30)
     lib = search_C(X, y, AUTO, _fit)
