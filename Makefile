@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.pool3-installed
 OUT    ?= out/demo
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-all test-cluster lint bench bench-quick clean check-java
+.PHONY: install demo test test-fast test-all test-cluster lint bench bench-quick clean check-java
 
 check-java:
 	@command -v java >/dev/null 2>&1 || { \
@@ -17,8 +17,9 @@ check-java:
 	 if [ -n "$$v" ] && [ "$$v" -lt 17 ]; then \
 	  echo "pool3: Java $$v found, pyspark 4 needs Java 17 or newer" >&2; exit 1; fi
 
+# NO_JVM=1 (set by test-fast): no Java check and no JVM archive, for a machine without Java.
 $(STAMP): pyproject.toml
-	$(MAKE) --no-print-directory check-java
+	$(if $(NO_JVM),,$(MAKE) --no-print-directory check-java)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[cpu,dev,mlflow]'
@@ -36,7 +37,7 @@ $(STAMP): pyproject.toml
 	fi
 	# This machine's caches (weights, OpenVINO IR, the driver JVM's class-data archive):
 	# local runs then start ~4 s faster (README, "Start-up").
-	$(BIN)/pool3 setup
+	$(BIN)/pool3 setup $(if $(NO_JVM),--no-jvm)
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -47,6 +48,15 @@ demo: install
 	  --input data/fashion-mnist-sample --output $(OUT)/features
 	$(BIN)/pool3 train --conf local --mode overwrite \
 	  --features $(OUT)/features --output $(OUT)/model
+
+# The test layers (markers from the fixtures a test uses, tests/conftest.py): spark (a JVM),
+# cluster, connect, mlflow (servers), heavy (the real model, solvers at size), slow.
+# test-fast: none of them, no JVM started, under a minute; test: everything but slow (CI).
+FAST_MARKERS := not spark and not cluster and not connect and not mlflow and not heavy and not slow
+
+test-fast: NO_JVM := 1
+test-fast: install
+	$(BIN)/python -m pytest -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
 
 # The default run: everything but tests marked slow (CI runs this).
 test: install
