@@ -34,16 +34,57 @@ INT8 = {  # changes to pool3's INT8_SETTINGS
 }
 
 
-def run(o: Any) -> tuple[Figures, list[Figures], list[str]]:
-    from pool3.config import TrainParams, load_config
+def features(name: str, ir: Any, blobs: list[bytes], calib: list[int], shas: list[str]) -> Figures:
+    """The variant's features of every image, its images/s and its int8 calibration time."""
     from pool3.images.decode import decode
-    from pool3.model import load_bundle
     from pool3.model.featurizer import featurizer_from_bundle, resize_299
-    from pool3.model.openvino_ir import INT8_SETTINGS, quantize_int8, to_openvino
-    from pool3.model.runtime import this_host
-    from pool3.session import build_session
+    from pool3.model.openvino_ir import INT8_SETTINGS, quantize_int8
+
+    t0 = time.perf_counter()
+    bundle = ir
+    if name in INT8:
+        pixels = np.stack([resize_299(decode(blobs[i]).pixels) for i in calib])
+        settings = {**INT8_SETTINGS, **INT8[name]}
+        sample = [shas[i] for i in calib]
+        bundle = quantize_int8(ir, pixels, sample_sha256=sample, settings=settings)
+    model = featurizer_from_bundle(bundle, threads=2, precision=name.split("-")[0])
+    t1 = time.perf_counter()
+    batches = [blobs[i : i + 8] for i in range(0, len(blobs), 8)]
+    feats = np.concatenate(
+        [
+            model.featurize_batch(np.stack([resize_299(decode(b).pixels) for b in batch]))
+            for batch in batches
+        ]
+    )
+    rate = len(blobs) / (time.perf_counter() - t1)
+    return {"feats": feats, "images_per_s": rate, "calibration_s": t1 - t0}
+
+
+def accuracy(
+    spark: Any, paths: list[Path], shas: list[str], feats: np.ndarray, model: str
+) -> Figures:
+    """pool3's rules, content split and the tutorial's LinearSVC on these features."""
+    from pool3.config import TrainParams
     from pool3.training.solvers.driver import train_and_evaluate
     from pool3.training.table.rules import prepare
+
+    labels = [q.name.rsplit("_", 1)[0] for q in paths]
+    frame = pd.DataFrame({"path": list(map(str, paths)), "label": labels, "sha256": shas,
+                          "features": list(feats), "model": model, "error": None})  # fmt: skip
+    schema = "path string, label string, sha256 string, features array<float>, model string, "
+    schema += "error string"
+    params = TrainParams(solver="liblinear")
+    res = train_and_evaluate(prepare(spark.createDataFrame(frame, schema), params), params)
+    pred = dict(zip(map(str, res.paths_test), map(str, res.y_pred), strict=True))
+    return {"pred": pred, "accuracy": 100 * res.metrics["accuracy"]}
+
+
+def run(o: Any) -> tuple[Figures, list[Figures], list[str]]:
+    from pool3.config import load_config
+    from pool3.model import load_bundle
+    from pool3.model.openvino_ir import to_openvino
+    from pool3.model.runtime import this_host
+    from pool3.session import build_session
     from pool3_tools.datasets import write_fashion_mnist
 
     names = ["float32", *(v for v in o.variants.split(",") if v in INT8)]
@@ -59,56 +100,10 @@ def run(o: Any) -> tuple[Figures, list[Figures], list[str]]:
         shas = [hashlib.sha256(b).hexdigest() for b in blobs]
         key = lambda i: hashlib.sha256(f"42:{paths[i]}".encode()).hexdigest()  # noqa: E731
         calib = sorted(range(len(paths)), key=key)[: o.calibration]
-        calib_px = np.stack([resize_299(decode(blobs[i]).pixels) for i in calib])
         ir = to_openvino(load_bundle("default"))
         for name in names:
-            t0 = time.perf_counter()
-            bundle = (
-                ir
-                if name in ("float32", "bfloat16")
-                else quantize_int8(
-                    ir,
-                    calib_px,
-                    sample_sha256=[shas[i] for i in calib],
-                    settings={**INT8_SETTINGS, **INT8[name]},
-                )
-            )
-            model = featurizer_from_bundle(bundle, threads=2, precision=name.split("-")[0])
-            t1 = time.perf_counter()
-            feats = np.concatenate(
-                [
-                    model.featurize_batch(
-                        np.stack([resize_299(decode(b).pixels) for b in blobs[i : i + 8]])
-                    )
-                    for i in range(0, len(blobs), 8)
-                ]
-            )
-            t2 = time.perf_counter()
-            frame = pd.DataFrame(
-                {
-                    "path": list(map(str, paths)),
-                    "label": [q.name.rsplit("_", 1)[0] for q in paths],
-                    "sha256": shas,
-                    "features": list(feats),
-                    "model": ir.fingerprint,
-                    "error": None,
-                }
-            )
-            table = spark.createDataFrame(
-                frame,
-                "path string, label string, sha256 string, "
-                "features array<float>, model string, error string",
-            )
-            params = TrainParams(solver="liblinear")  # the tutorial's LinearSVC
-            res = train_and_evaluate(prepare(table, params), params)
-            pred = dict(zip(map(str, res.paths_test), map(str, res.y_pred), strict=True))
-            results[name] = {
-                "feats": feats,
-                "pred": pred,
-                "accuracy": 100 * res.metrics["accuracy"],
-                "images_per_s": len(blobs) / (t2 - t1),
-                "calibration_s": t1 - t0,
-            }
+            results[name] = features(name, ir, blobs, calib, shas)
+            results[name] |= accuracy(spark, paths, shas, results[name]["feats"], ir.fingerprint)
     spark.stop()
     ref, figures = results["float32"], {}
     for name, r in results.items():

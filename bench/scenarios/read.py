@@ -16,22 +16,11 @@ from bench.harness.core import Figures, FuncVariant, Scenario, alternate, median
 from bench.harness.images import write_jpegs
 
 
-def run(o: Any) -> tuple[Figures, list[Figures], list[str]]:
-    from pool3.config import load_config
+def variants(spark: Any, images: Path, many: Path, o: Any) -> list[FuncVariant]:
+    """Read + hash in the workers, and the driver listing: Spark's source and pool3's."""
     from pool3.extraction.incremental import hash_frame
     from pool3.extraction.kernel import WorkerOptions
     from pool3.extraction.listing import files_frame, list_input
-    from pool3.session import build_session
-
-    extra = {"spark.ui.enabled": "false", "spark.driver.host": "127.0.0.1"}
-    overrides = {"spark.master": "local[2]", "spark.log_level": "ERROR", "spark.extra": extra}
-    spark = build_session(load_config(overrides=overrides, env={}), app_name="pool3-bench-read")
-    tmp = tempfile.TemporaryDirectory(prefix="pool3-bench-")
-    images, many = Path(tmp.name) / "images", Path(tmp.name) / "many"
-    write_jpegs(images, o.images)
-    for i in range(o.listing_files):
-        (d := many / f"d{i % 100:03d}").mkdir(parents=True, exist_ok=True)
-        (d / f"x_{i}.jpg").write_bytes(b"\xff\xd8")
 
     def binary_file(folder: Path) -> Any:
         reader = spark.read.format("binaryFile").option("recursiveFileLookup", "true")
@@ -71,8 +60,24 @@ def run(o: Any) -> tuple[Figures, list[Figures], list[str]]:
 
     fns = {"read/spark": spark_source, "read/pool3": pool3_source,
            "list/spark": spark_list, "list/pool3": pool3_list}  # fmt: skip
+    return [FuncVariant(k, f) for k, f in fns.items()]
+
+
+def run(o: Any) -> tuple[Figures, list[Figures], list[str]]:
+    from pool3.config import load_config
+    from pool3.session import build_session
+
+    extra = {"spark.ui.enabled": "false", "spark.driver.host": "127.0.0.1"}
+    overrides = {"spark.master": "local[2]", "spark.log_level": "ERROR", "spark.extra": extra}
+    spark = build_session(load_config(overrides=overrides, env={}), app_name="pool3-bench-read")
+    tmp = tempfile.TemporaryDirectory(prefix="pool3-bench-")
+    images, many = Path(tmp.name) / "images", Path(tmp.name) / "many"
+    write_jpegs(images, o.images)
+    for i in range(o.listing_files):
+        (d := many / f"d{i % 100:03d}").mkdir(parents=True, exist_ok=True)
+        (d / f"x_{i}.jpg").write_bytes(b"\xff\xd8")
     try:
-        records = alternate([FuncVariant(k, f) for k, f in fns.items()], rounds=o.rounds, warmup=1)
+        records = alternate(variants(spark, images, many, o), rounds=o.rounds, warmup=1)
     finally:
         spark.stop()
         tmp.cleanup()
