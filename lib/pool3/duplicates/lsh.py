@@ -19,7 +19,7 @@ Features of low rank spread more when centred (scikit-learn's digits: 25 degrees
 ~0.74). Pairs above the threshold may be missed, pairs below it are never reported.
 Candidate pairs grow with ``BANDS * n^2 / 2^(BITS+1)`` for unrelated images (about 40
 million at a million rows), carried with their signatures only; tight clusters add more
-(``bench/duplicates_bench.py``).
+(``python -m bench run duplicates``).
 """
 
 from __future__ import annotations

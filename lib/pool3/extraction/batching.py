@@ -21,7 +21,7 @@ WORKER_BASE_MB = 1024
 #: Largest automatic batch on the CPU. Inception-v3 on oneDNN gains nothing from big batches
 #: on CPU: with one TF thread per worker (the profiles' one task per core), batch 4 ran
 #: 1.17x and batch 8 1.09x the images/s of batch 25, every round; with two threads 4, 8 and
-#: 25 were within 4 % (bench/batch_bench.py, bench/RESULTS.md 2026-11-30, AVX2 EPYC).
+#: 25 were within 4 % (bench/RESULTS.md 2026-11-30, AVX2 EPYC; now python -m bench run featurize).
 #: Smaller batches also keep a worker's activations (~40 MB per image) small.
 MAX_AUTO_BATCH = 4
 #: Batch size on a GPU: large enough to keep it busy, small enough for 16 GB cards.

@@ -43,7 +43,7 @@ def with_quick_jit(conf: Mapping[str, str]) -> dict[str, str]:
     """``conf`` with :data:`QUICK_JIT` among the driver's Java options, for a JVM that pool3
     starts itself and whose options name no JIT tier of their own.
 
-    Measured on 2 cores (``bench/jvm_bench.py``, bench/RESULTS.md): session 4.6 s -> 3.0 s,
+    Measured on 2 cores (``python -m bench run startup``, bench/RESULTS.md): session 4.6 s -> 3.0 s,
     first Python job 3.9 s -> 3.1 s; writing 20,000 feature rows to Parquet from
     ``mapInPandas`` 8.4 s -> 11.3 s (+0.15 ms of JVM time per row). A featurize run's JVM
     work competes with its workers for the cores, so C1 pays off up to ~30,000 images and
