@@ -1,8 +1,9 @@
 """The test layers (tests/conftest.py): markers follow fixtures; ``make test-fast`` needs no JVM.
 
-One ``pytest --collect-only`` subprocess with ``make test-fast``'s marker expression (read from
-the Makefile) and the :mod:`layerprobe` plugin gives every test's fixtures and markers, both
-those ``test-fast`` selects and those it leaves out.
+The tests of the current run are checked in process. One ``pytest --collect-only`` subprocess
+with ``make test-fast``'s marker expression (read from the Makefile) and the :mod:`layerprobe`
+plugin gives every test's fixtures and markers, both those ``test-fast`` selects and those it
+leaves out (a second collection of the suite: ``heavy``, so not in ``test-fast`` itself).
 """
 
 from __future__ import annotations
@@ -64,11 +65,24 @@ def collected(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[s
 
 def test_the_fast_target_leaves_out_every_layer_that_needs_a_jvm_or_a_server() -> None:
     fast = make_target_markers("test-fast")
-    for marker in ("spark", "cluster", "connect", "mlflow", "slow"):
+    for marker in ("spark", "cluster", "connect", "mlflow", "heavy", "slow"):
         assert f"not {marker}" in fast, fast
     assert make_target_markers("test") == "not slow"  # the default run: everything but slow
 
 
+def test_the_tests_of_this_run_carry_the_markers_of_their_fixtures(
+    request: pytest.FixtureRequest,
+) -> None:
+    items = request.session.items
+    assert request.node in items
+    for item in items:
+        markers = {mark.name for mark in item.iter_markers()}
+        for fixture, marker in NEEDS.items():
+            if fixture in item.fixturenames:
+                assert marker in markers, f"{item.nodeid} uses {fixture} without {marker}"
+
+
+@pytest.mark.heavy
 def test_every_test_using_a_jvm_or_server_fixture_carries_its_marker(collected) -> None:
     tests = collected["selected"] + collected["deselected"]
     assert {f for t in tests for f in t["fixtures"]} >= FIXTURE_MARKERS.keys()  # names still real
@@ -82,16 +96,21 @@ def test_every_test_using_a_jvm_or_server_fixture_carries_its_marker(collected) 
     assert all("spark" in t["markers"] for t in jvm)
 
 
+@pytest.mark.heavy
 def test_the_fast_selection_uses_no_jvm_or_server_fixture(collected) -> None:
     selected, deselected = collected["selected"], collected["deselected"]
     assert selected and deselected
     for test in selected:
         assert not NEEDS.keys() & set(test["fixtures"]), test
-        assert not {"spark", "cluster", "connect", "mlflow", "slow"} & set(test["markers"]), test
+        assert not {"spark", "cluster", "connect", "mlflow", "heavy", "slow"} & set(
+            test["markers"]
+        ), test
     # what the module-level marks of subprocess JVM tests leave out
     left_out = {t["nodeid"] for t in deselected}
     assert any(n.startswith("tests/commands/test_faults.py::") for n in left_out)
     assert any(n.startswith("tests/test_cli.py::test_missing_input_exits_3") for n in left_out)
-    assert "tests/test_layers.py::test_the_fast_selection_uses_no_jvm_or_server_fixture" in {
-        t["nodeid"] for t in selected
-    }
+    this_module = {t["nodeid"] for t in selected if t["nodeid"].startswith("tests/test_layers.py")}
+    assert (
+        "tests/test_layers.py::test_the_fast_target_leaves_out_every_layer_that_needs_a_jvm_"
+        "or_a_server" in this_module
+    )
