@@ -17,7 +17,8 @@ check-java:
 	 if [ -n "$$v" ] && [ "$$v" -lt 17 ]; then \
 	  echo "pool3: Java $$v found, pyspark 4 needs Java 17 or newer" >&2; exit 1; fi
 
-# NO_JVM=1 (set by test-fast): no Java check and no JVM archive, for a machine without Java.
+# NO_JVM=1 (set by test-fast): no Java check and no JVM archive, for a machine without Java
+# (`.venv/bin/pool3 setup` builds the archive later; without it Spark starts ~4 s slower).
 $(STAMP): pyproject.toml
 	$(if $(NO_JVM),,$(MAKE) --no-print-directory check-java)
 	$(PYTHON) -m venv $(VENV)
