@@ -8,8 +8,8 @@ executors they started) when the session ends, a failed test included; an
 ``atexit`` guard covers an interrupted session.
 
 It is registered once for the whole run by
-``pytest_plugins = ["cluster"]`` in ``tests/conftest.py``; mark the tests that use it
-``@pytest.mark.cluster``.
+``pytest_plugins = ["cluster"]`` in ``tests/conftest.py``, which marks the tests that use it
+``cluster`` and ``spark`` (``FIXTURE_MARKERS``).
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@ stopped by its pid file (SIGTERM, then SIGKILL of its process group) when the se
 failed test included; an ``atexit`` guard covers an interrupted session. The server's web UI
 listens on a free port too: :meth:`ConnectServer.running_jobs` asks its REST API what runs.
 
-Registered by ``pytest_plugins`` in ``tests/conftest.py``; mark the tests that use it
-``@pytest.mark.connect``. Clients run in subprocesses (the ``pool3`` CLI, ``tests/apps``): a
-Connect session in the test process would switch pyspark's API to Connect mode for the
-Classic ``spark`` fixture too.
+Registered by ``pytest_plugins`` in ``tests/conftest.py``, which marks the tests that use it
+``connect`` and ``spark`` (``FIXTURE_MARKERS``). Clients run in subprocesses (the ``pool3``
+CLI, ``tests/apps``): a Connect session in the test process would switch pyspark's API to
+Connect mode for the Classic ``spark`` fixture too.
 """
 
 from __future__ import annotations

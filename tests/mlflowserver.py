@@ -2,8 +2,8 @@
 
 ``mlflow server`` on loopback with a SQLite backend store and a local artifact root under the
 test run's temporary folder (not the deprecated file store), serving artifacts itself as a
-team's server does; started once per test run when a test asks for ``mlflow_server`` and
-stopped by its pid.
+team's server does; started once per test run when a test asks for ``mlflow_server`` (marked
+``mlflow`` by ``tests/conftest.py``) and stopped by its pid.
 """
 
 from __future__ import annotations
