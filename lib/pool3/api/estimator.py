@@ -11,6 +11,9 @@ a pool3 model directory (``classifier.npz``, ``classifier.json``, ``metrics.json
 through :mod:`pool3.storage.fs` (any URI, no JVM), which :func:`pool3.load_model` and
 ``pool3 classify --model`` read as they read ``pool3 train``'s. Over Connect, ``<path>`` must
 be storage that the server and the client both reach (HDFS, S3...), as for every pool3 output.
+
+Size (over ~300 lines): the Estimator and its Model share their Params and their
+persistence; pyspark.ml's Param declarations take most of the lines.
 """
 
 from __future__ import annotations

@@ -31,6 +31,8 @@ Damage
     made up: a JPEG that ends before its end marker is ``truncated`` (its last scan lines
     may be missing; Pillow cannot tell), a critical PNG chunk (``IHDR``, ``PLTE``) with a bad
     CRC is ``corrupt``, and so are bytes before the signature.
+
+Size (over ~300 lines): one module decides, for every format, a bad image's category.
 """
 
 from __future__ import annotations

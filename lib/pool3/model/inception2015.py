@@ -121,6 +121,8 @@ def build_forward(weights: Mapping[str, np.ndarray], *, dtype: Any = None) -> Ca
     ``images`` is a float32 tensor of shape (N, 299, 299, 3), RGB in 0..255, already resized;
     the graph's ``(x - 128) / 128`` happens inside. The result is (N, 2048) float32.
     Weights become constants of the traced graph, so the traced function is self-contained.
+    Length (over ~60 lines): the network's layers in the order of the 2015 graph, read
+    against it block by block; split, the order would be spread over functions.
     """
     tf = import_tensorflow()
 

@@ -7,6 +7,9 @@
 - ``confusion_matrix.csv``: every class as header and index (true rows, predicted columns);
 - ``confusion_matrix.png``: see :mod:`pool3.report.plot`;
 - ``report.html``: one self-contained page (see :mod:`pool3.report.html`).
+
+Size (over ~300 lines): every file of the report is written here from one TrainResult; the
+page itself (:mod:`.html`), its plots and thumbnails live in their own modules.
 """
 
 from __future__ import annotations

@@ -19,6 +19,9 @@ Rows name files as Hadoop does (``file:/data/a b.jpg``, ``hdfs://nn:8020/x/a.jpg
 Reading never raises for one file (:func:`read_file`): a file that is gone, unreadable or
 changed since it was listed gives ``(None, "<category>: <detail>")``, with category one of
 :data:`READ_CATEGORIES`, and the row of that file records it.
+
+Size (over ~300 lines): resolving a URI and reading one file by it are one contract that
+the driver and the workers share; kept together so that both read files the same way.
 """
 
 from __future__ import annotations

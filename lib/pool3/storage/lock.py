@@ -16,6 +16,9 @@ agree to well within it). A live owner makes the second run fail with :class:`Ou
 one), checked to be the one judged, and deleted; the new owner then removes every staging,
 trash and heartbeat entry of other tokens (see :mod:`pool3.storage.outputs`). Before the
 final swap the owner checks it still holds the lock (:meth:`OutputLock.held`).
+
+Size (over ~300 lines): the lock's protocol (take, heartbeat, judge a holder, take over,
+release) is one state machine over one folder; its steps are kept together.
 """
 
 from __future__ import annotations

@@ -21,6 +21,9 @@ Once a store holds every training row (the union of the classes' active rows is 
 whole table at tens of thousands of rows), its passes run on the driver over the held rows
 (:class:`~.array_passes.ArrayPasses`) instead of as Spark jobs: the same
 kernels over the same rows, without a job's fixed cost.
+
+Size (over ~300 lines): one class, the Spark side of a Newton pass: its cached blocks' life
+cycle, the pass job and the shipping of new active rows, which share their state.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ marks the held-out split (:mod:`pool3.training.table.split`). Only counts, the c
 few example paths reach the driver; the driver solvers then collect the prepared rows
 (:mod:`pool3.training.table.data`), Spark MLlib fits on them where they are
 (:mod:`pool3.training.solvers.spark_solver`).
+
+Size (over ~300 lines): the rules a training table must meet and their messages, one per
+rule, in one place; the split and the collection live in :mod:`.split` and :mod:`.data`.
 """
 
 from __future__ import annotations
