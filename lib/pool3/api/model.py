@@ -248,7 +248,7 @@ def train(
     table = features_df
     if label_col != "label":
         table = table.drop("label").withColumnRenamed(label_col, "label")
-    result = train_table(table, cfg, features_path="the DataFrame")
+    result = train_table(table, cfg)
     found = result.duplicates
     model = Pool3Model(
         result.classifier,

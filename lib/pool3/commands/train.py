@@ -47,7 +47,7 @@ def run_train(
         table = read_committed(spark, features_path, made_by="pool3 featurize")
         # the spark solver's passes ship rows through a folder in the run's staging
         scratch = join(target.staging, "_pool3_scratch")
-        result = train_table(table, config, features_path=features_path, scratch=scratch)
+        result = train_table(table, config, scratch=scratch)
         accuracy, gate = result.metrics["accuracy"], config.train.min_accuracy
         if accuracy < gate:
             raise ThresholdError(

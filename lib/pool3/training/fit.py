@@ -51,13 +51,11 @@ def train_table(
     table: DataFrame,
     config: Config,
     *,
-    features_path: str,
     scratch: str | None = None,
 ) -> TrainResult:
     """Prepare ``table`` (a feature table with a ``label`` column) under ``config.train``,
     choose the solver, fit, evaluate and search duplicates (``config.report.duplicates``);
-    ``scratch``: see :func:`train_and_evaluate_spark`. ``features_path``, the table's path,
-    is not read: no message names it since the C search runs with every solver."""
+    ``scratch``: see :func:`train_and_evaluate_spark`."""
     params = config.train
     data = prepare(table, params)
     choice = pick_solver(data, params)
