@@ -73,7 +73,8 @@ def test_spark_runs_the_driver_iterations(fits):
     assert np.linalg.norm(W - W_spark) / np.linalg.norm(W) <= 0.005
 
 
-@pytest.mark.parametrize("budget_mb", [0.05, 3.0])
+# 0.05 MB: every CG step a Spark job (~85 s on 2 cores): in the slow run (CI runs it too)
+@pytest.mark.parametrize("budget_mb", [pytest.param(0.05, marks=pytest.mark.slow), 3.0])
 def test_spark_falls_back_to_cg_as_jobs_when_the_driver_cannot_hold_the_rows(data, fits, budget_mb):
     """0.05 MB holds 6 of the 480 rows: every CG step is a Spark job (the distributed CG);
     3 MB holds ~380: the early steps (every row active) run as jobs, later ones on the
