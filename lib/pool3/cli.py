@@ -3,7 +3,7 @@
 Every failure ends with one line on stderr and a non-zero exit code (README, "Exit codes"):
 0 success, 1 unexpected error, 2 usage or configuration, 3 input, 4 output, 5 model,
 6 quality gate (error rate, accuracy), 7 training data, 8 Spark out of memory (or its JVM
-lost); 130 on Ctrl-C, 143 on SIGTERM (staging removed and output lock released first).
+lost, or its Connect server); 130 on Ctrl-C, 143 on SIGTERM (staging removed, lock released).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from pool3.commands.args import build_parser, overrides
-from pool3.errors import Pool3Error, as_resource_error
+from pool3.errors import Pool3Error, as_output_error, as_resource_error
 
 log = logging.getLogger("pool3")
 
@@ -106,9 +106,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pool3 {args.command}: interrupted", file=sys.stderr)
         return 130
     except Exception as err:  # the last line of defence: one line, and the traceback in the log
-        if (resource := as_resource_error(err, f"running pool3 {args.command}")) is not None:
-            print(f"pool3 {args.command}: error: {resource}", file=sys.stderr)
-            return resource.exit_code
+        known = as_output_error(err, getattr(args, "output", None)) or as_resource_error(
+            err, f"running pool3 {args.command}"
+        )
+        if known is not None:
+            print(f"pool3 {args.command}: error: {known}", file=sys.stderr)
+            return known.exit_code
         log.exception("unexpected failure")
         print(
             f"pool3 {args.command}: unexpected error: {type(err).__name__}: {err}", file=sys.stderr

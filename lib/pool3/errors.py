@@ -7,8 +7,11 @@ stderr and the exit code of its class (see README, "Exit codes").
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import re
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -133,6 +136,19 @@ def _classify(err: BaseException, what: str) -> ResourceError | None:
                 f"{MEMORY_SETTINGS}"
             )
     for e in chain:
+        if _STOPPED.search(_text(e)):
+            return ResourceError(
+                f"Spark's context was stopped while {what}: a java.lang.OutOfMemoryError "
+                f"elsewhere in the JVM stops it (the log above says so if it did): "
+                f"{MEMORY_SETTINGS}"
+            )
+        if (server := _connect_gone(e)) is not None:
+            return ResourceError(
+                f"the Spark Connect server {server} stopped answering while {what}: it was "
+                "stopped or died (most often of java.lang.OutOfMemoryError: see its log); "
+                "start it again (or check spark.remote) and re-run"
+            )
+    for e in chain:
         if _in_py4j(e):
             first = (_text(e).splitlines() or ["no message"])[0]
             return ResourceError(
@@ -141,6 +157,105 @@ def _classify(err: BaseException, what: str) -> ResourceError | None:
                 f"above says so if it did): {MEMORY_SETTINGS}"
             )
     return None
+
+
+#: What a call sees after the SparkContext was stopped under it (by a fatal error, most often
+#: an OutOfMemoryError in another thread), in whichever order the two reach pool3.
+_STOPPED = re.compile(
+    r"dagScheduler\(\)\"? is null|Cannot call methods on a stopped SparkContext|"
+    r"SparkContext was shut down|SparkContext has been shutdown"
+)
+_GRPC_GONE = re.compile(r"StatusCode\.UNAVAILABLE|\bUNAVAILABLE\b|Connection refused")
+_PEER = re.compile(r"(?:ipv[46]:|sc://|unix:)[^\s,\"')]+")
+
+
+def _connect_gone(err: BaseException) -> str | None:
+    """The address of the Spark Connect server ``err`` says is unreachable (gRPC
+    UNAVAILABLE), ``"(address unknown)"`` when it names none; None for another error."""
+    kinds = {c.__name__ for c in type(err).__mro__}
+    if not kinds & {"RpcError", "SparkConnectGrpcException", "SparkConnectException"}:
+        return None
+    text = _text(err)
+    if not _GRPC_GONE.search(text):
+        return None
+    peer = _PEER.search(text)
+    return peer.group(0) if peer else "(address unknown)"
+
+
+# --- I/O on outputs (issue 38): a full disk, a read-only file system, no permission, quota ---
+
+_IO_ERRNOS = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+}
+_IO_FIX = {
+    "no space left on device": "free space there",
+    "disk quota exceeded": "free space there or raise the quota",
+    "read-only file system": "mount it writable",
+    "permission denied": "fix its permissions",
+}
+_IO_TEXT = re.compile(
+    r"No space left on device|Disk quota exceeded|Read-only file system|Permission denied"
+)
+
+
+def as_output_error(err: BaseException, output: str | None) -> OutputError | None:
+    """``err`` (or an error it was raised from: Python's OSError, pyarrow's, the JVM's text
+    in a Py4JJavaError) as an :class:`OutputError` naming ``output`` when writing failed for
+    lack of space, quota or permission, or on a read-only file system; None otherwise. A
+    permission error counts only where its text names the output (reading an input can be
+    denied too). The traceback goes to the log at DEBUG."""
+    found = None
+    for e in _chain(err):
+        if isinstance(e, OutputError):
+            return e
+        if isinstance(e, OSError) and e.errno in _IO_ERRNOS:
+            found = found or _IO_ERRNOS[e.errno]
+        elif match := _IO_TEXT.search(_text(e)):
+            named = output is None or os.path.basename(output.rstrip("/")) in _text(e)
+            if match.group(0) != "Permission denied" or named:
+                found = found or match.group(0).lower()
+    if found is None:
+        return None
+    where = output or "the output"
+    free = _free_space(output)
+    result = OutputError(
+        f"cannot write {where}: {found}{free}; nothing is committed: {_IO_FIX[found]}, or "
+        "choose another --output"
+    )
+    logging.getLogger("pool3").debug("%s", result, exc_info=err)
+    return result
+
+
+@contextmanager
+def output_failure(output: str) -> Iterator[None]:
+    """Re-raise a write that failed for space, quota, permission or a read-only file system
+    inside the block as :class:`OutputError` naming ``output`` (:func:`as_output_error`)."""
+    try:
+        yield
+    except Pool3Error:
+        raise
+    except Exception as err:
+        found = as_output_error(err, output)
+        if found is None:
+            raise
+        raise found from err
+
+
+def _free_space(output: str | None) -> str:
+    """`` (N MiB free on DIR)`` for a local output, else ``""``."""
+    if not output or ("://" in output and not output.startswith("file:")):
+        return ""
+    path = os.path.abspath(re.sub(r"^file:(//)?", "", output))
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    try:
+        usage = shutil.disk_usage(path)
+    except OSError:
+        return ""
+    return f" ({usage.free / 2**20:.1f} MiB free on {path})"
 
 
 @contextmanager

@@ -26,7 +26,7 @@ from pyspark.sql.types import StructType
 
 from pool3.config import Config
 from pool3.connect import interrupt, is_connect
-from pool3.errors import ThresholdError
+from pool3.errors import ThresholdError, output_failure
 from pool3.extraction.listing import Listing
 from pool3.extraction.shipping import ShippedModel
 from pool3.extraction.step import Telemetry
@@ -64,7 +64,8 @@ def output_run(
     )
     _ACTIVE[id(target)] = (spark, target)
     try:
-        yield target
+        with output_failure(path):  # a full disk, a read-only one: OutputError naming path
+            yield target
     except BaseException:
         abort_output(spark, target)
         raise
