@@ -316,6 +316,9 @@ def test_train_refuses_uncommitted_and_truncated_tables(spark, trained, tmp_path
     truncated = tmp_path / "truncated [copy]"  # glob characters: read literally
     shutil.copytree(trained["features"], truncated)
     (truncated / parts[0].name).unlink()
+    manifest = json.loads((truncated / "_pool3_manifest.json").read_text())
+    del manifest["parts"]  # as committed before parts were recorded: the row count tells
+    (truncated / "_pool3_manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(InputError, match=r"holds \d+ rows but its _pool3_manifest.json records"):
         run_train(spark, config(), features_path=str(truncated), model_dir=str(tmp_path / "m2"))
     assert not (tmp_path / "m1").exists() and not (tmp_path / "m2").exists()

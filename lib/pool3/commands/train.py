@@ -10,7 +10,7 @@ from pyspark.sql import SparkSession
 
 from pool3.commands.lifecycle import output_run
 from pool3.config import Config
-from pool3.errors import OutputError, ThresholdError
+from pool3.errors import OutputError, ThresholdError, damaged_input
 from pool3.report.write import metrics_doc, report_files, summary_line
 from pool3.storage.fs import join
 from pool3.storage.manifest import build_run_manifest
@@ -47,7 +47,8 @@ def run_train(
         table = read_committed(spark, features_path, made_by="pool3 featurize")
         # the spark solver's passes ship rows through a folder in the run's staging
         scratch = join(target.staging, "_pool3_scratch")
-        result = train_table(table, config, scratch=scratch)
+        with damaged_input(f"reading {features_path}"):  # a part damaged in place
+            result = train_table(table, config, scratch=scratch)
         accuracy, gate = result.metrics["accuracy"], config.train.min_accuracy
         if accuracy < gate:
             raise ThresholdError(

@@ -11,8 +11,10 @@ from pyspark.sql import functions as F
 
 from pool3.extraction.kernel import WorkerOptions, read_bytes
 from pool3.images.labels import labels_for_paths
+from pool3.storage.commit import MANIFEST_NAME
 from pool3.storage.files import Root
-from pool3.storage.fs import literal
+from pool3.storage.fs import exists, join, literal, read_json
+from pool3.storage.integrity import check_parts
 from pool3.storage.schemas import FEATURE_COLUMNS
 
 
@@ -41,8 +43,16 @@ def reuse_previous(
     Each file under ``root`` is read once in a worker to hash it (``hashed``, persisted for
     the two halves: unpersist it when both are written); a file that cannot be read has no
     hash and is featurized, which gives it its error row. The files to featurize are spread
-    over ``tasks`` tasks again (the join's shuffle would leave them in a few).
+    over ``tasks`` tasks again (the join's shuffle would leave them in a few). A previous
+    output whose parts changed after its commit is refused (InputError) before it is read.
     """
+    if exists(spark, committed := join(previous, MANIFEST_NAME)):
+        check_parts(
+            spark,
+            previous,
+            read_json(spark, committed),
+            fix="run featurize with --mode overwrite (all rows made again) or into a new output",
+        )
     old = spark.read.parquet(literal(previous))
     for column in ("runtime", "precision"):
         if column not in old.columns:

@@ -85,6 +85,18 @@ def list_files(path: str, *, recursive: bool = False) -> list[str]:
     return sorted(root.uri_of(i.path) for i in infos if i.type == pafs.FileType.File)
 
 
+def file_sizes(path: str) -> dict[str, int]:
+    """Size in bytes of every file under ``path`` (recursively), by path relative to it."""
+    root, fs = _at(path)
+    base = root.fs_path.rstrip("/") + "/"
+    infos = fs.get_file_info(pafs.FileSelector(root.fs_path, recursive=True))
+    return {
+        i.path[len(base) :] if i.path.startswith(base) else i.base_name: int(i.size or 0)
+        for i in infos
+        if i.type == pafs.FileType.File
+    }
+
+
 def write_bytes(path: str, data: bytes) -> None:
     """Write ``data`` to ``path``, creating missing parent folders (as Hadoop's create does)."""
     root, fs = _at(path)

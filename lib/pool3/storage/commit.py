@@ -33,6 +33,7 @@ from pool3.storage.fs import (
     write_bytes,
     write_text,
 )
+from pool3.storage.integrity import PARTS_KEY, data_files
 from pool3.storage.lock import OutputLock, owned_name
 from pool3.storage.manifest import jsonable, utc_now
 
@@ -79,7 +80,8 @@ def commit_output(
         From :func:`prepare_output`; staging is created if nothing was written to it.
     manifest : mapping
         The run manifest (see :func:`build_run_manifest`); stored as ``_pool3_manifest.json``
-        with ``committed_at`` and ``output`` added.
+        with ``committed_at``, ``output`` and ``parts`` (name and size of each data file:
+        :mod:`pool3.storage.integrity`) added.
     extra_files : mapping of str to str or bytes, optional
         File name (no ``/``) -> text or bytes, e.g. ``{"report.html": html}``. Next to data files
         (``part-*``) names must start with ``_`` (``_report.html``): Spark's readers take
@@ -102,6 +104,7 @@ def commit_output(
     try:
         mkdirs(spark, target.staging)
         _check_readable_layout(list_names(spark, target.staging), extra_files)
+        document[PARTS_KEY] = data_files(spark, target.staging)  # read back: check_parts
         delete(spark, join(target.staging, SUCCESS_NAME), recursive=False)
         for name, data in extra_files.items():
             if isinstance(data, str):
@@ -118,8 +121,8 @@ def commit_output(
         _swap(spark, target)
     except FS_ERRORS as err:
         raise OutputError(
-            f"cannot commit output {target.final}: {why(err)}; the previous output (if any) is "
-            f"unchanged, the new one is in {target.staging}"
+            f"cannot commit output {target.final}: {why(err)}; nothing is committed and the "
+            "previous output (if any) is unchanged"
         ) from err
     logger.info("committed %s", target.final)
     if target.lock is not None:

@@ -159,6 +159,11 @@ def list_files(spark: SparkSession | None, path: str, *, recursive: bool = False
     return arrowfs.list_files(on_default_fs(spark, path), recursive=recursive)
 
 
+def file_sizes(spark: SparkSession | None, path: str) -> dict[str, int]:
+    """Size in bytes of every file under directory ``path`` (recursively), by relative path."""
+    return arrowfs.file_sizes(on_default_fs(spark, path))
+
+
 def write_bytes(spark: SparkSession | None, path: str, data: bytes) -> None:
     """Write ``data`` to ``path``, replacing an existing file."""
     arrowfs.write_bytes(on_default_fs(spark, path), data)

@@ -28,7 +28,7 @@ import re
 from pyspark.sql import DataFrame, SparkSession
 
 from pool3.config import OutputConfig, choices_of
-from pool3.errors import ConfigError, InputError, OutputError
+from pool3.errors import ConfigError, InputError, OutputError, damaged_input
 from pool3.storage.commit import (
     MANIFEST_NAME,
     SUCCESS_NAME,
@@ -55,6 +55,7 @@ from pool3.storage.fs import (
     why,
     write_text,
 )
+from pool3.storage.integrity import check_parts
 from pool3.storage.lock import OutputBusy, OutputLock, Owner, owned_name, token_of
 from pool3.storage.manifest import build_run_manifest
 
@@ -106,8 +107,10 @@ def read_committed(spark: SparkSession, path: str, *, made_by: str) -> DataFrame
     """The Parquet table at ``path``, only if it is a committed output that is all there.
 
     Refuses (InputError) a folder without ``_SUCCESS`` (a run still writing, or one that
-    failed) and one whose row count differs from what its ``_pool3_manifest.json`` records
-    (part files deleted or added after the commit). The path is literal, not a glob.
+    failed) and one whose parts differ from those its ``_pool3_manifest.json`` records
+    (missing, added or of another size: :func:`pool3.storage.integrity.check_parts`), before
+    Spark opens them; for a table committed before parts were recorded, one whose row count
+    differs from the manifest's. The path is literal, not a glob.
     ``made_by`` names the command that writes such tables, for the fix in the message.
     """
     check_input(spark, path)
@@ -117,18 +120,20 @@ def read_committed(spark: SparkSession, path: str, *, made_by: str) -> DataFrame
             f"writing, or one that failed or was killed); wait for it, or rerun {made_by} "
             "and point at its committed output"
         )
-    table = spark.read.parquet(literal(path))
     manifest_path = join(path, MANIFEST_NAME)
-    if exists(spark, manifest_path):
-        recorded = read_json(spark, manifest_path).get("counts", {}).get("images")
-        if isinstance(recorded, int):
-            rows = table.count()
-            if rows != recorded:
-                raise InputError(
-                    f"{path!r} holds {rows} rows but its {MANIFEST_NAME} records {recorded}: "
-                    f"part files were deleted or added after the commit; rerun {made_by} "
-                    "into a new output"
-                )
+    manifest = read_json(spark, manifest_path) if exists(spark, manifest_path) else {}
+    fix = f"rerun {made_by} into a new output (or onto it with --mode overwrite)"
+    with damaged_input(f"reading {path}"):
+        if check_parts(spark, path, manifest, fix=fix):
+            return spark.read.parquet(literal(path))
+        table = spark.read.parquet(literal(path))
+        recorded = manifest.get("counts", {}).get("images")
+        rows = table.count() if isinstance(recorded, int) else recorded
+    if rows != recorded:  # a table committed before parts were recorded
+        raise InputError(
+            f"{path!r} holds {rows} rows but its {MANIFEST_NAME} records {recorded}: "
+            f"part files were deleted or added after the commit; {fix}"
+        )
     return table
 
 
