@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from pool3.commands.args import build_parser, overrides
-from pool3.errors import Pool3Error, as_output_error, as_resource_error
+from pool3.errors import Pool3Error, as_damaged_input, as_output_error, as_resource_error
 
 log = logging.getLogger("pool3")
 
@@ -112,6 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if known is not None:
             print(f"pool3 {args.command}: error: {known}", file=sys.stderr)
             return known.exit_code
+        if (damaged := as_damaged_input(err, f"running pool3 {args.command}")) is not None:
+            print(f"pool3 {args.command}: error: {damaged}", file=sys.stderr)
+            return damaged.exit_code
         log.exception("unexpected failure")
         print(
             f"pool3 {args.command}: unexpected error: {type(err).__name__}: {err}", file=sys.stderr

@@ -270,3 +270,50 @@ def spark_failure(what: str) -> Iterator[None]:
         if resource is None:
             raise
         raise resource from err
+
+
+# --- Damaged inputs (a part that Spark cannot read) -------------------------------------
+
+#: What Spark, Hadoop and pyarrow say of a file that is not (or no longer) valid Parquet.
+_DAMAGED = re.compile(
+    r"FAILED_READ_FILE|CANNOT_READ_FILE_FOOTER|ChecksumException|Checksum error|"
+    r"is not a Parquet file|Parquet magic bytes not found|Couldn't deserialize thrift"
+)
+#: The file a message names (Spark's "reading file <path>", Hadoop's "Checksum error: <path>").
+_DAMAGED_FILE = re.compile(r"((?:[a-z][a-z0-9+.-]*:)?/[^\s'\"\]\[,]*?)\.?(?:\s|$|['\"\],])")
+
+
+def as_damaged_input(err: BaseException, what: str) -> InputError | None:
+    """``err`` (or an error it was raised from) as an :class:`InputError` naming the part
+    when a file read while ``what`` is damaged (unreadable footer, checksum error, not
+    Parquet); None for any other error. The traceback goes to the log at DEBUG."""
+    for e in _chain(err):
+        if isinstance(e, InputError):
+            return e
+        text = _text(e)
+        if not _DAMAGED.search(text):
+            continue
+        files = [m for m in _DAMAGED_FILE.findall(text) if "part-" in m or ".parquet" in m]
+        part = files[0] if files else "one of its files"
+        logging.getLogger("pool3").debug("damaged input", exc_info=err)
+        return InputError(
+            f"a damaged input while {what}: {part} cannot be read (its footer or checksum is "
+            "wrong: the table changed after it was committed, e.g. a part truncated or "
+            "overwritten); re-run pool3 featurize into a new output (or onto it with "
+            "--mode overwrite)"
+        )
+    return None
+
+
+@contextmanager
+def damaged_input(what: str) -> Iterator[None]:
+    """Re-raise a damaged input inside the block as InputError (:func:`as_damaged_input`)."""
+    try:
+        yield
+    except Pool3Error:
+        raise
+    except Exception as err:
+        damaged = as_damaged_input(err, what)
+        if damaged is None:
+            raise
+        raise damaged from err

@@ -26,11 +26,11 @@ from pyspark.sql.types import StructType
 
 from pool3.config import Config
 from pool3.connect import interrupt, is_connect
-from pool3.errors import ThresholdError, output_failure
+from pool3.errors import OutputError, ThresholdError, output_failure
 from pool3.extraction.listing import Listing
 from pool3.extraction.shipping import ShippedModel
 from pool3.extraction.step import Telemetry
-from pool3.storage.fs import on_default_fs
+from pool3.storage.fs import exists, on_default_fs
 from pool3.storage.lock import HELD
 from pool3.storage.outputs import (
     OutputTarget,
@@ -66,12 +66,22 @@ def output_run(
     try:
         with output_failure(path):  # a full disk, a read-only one: OutputError naming path
             yield target
-    except BaseException:
+    except BaseException as err:
         abort_output(spark, target)
+        if isinstance(err, OutputError) and _left(spark, target.staging):
+            raise OutputError(f"{err}; the new output is left in {target.staging}") from err
         raise
     finally:
         release_output(target)
         _ACTIVE.pop(id(target), None)
+
+
+def _left(spark: SparkSession, staging: str) -> bool:
+    """Whether ``staging`` is still there after the abort (a message names it only then)."""
+    try:
+        return exists(spark, staging)
+    except OSError:
+        return False
 
 
 #: Outputs of the runs in progress in this process, for :func:`abort_all`.
