@@ -179,7 +179,7 @@ def _connect_gone(err: BaseException) -> str | None:
     if not _GRPC_GONE.search(text):
         return None
     peer = _PEER.search(text)
-    return peer.group(0) if peer else "(address unknown)"
+    return peer.group(0).rstrip(":.") if peer else "(address unknown)"
 
 
 # --- I/O on outputs (issue 38): a full disk, a read-only file system, no permission, quota ---

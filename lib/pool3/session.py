@@ -38,6 +38,7 @@ def _connect(config: Config, url: str, app_name: str | None) -> SparkSession:
     """A Spark Connect session on ``url``: no Java, no JVM in this process."""
     conf = session_conf(config, app_name=app_name)
     spark = SparkSession.builder.remote(url).getOrCreate()
+    bound_retries(spark, config.spark.remote_timeout_seconds)
     differ = apply_remote_conf(spark, conf)
     if differ:
         logger.warning(
@@ -50,6 +51,28 @@ def _connect(config: Config, url: str, app_name: str | None) -> SparkSession:
     logger.info("Spark %s session over Spark Connect at %s", spark.version, url)
     ship_code(spark)
     return spark
+
+
+def bound_retries(spark: SparkSession, timeout_s: float) -> None:
+    """Retry a Spark Connect server that stopped answering for about ``timeout_s`` seconds
+    in all, not Spark's default 10 minutes: then the call fails with gRPC UNAVAILABLE, which
+    :func:`pool3.errors.as_resource_error` names (exit 8) and the run aborts its output."""
+    from pyspark.sql.connect.client.retries import DefaultPolicy
+
+    initial_ms, multiplier, cap_ms = 50, 4.0, 5000
+    waits, total = 0, 0.0
+    while total + min(initial_ms * multiplier**waits, cap_ms) <= timeout_s * 1000:
+        total += min(initial_ms * multiplier**waits, cap_ms)
+        waits += 1
+    policy = DefaultPolicy(
+        max_retries=max(waits, 1),
+        initial_backoff=initial_ms,
+        backoff_multiplier=multiplier,
+        max_backoff=cap_ms,
+        jitter=0,
+        max_server_retry_delay=cap_ms,
+    )
+    spark.client.set_retry_policies([policy])
 
 
 def _quiet_hidden_path_warning(spark: SparkSession) -> None:
