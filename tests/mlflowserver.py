@@ -77,6 +77,8 @@ def start_mlflow_server(base: Path, timeout_s: float = START_TIMEOUT_S) -> Mlflo
         "--workers", "1",
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    # no job runner: it starts ~8 worker processes of ~250 MB for jobs pool3 never sends
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     with log.open("w") as out:
         process = subprocess.Popen(
             args, cwd=base, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
