@@ -13,6 +13,8 @@ import logging
 import os
 import sys
 import threading
+import time
+from typing import Any
 
 from pyspark.sql import SparkSession
 
@@ -56,23 +58,42 @@ def _connect(config: Config, url: str, app_name: str | None) -> SparkSession:
 def bound_retries(spark: SparkSession, timeout_s: float) -> None:
     """Retry a Spark Connect server that stopped answering for about ``timeout_s`` seconds
     in all, not Spark's default 10 minutes: then the call fails with gRPC UNAVAILABLE, which
-    :func:`pool3.errors.as_resource_error` names (exit 8) and the run aborts its output."""
+    :func:`pool3.errors.as_resource_error` names (exit 8) and the run aborts its output.
+
+    The bound is per outage, not per call (:func:`_outage_policy`): the calls that follow the
+    failing one (the abort's) fail at once instead of waiting the bound again."""
+    spark.client.set_retry_policies([_outage_policy(timeout_s)])
+
+
+def _outage_policy(timeout_s: float) -> Any:
+    """A retry policy bounded per outage; pyspark's Connect client is imported only here."""
     from pyspark.sql.connect.client.retries import DefaultPolicy
 
-    initial_ms, multiplier, cap_ms = 50, 4.0, 5000
-    waits, total = 0, 0.0
-    while total + min(initial_ms * multiplier**waits, cap_ms) <= timeout_s * 1000:
-        total += min(initial_ms * multiplier**waits, cap_ms)
-        waits += 1
-    policy = DefaultPolicy(
-        max_retries=max(waits, 1),
-        initial_backoff=initial_ms,
-        backoff_multiplier=multiplier,
-        max_backoff=cap_ms,
-        jitter=0,
-        max_server_retry_delay=cap_ms,
-    )
-    spark.client.set_retry_policies([policy])
+    class OutageBound(DefaultPolicy):
+        """Spark's default retry policy (what it retries, its backoff), bounded by time:
+        an outage starts at the first retried error after :data:`QUIET_S` without one, and
+        no call is retried once it has lasted ``timeout_s``."""
+
+        QUIET_S = 10.0  # twice the longest backoff: retries of one outage come closer
+
+        def __init__(self, timeout_s: float) -> None:
+            super().__init__(
+                max_retries=None, max_backoff=5000, jitter=0, max_server_retry_delay=5000
+            )
+            self.timeout_s = timeout_s
+            self._since: float | None = None
+            self._last = 0.0
+
+        def can_retry(self, e: BaseException) -> bool:
+            if not super().can_retry(e):
+                return False
+            now = time.monotonic()
+            if self._since is None or now - self._last > self.QUIET_S:
+                self._since = now
+            self._last = now
+            return now - self._since < self.timeout_s
+
+    return OutageBound(timeout_s)
 
 
 def _quiet_hidden_path_warning(spark: SparkSession) -> None:

@@ -18,14 +18,13 @@ from paths import SAMPLE
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
 
-def test_a_killed_connect_server_ends_the_run_with_exit_8(tmp_path):
+def test_a_killed_connect_server_ends_the_run_with_exit_8(tmp_path, connect_server):
     (tmp_path / "imgs").mkdir()
     for f in sorted(SAMPLE.glob("*.png")):
         shutil.copy(f, tmp_path / "imgs" / f.name)
     server = start_connect_server(tmp_path / "server")
     try:
         env = cli_env()
-        env["POOL3_SPARK__REMOTE_TIMEOUT_SECONDS"] = "15"
         args = ["featurize", "--input", "imgs", "--output", "out", "--remote", server.url]
         proc = start(args, tmp_path, env)
         started = time.monotonic()
@@ -44,3 +43,7 @@ def test_a_killed_connect_server_ends_the_run_with_exit_8(tmp_path):
         server.stop()
     assert_error(result, "featurize", 8, "Spark Connect server", "stopped answering")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["imgs", "server"]
+    # the same command on a healthy server (the shared one) commits
+    again = finish(start([*args[:-1], connect_server.url], tmp_path, cli_env()), time.monotonic())
+    assert again.rc == 0, again.stderr[-2000:]
+    assert (tmp_path / "out" / "_SUCCESS").exists()

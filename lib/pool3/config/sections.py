@@ -35,8 +35,9 @@ class SparkConfig:
 
     master: str = ""
     remote: str = _opt("", pattern=r"(sc://.+)?")
-    # Spark Connect: how long a client retries a server that stopped answering, then fails
-    remote_timeout_seconds: int = _opt(60, ge=5)
+    # Spark Connect: how long a client retries a server that stopped answering (per outage),
+    # then fails; 45: the run ends within a minute of the server's death, abort included
+    remote_timeout_seconds: int = _opt(45, ge=5)
     app_name: str = "pool3"
     task_cpus: int = _opt(1, ge=1)
     extra: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
