@@ -2,7 +2,8 @@
 
 Every error a user can cause is a :class:`Pool3Error` whose message says what was
 wrong, what was expected and how to fix it. The CLI turns it into one line on
-stderr and the exit code of its class (see README, "Exit codes").
+stderr and the exit code of its class (see README, "Exit codes"). It also holds the one
+classification of what Spark, py4j, gRPC and pyarrow raise (hence its size, over ~300 lines).
 """
 
 from __future__ import annotations
@@ -142,6 +143,13 @@ def _classify(err: BaseException, what: str) -> ResourceError | None:
                 f"elsewhere in the JVM stops it (the log above says so if it did): "
                 f"{MEMORY_SETTINGS}"
             )
+        if lost := _EXECUTORS_LOST.search(_text(e)):
+            return ResourceError(
+                f"Spark lost executors past its task retries while {what} ({lost.group(0)}): "
+                "an executor most often dies of memory or with its machine: raise "
+                "spark.executor.memory / spark.executor.memoryOverhead (or lower "
+                "featurize.worker_memory_mb), spark.task.maxFailures to retry more, and re-run"
+            )
         if (server := _connect_gone(e)) is not None:
             return ResourceError(
                 f"the Spark Connect server {server} stopped answering while {what}: it was "
@@ -165,6 +173,8 @@ _STOPPED = re.compile(
     r"dagScheduler\(\)\"? is null|Cannot call methods on a stopped SparkContext|"
     r"SparkContext was shut down|SparkContext has been shutdown"
 )
+#: A job that failed because its executors died more often than spark.task.maxFailures allows.
+_EXECUTORS_LOST = re.compile(r"ExecutorLostFailure \(executor [^)]*\)")
 _GRPC_GONE = re.compile(r"StatusCode\.UNAVAILABLE|\bUNAVAILABLE\b|Connection refused")
 _PEER = re.compile(r"(?:ipv[46]:|sc://|unix:)[^\s,\"')]+")
 

@@ -135,3 +135,24 @@ def test_a_context_stopped_by_an_out_of_memory_is_the_out_of_memory(spark, messa
     assert "OutOfMemoryError" in str(found)
     assert as_output_error(err, "out") is None
     assert as_resource_error(_java_error(spark, "an unrelated failure"), "fitting") is None
+
+
+def test_executors_lost_past_their_retries_are_a_lost_runtime(spark):
+    """Spark's own abort text for a job whose executors died more often than
+    spark.task.maxFailures allows (here exit 137: killed, most often for memory)."""
+    from pool3.errors import as_resource_error
+
+    err = _java_error(
+        spark,
+        "Job aborted due to stage failure: Task 3 in stage 7.0 failed 4 times, most recent "
+        "failure: Lost task 3.3 in stage 7.0 (TID 31) (10.0.0.7 executor 5): ExecutorLostFailure "
+        "(executor 5 exited caused by one of the running tasks) Reason: Command exited with "
+        "code 137",
+    )
+    found = as_resource_error(err, "running pool3 featurize")
+    assert found is not None and found.exit_code == 8
+    assert "lost executors past its task retries" in str(found)
+    assert "ExecutorLostFailure (executor 5 exited caused by one of the running tasks)" in str(
+        found
+    )
+    assert "spark.task.maxFailures" in str(found) and "\n" not in str(found)
