@@ -123,10 +123,12 @@ def read_committed(spark: SparkSession, path: str, *, made_by: str) -> DataFrame
     manifest_path = join(path, MANIFEST_NAME)
     manifest = read_json(spark, manifest_path) if exists(spark, manifest_path) else {}
     fix = f"rerun {made_by} into a new output (or onto it with --mode overwrite)"
+    # absolute here: a Spark Connect server would resolve a relative path against its own cwd
+    where = literal(qualify(spark, path))
     with damaged_input(f"reading {path}"):
         if check_parts(spark, path, manifest, fix=fix):
-            return spark.read.parquet(literal(path))
-        table = spark.read.parquet(literal(path))
+            return spark.read.parquet(where)
+        table = spark.read.parquet(where)
         recorded = manifest.get("counts", {}).get("images")
         rows = table.count() if isinstance(recorded, int) else recorded
     if rows != recorded:  # a table committed before parts were recorded
