@@ -156,3 +156,31 @@ def test_executors_lost_past_their_retries_are_a_lost_runtime(spark):
         found
     )
     assert "spark.task.maxFailures" in str(found) and "\n" not in str(found)
+
+
+def test_a_failed_run_names_its_staging_only_while_it_is_there(spark, tmp_path):
+    """The abort removes the staging folder and the message does not name it; where the
+    removal fails (here a mount inside it: EBUSY), the message says where the output is."""
+    from pool3.commands.lifecycle import output_run
+
+    cfg = load_config(overrides=SPARK_TEST_OVERRIDES, env={})
+    out = tmp_path / "out"
+    with pytest.raises(OutputError) as gone, output_run(spark, str(out), cfg, run_id=None,
+                                                        command="train"):  # fmt: skip
+        raise OutputError("cannot write (test)")
+    assert "left in" not in str(gone.value) and sorted(os.listdir(tmp_path)) == []
+    busy = None
+    try:
+        with pytest.raises(OutputError) as left, output_run(spark, str(out), cfg, run_id=None,
+                                                            command="train") as target:  # fmt: skip
+            busy = Path(target.staging.removeprefix("file:")) / "busy"
+            busy.mkdir(parents=True)
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(busy)],
+                           check=True)  # fmt: skip
+            raise OutputError("cannot write (test)")
+        assert str(left.value).endswith(f"; the new output is left in {target.staging}")
+        assert not list(tmp_path.glob("*lock*"))  # the lock is released all the same
+    finally:
+        if busy is not None:
+            subprocess.run(["umount", "-l", str(busy)], check=False)
+            shutil.rmtree(busy.parent, ignore_errors=True)
