@@ -389,3 +389,16 @@ def test_mlflow_run_id_continues_a_schedulers_run_and_secrets_are_redacted(
     assert params["spark.extra"].count("***") == 1 and secret not in params["spark.extra"]
     assert "hunter2" not in params["spark.remote"]
     assert client.get_run(scheduled).data.metrics["errors"] == 1
+
+
+def test_an_alias_without_a_registered_name_is_refused_before_anything_runs():
+    from pool3.commands.run import _before_spark
+    from pool3.errors import ConfigError
+
+    dead = f"http://127.0.0.1:{free_port()}"  # never asked: the settings are refused first
+    cfg = load_config(
+        overrides={"mlflow.enabled": True, "mlflow.tracking_uri": dead, "mlflow.alias": "x"},
+        env={},
+    )
+    with pytest.raises(ConfigError, match=r"mlflow\.alias='x' needs mlflow\.registered_model_name"):
+        _before_spark("train", cfg, {})

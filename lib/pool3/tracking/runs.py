@@ -26,7 +26,6 @@ from typing import Any
 from mlflow.data.dataset import Dataset
 
 from pool3.config import Config
-from pool3.errors import ModelError
 from pool3.model import ModelBundle
 from pool3.tracking import flavor
 from pool3.tracking.server import import_mlflow
@@ -174,11 +173,6 @@ def log_model(
         if settings.alias:
             mlflow.MlflowClient().set_registered_model_alias(name, settings.alias, version)
             out["registered_uri"] = f"models:/{name}@{settings.alias}"
-    elif settings.alias:
-        raise ModelError(
-            f"mlflow.alias={settings.alias!r} needs mlflow.registered_model_name: an alias "
-            "names a version of a registered model"
-        )
     return out
 
 

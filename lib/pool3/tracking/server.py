@@ -71,10 +71,16 @@ def connect(config: Config) -> str | None:
     URI (for messages, redacted), or None where it does not and ``mlflow.required`` is false
     (then a warning: the run goes on untracked).
 
-    Raises OutputError (exit 4) naming the URI and the fix where it does not answer.
+    Raises OutputError (exit 4) naming the URI and the fix where it does not answer, and
+    ConfigError (exit 2) for an alias without a registered model name: both before any work.
     """
-    mlflow = import_mlflow()
     settings = config.mlflow
+    if settings.alias and not settings.registered_model_name:
+        raise ConfigError(
+            f"mlflow.alias={settings.alias!r} needs mlflow.registered_model_name: an alias "
+            "names a version of a registered model"
+        )
+    mlflow = import_mlflow()
     if settings.tracking_uri:
         mlflow.set_tracking_uri(settings.tracking_uri)
     uri = str(mlflow.get_tracking_uri())
